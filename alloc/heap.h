@@ -1,0 +1,43 @@
+// Runtime objects (fiber records, operation records, listener state, pool
+// bookkeeping) come from mimalloc: thread-local heaps that match per-core
+// workers and a fast path of a few nanoseconds.
+//
+// Thread rules: any thread; memory may be freed on another thread than the
+// one that allocated it (mimalloc handles the cross-thread free).
+#pragma once
+
+#include <cstddef>
+#include <new>
+
+namespace weft::alloc {
+
+// Memory for `size` bytes aligned to `align`. Throws std::bad_alloc.
+void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t));
+void deallocate(void* p) noexcept;
+
+// Base class that makes `new T` and `delete` use mimalloc.
+struct HeapObject {
+  static void* operator new(std::size_t size) { return allocate(size); }
+  static void* operator new(std::size_t size, std::align_val_t align) {
+    return allocate(size, static_cast<std::size_t>(align));
+  }
+  static void operator delete(void* p) noexcept { deallocate(p); }
+  static void operator delete(void* p, std::align_val_t) noexcept { deallocate(p); }
+};
+
+// A standard-library allocator on mimalloc, for containers inside the runtime.
+template <class T>
+struct Allocator {
+  using value_type = T;
+  Allocator() noexcept = default;
+  template <class U>
+  Allocator(const Allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(weft::alloc::allocate(n * sizeof(T), alignof(T)));
+  }
+  void deallocate(T* p, std::size_t) noexcept { weft::alloc::deallocate(p); }
+  template <class U>
+  bool operator==(const Allocator<U>&) const noexcept { return true; }
+};
+
+}  // namespace weft::alloc

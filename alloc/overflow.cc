@@ -1,0 +1,119 @@
+#include <weft/alloc/overflow.h>
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace weft::alloc {
+namespace {
+
+std::atomic<FaultDescriber> g_describer{nullptr};
+struct sigaction g_previous_segv;
+struct sigaction g_previous_bus;
+
+void write_all(const char* text, std::size_t len) {
+  while (len > 0) {
+    const ssize_t n = write(STDERR_FILENO, text, len);
+    if (n <= 0) return;
+    text += n;
+    len -= static_cast<std::size_t>(n);
+  }
+}
+
+void forward(int sig, siginfo_t* info, void* context) {
+  const struct sigaction& prev = sig == SIGBUS ? g_previous_bus : g_previous_segv;
+  if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_sigaction != nullptr) {
+    prev.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN && prev.sa_handler != nullptr) {
+    prev.sa_handler(sig);
+    return;
+  }
+  // Restore the default action; returning re-executes the faulting
+  // instruction, which now kills the process the ordinary way.
+  signal(sig, SIG_DFL);
+}
+
+void on_fault(int sig, siginfo_t* info, void* context) {
+  const FaultDescriber describe = g_describer.load(std::memory_order_acquire);
+  if (describe != nullptr) {
+    char message[256];
+    const std::size_t n = describe(info->si_addr, message, sizeof message - 1);
+    if (n > 0) {
+      message[n] = '\n';
+      write_all(message, n + 1);
+      // abort() would run on this alternate stack too; it is safe here.
+      signal(SIGABRT, SIG_DFL);
+      abort();
+    }
+  }
+  forward(sig, info, context);
+}
+
+}  // namespace
+
+void install_overflow_handler(FaultDescriber describer) {
+  g_describer.store(describer, std::memory_order_release);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action;
+    std::memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_fault;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGSEGV, &action, &g_previous_segv);
+    sigaction(SIGBUS, &action, &g_previous_bus);
+  });
+}
+
+AltStack::AltStack() {
+  stack_t current;
+  if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE) == 0) {
+    return;  // the thread has one already (a sanitizer runtime, or the user's)
+  }
+  bytes_ = 64 << 10;
+  memory_ = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory_ == MAP_FAILED) {
+    memory_ = nullptr;
+    return;
+  }
+  stack_t stack;
+  stack.ss_sp = memory_;
+  stack.ss_size = bytes_;
+  stack.ss_flags = 0;
+  installed_ = sigaltstack(&stack, nullptr) == 0;
+}
+
+AltStack::~AltStack() {
+  if (installed_) {
+    stack_t disable;
+    std::memset(&disable, 0, sizeof disable);
+    disable.ss_flags = SS_DISABLE;
+    sigaltstack(&disable, nullptr);
+  }
+  if (memory_ != nullptr) munmap(memory_, bytes_);
+}
+
+std::size_t append_text(char* out, std::size_t cap, std::size_t at, const char* text) {
+  while (*text != '\0' && at < cap) out[at++] = *text++;
+  return at;
+}
+
+std::size_t append_decimal(char* out, std::size_t cap, std::size_t at, unsigned long long v) {
+  char digits[24];
+  std::size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0 && at < cap) out[at++] = digits[--n];
+  return at;
+}
+
+}  // namespace weft::alloc

@@ -1,0 +1,161 @@
+#include <weft/alloc/stack.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT_HAVE_VALGRIND 1
+#endif
+
+namespace weft::alloc {
+namespace {
+
+constexpr std::size_t kMaxArenaBytes = std::size_t{1} << 30;  // 1 GiB of address space
+constexpr std::size_t kMaxArenaSlots = 4096;
+
+}  // namespace
+
+std::size_t StackPool::round_size(std::size_t requested) {
+  if (requested > kMaxSize) return 0;
+  return std::max(kMinSize, std::bit_ceil(requested));
+}
+
+StackPool::StackPool(StackPoolOptions options)
+    : options_(options),
+      guard_method_(guard_method()),
+      page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
+  options_.guard_bytes = std::max(page_, (options_.guard_bytes + page_ - 1) / page_ * page_);
+  options_.keep_bytes = std::max(page_, (options_.keep_bytes + page_ - 1) / page_ * page_);
+  for (std::size_t i = 0; i < std::size(classes_); ++i) {
+    classes_[i].stack_size = kMinSize << i;
+  }
+}
+
+StackPool::~StackPool() {
+#ifdef WEFT_HAVE_VALGRIND
+  for (unsigned id : valgrind_ids_) VALGRIND_STACK_DEREGISTER(id);
+#endif
+  for (const Arena& a : arenas_) munmap(a.base, a.bytes);
+  MapCountBudget::instance().give_back_stacks(stats_.slots_created);
+}
+
+StackPool::SizeClass& StackPool::class_for(std::size_t rounded) {
+  const unsigned index = std::countr_zero(rounded) - std::countr_zero(kMinSize);
+  return classes_[index];
+}
+
+int StackPool::acquire(std::size_t size, Stack* out) {
+  const std::size_t rounded = round_size(size);
+  if (rounded == 0) return -EINVAL;
+  SizeClass& cls = class_for(rounded);
+  if (!cls.unchecked.empty()) {
+    *out = cls.unchecked.back();
+    cls.unchecked.pop_back();
+    --unchecked_count_;
+  } else if (!cls.checked.empty()) {
+    *out = cls.checked.back();
+    cls.checked.pop_back();
+  } else if (int rc = carve(cls, out); rc != 0) {
+    return rc;
+  }
+  ++stats_.acquired;
+  return 0;
+}
+
+int StackPool::carve(SizeClass& cls, Stack* out) {
+  const std::size_t slot_bytes = options_.guard_bytes + cls.stack_size;
+  if (cls.slots_left == 0) {
+    // Arenas double in slots, so a program with few fibers reserves little
+    // and one with a million maps few large ranges.
+    std::size_t slots = std::min(cls.next_arena_slots, kMaxArenaSlots);
+    slots = std::max<std::size_t>(1, std::min(slots, kMaxArenaBytes / slot_bytes));
+    const std::size_t bytes = slots * slot_bytes;
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) return -ENOMEM;
+    arenas_.push_back({static_cast<char*>(p), bytes});
+    stats_.arena_bytes += bytes;
+    cls.next_slot = static_cast<char*>(p);
+    cls.slots_left = slots;
+    cls.next_arena_slots = slots * 2;
+  }
+  if (!MapCountBudget::instance().try_take_stack()) return -EAGAIN;
+  char* slot = cls.next_slot;
+  if (int rc = install_guard(slot, options_.guard_bytes, guard_method_); rc != 0) {
+    MapCountBudget::instance().give_back_stacks(1);
+    return rc;
+  }
+  cls.next_slot += slot_bytes;
+  --cls.slots_left;
+  ++stats_.slots_created;
+  out->base = slot + options_.guard_bytes;
+  out->size = cls.stack_size;
+#ifdef WEFT_HAVE_VALGRIND
+  valgrind_ids_.push_back(VALGRIND_STACK_REGISTER(out->base, out->top()));
+#endif
+  return 0;
+}
+
+void StackPool::release(const Stack& stack, const void* lowest_seen) {
+  SizeClass& cls = class_for(stack.size);
+  const char* keep_floor = stack.top() - options_.keep_bytes;
+  if (static_cast<const char*>(lowest_seen) < keep_floor) {
+    trim(stack);
+    cls.checked.push_back(stack);
+  } else {
+    cls.unchecked.push_back(stack);
+    ++unchecked_count_;
+  }
+}
+
+void StackPool::trim(const Stack& stack) {
+  // MADV_DONTNEED frees at once (MADV_FREE would leave the pages counted as
+  // resident until memory pressure). Guard markers survive it.
+  madvise(stack.base, stack.size - options_.keep_bytes, MADV_DONTNEED);
+  ++stats_.trims;
+}
+
+unsigned StackPool::sweep() {
+  unsigned trimmed = 0;
+  unsigned budget = options_.sweep_batch;
+  for (SizeClass& cls : classes_) {
+    while (budget > 0 && !cls.unchecked.empty()) {
+      const Stack stack = cls.unchecked.back();
+      cls.unchecked.pop_back();
+      --unchecked_count_;
+      --budget;
+      ++stats_.checks;
+      unsigned char resident = 0;
+      char* probe = stack.top() - options_.keep_bytes - page_;
+      if (mincore(probe, page_, &resident) == 0 && (resident & 1) != 0) {
+        trim(stack);
+        ++trimmed;
+      }
+      cls.checked.push_back(stack);
+    }
+  }
+  return trimmed;
+}
+
+StackPoolStats StackPool::stats() const {
+  StackPoolStats s = stats_;
+  s.pooled = 0;
+  for (const SizeClass& cls : classes_) s.pooled += cls.unchecked.size() + cls.checked.size();
+  return s;
+}
+
+std::size_t resident_pages(const Stack& stack) {
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t pages = stack.size / page;
+  std::vector<unsigned char> vec(pages);
+  if (mincore(stack.base, stack.size, vec.data()) != 0) return 0;
+  return static_cast<std::size_t>(
+      std::count_if(vec.begin(), vec.end(), [](unsigned char v) { return (v & 1) != 0; }));
+}
+
+}  // namespace weft::alloc

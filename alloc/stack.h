@@ -1,0 +1,133 @@
+// Fiber stacks: virtual reservations committed a page at a time, guarded
+// below, carved from large arenas and pooled per worker.
+//
+// One slot of an arena (addresses grow to the right):
+//
+//   | guard (64 KiB)  | stack .............................................. |
+//   ^ slot            ^ Stack::base                                Stack::top ^
+//
+// A fiber starts at top() and grows down toward the guard. The mapping is
+// MAP_NORESERVE and nothing is written to it up front, so the kernel commits a
+// page only when the fiber first touches it: a fiber that stays shallow costs
+// one 4 KiB page. Overflow runs into the guard and faults (see overflow.h).
+//
+// Invariants:
+//  1. A StackPool belongs to one worker. Only that worker's thread calls
+//     acquire(), release() and sweep(); the pool takes no locks.
+//  2. Arenas are unmapped only when the pool is destroyed. Slots are reused
+//     last-in first-out, so a new fiber gets the stack that was warm last.
+//  3. A stack handed back to the pool keeps at most `keep_bytes` committed
+//     below its top once it has been checked:
+//       - release() trims at once when the fiber was seen deeper than that
+//         (the scheduler tracks the lowest stack pointer at every switch);
+//       - a fiber can also go deep and come back up between two switches, so
+//         released stacks are "unchecked" until sweep() (run by an idle
+//         worker) asks mincore whether the page just below `keep_bytes` is
+//         resident and trims those that are. Stacks grow contiguously, so
+//         that one page tells whether the stack went deeper.
+//  4. Under the mprotect guard method every new slot takes room from the
+//     process-wide MapCountBudget first (guard.h); acquire() fails with
+//     -EAGAIN, never a crash, once that budget is spent.
+//
+// Rejected: trimming with madvise on every release (a syscall per fiber exit
+// would cap spawn+join far below the 10 M/s goal); segmented or copied stacks
+// (C++ holds raw pointers into the stack, so it cannot move).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <weft/alloc/guard.h>
+#include <weft/alloc/heap.h>
+
+namespace weft::alloc {
+
+struct Stack {
+  char* base = nullptr;   // lowest usable byte, just above the guard
+  std::size_t size = 0;   // usable bytes
+  char* top() const { return base + size; }
+  explicit operator bool() const { return base != nullptr; }
+};
+
+struct StackPoolOptions {
+  std::size_t guard_bytes = 64 << 10;  // faulting region below each stack
+  std::size_t keep_bytes = 16 << 10;   // committed bytes a pooled stack may keep
+  unsigned sweep_batch = 8;            // stacks sweep() checks per call
+};
+
+struct StackPoolStats {
+  std::uint64_t slots_created = 0;  // slots carved from arenas (ever)
+  std::uint64_t acquired = 0;       // stacks handed out
+  std::uint64_t trims = 0;          // stacks trimmed back to keep_bytes
+  std::uint64_t checks = 0;         // mincore checks made by sweep()
+  std::size_t arena_bytes = 0;      // virtual bytes reserved
+  std::size_t pooled = 0;           // stacks waiting in the pool now
+};
+
+class StackPool {
+ public:
+  static constexpr std::size_t kDefaultSize = 256 << 10;
+  static constexpr std::size_t kMinSize = 16 << 10;
+  static constexpr std::size_t kMaxSize = 8 << 20;
+
+  // The usable size a request for `requested` bytes gets (a power of two from
+  // kMinSize to kMaxSize), or 0 when it is larger than kMaxSize. Any thread.
+  static std::size_t round_size(std::size_t requested);
+
+  explicit StackPool(StackPoolOptions options = {});
+  ~StackPool();
+  StackPool(const StackPool&) = delete;
+  StackPool& operator=(const StackPool&) = delete;
+
+  // Owner worker only. A stack of round_size(size) bytes in *out, or -errno:
+  // -EINVAL for a size above kMaxSize, -ENOMEM if mmap fails, -EAGAIN when
+  // the mprotect guard method has used up its map-count budget.
+  int acquire(std::size_t size, Stack* out);
+
+  // Owner worker only. Takes a stack back. `lowest_seen` is the deepest
+  // address the fiber was seen using; a stack seen deeper than keep_bytes is
+  // trimmed now, any other waits for sweep().
+  void release(const Stack& stack, const void* lowest_seen);
+
+  // Owner worker only. Checks up to sweep_batch unchecked stacks and trims
+  // those that grew deep. Returns how many it trimmed. Costs one mincore call
+  // per stack checked, so the scheduler runs it only when it is about to idle.
+  unsigned sweep();
+
+  bool has_unchecked() const { return unchecked_count_ != 0; }
+  const StackPoolOptions& options() const { return options_; }
+  StackPoolStats stats() const;
+
+ private:
+  struct Arena {
+    char* base;
+    std::size_t bytes;
+  };
+  struct SizeClass {
+    std::size_t stack_size = 0;
+    std::vector<Stack, Allocator<Stack>> unchecked;  // released, not yet swept
+    std::vector<Stack, Allocator<Stack>> checked;    // known shallow
+    char* next_slot = nullptr;    // next uncarved slot in the newest arena
+    std::size_t slots_left = 0;   // uncarved slots in the newest arena
+    std::size_t next_arena_slots = 16;
+  };
+
+  int carve(SizeClass& cls, Stack* out);
+  void trim(const Stack& stack);
+  SizeClass& class_for(std::size_t rounded);
+
+  StackPoolOptions options_;
+  GuardMethod guard_method_;
+  std::size_t page_;
+  SizeClass classes_[10];  // kMinSize << i
+  std::vector<Arena, Allocator<Arena>> arenas_;
+  std::vector<unsigned, Allocator<unsigned>> valgrind_ids_;
+  std::size_t unchecked_count_ = 0;
+  StackPoolStats stats_;
+};
+
+// Pages of `stack` that are resident right now (mincore). Any thread.
+std::size_t resident_pages(const Stack& stack);
+
+}  // namespace weft::alloc

@@ -1,0 +1,32 @@
+# Compile settings shared by every weft target.
+#
+# weft_apply_options(<target>) gives a target the project's warnings and the
+# code-generation flags the runtime relies on: frame pointers everywhere (perf
+# and gdb walk fiber stacks through them) and stack-clash probing (a large
+# frame touches each page in turn, so it faults in the guard region instead of
+# jumping over it into a neighbouring stack).
+
+# Sanitizers apply to the whole build so tests and the library agree.
+if(WEFT_SANITIZE)
+  string(REPLACE "," ";" _weft_sanitizers "${WEFT_SANITIZE}")
+  foreach(_s IN LISTS _weft_sanitizers)
+    if(NOT _s MATCHES "^(address|undefined|thread)$")
+      message(FATAL_ERROR "WEFT_SANITIZE: unknown sanitizer '${_s}'")
+    endif()
+  endforeach()
+  add_compile_options(-fsanitize=${WEFT_SANITIZE} -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${WEFT_SANITIZE})
+  add_compile_definitions(WEFT_SANITIZE_BUILD=1)
+endif()
+
+add_compile_options(-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+                    -fstack-clash-protection)
+
+function(weft_apply_options target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX,C>:-Wall -Wextra -Wshadow -Wnon-virtual-dtor
+      -Wno-missing-field-initializers>)
+  if(WEFT_WERROR)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX,C>:-Werror>)
+  endif()
+endfunction()

@@ -1,0 +1,89 @@
+/*
+ * The x86-64 context switch and the first frame of every fiber.
+ *
+ * A suspended context is just its stack pointer. At that address lies a
+ * 64-byte record, pushed by weft_context_switch or built by
+ * fibers::make_initial_frame for a fiber that has never run:
+ *
+ *   0x00  MXCSR (4 bytes)  x87 control word (2 bytes)  padding (2 bytes)
+ *   0x08  r12     0x10  r13     0x18  r14     0x20  r15
+ *   0x28  rbx     0x30  rbp     0x38  resume address
+ *
+ * The System V ABI makes rbx, rbp and r12-r15 callee-saved, and the MXCSR
+ * control bits and the x87 control word are callee-saved too; everything else
+ * the compiler already assumes a call clobbers.
+ *
+ * The switch ends in an indirect jump to the resume address rather than in
+ * `ret`: a `ret` into another context never matches the return-stack buffer
+ * and costs a misprediction on every switch, while the indirect branch
+ * predictor learns the ping-pong pattern.
+ */
+
+        .text
+
+/*
+ * void* weft_context_switch(void** save_sp, void* load_sp, void* pass)
+ *   Saves the current context, stores its stack pointer in *save_sp, resumes
+ *   the context whose stack pointer is load_sp, and returns `pass` there
+ *   (the resumed side sees it as the return value of its own call to
+ *   weft_context_switch, or in rax at weft_fiber_start).
+ */
+        .globl  weft_context_switch
+        .type   weft_context_switch, @function
+        .p2align 4
+weft_context_switch:
+        .cfi_startproc
+        leaq    -0x38(%rsp), %rsp
+        .cfi_adjust_cfa_offset 0x38
+        stmxcsr (%rsp)
+        fnstcw  0x4(%rsp)
+        movq    %r12, 0x08(%rsp)
+        movq    %r13, 0x10(%rsp)
+        movq    %r14, 0x18(%rsp)
+        movq    %r15, 0x20(%rsp)
+        movq    %rbx, 0x28(%rsp)
+        movq    %rbp, 0x30(%rsp)
+
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+
+        ldmxcsr (%rsp)
+        fldcw   0x4(%rsp)
+        movq    0x08(%rsp), %r12
+        movq    0x10(%rsp), %r13
+        movq    0x18(%rsp), %r14
+        movq    0x20(%rsp), %r15
+        movq    0x28(%rsp), %rbx
+        movq    0x30(%rsp), %rbp
+        movq    0x38(%rsp), %rcx
+        leaq    0x40(%rsp), %rsp
+        .cfi_adjust_cfa_offset -0x38
+        movq    %rdx, %rax
+        jmpq    *%rcx
+        .cfi_endproc
+        .size   weft_context_switch, .-weft_context_switch
+
+/*
+ * weft_fiber_start: where a new fiber's first switch lands.
+ *   r12 = argument, r13 = entry function, rax = the `pass` value of the switch.
+ *   Calls entry(argument, pass); the entry never returns.
+ *
+ * This is the outermost frame of every fiber stack. rbp is zeroed so
+ * frame-pointer unwinders (perf, gdb's fallback) stop here, and the CFI marks
+ * the return address undefined so DWARF unwinders stop here too.
+ */
+        .globl  weft_fiber_start
+        .type   weft_fiber_start, @function
+        .p2align 4
+weft_fiber_start:
+        .cfi_startproc
+        .cfi_undefined rip
+        xorl    %ebp, %ebp
+        movq    %r12, %rdi
+        movq    %rax, %rsi
+        callq   *%r13
+        ud2
+        .cfi_endproc
+        .size   weft_fiber_start, .-weft_fiber_start
+
+        .section .note.GNU-stack, "", @progbits

@@ -1,0 +1,43 @@
+// weft/fibers/event.h — a one-shot signal many fibers can wait for.
+//
+//   weft::Event ready;
+//   ... in many fibers:  ready.wait();
+//   ... in one fiber:    ready.set();   // wakes them all
+//
+// Once set, an Event stays set (wait() returns at once) until reset().
+//
+// Thread rules: an Event and its waiters belong to one worker. (Channels,
+// mutexes and the other primitives that work across workers come with the
+// multi-worker runtime.)
+#pragma once
+
+#include <system_error>
+
+#include <weft/fibers/cancel.h>
+
+namespace weft {
+
+class Event {
+ public:
+  Event() = default;
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  // Sets the event and wakes every fiber waiting for it.
+  void set();
+  void reset() { set_ = false; }
+  bool is_set() const { return set_; }
+
+  // Parks until the event is set. Returns an empty error_code when it is,
+  // std::errc::timed_out or std::errc::operation_canceled otherwise.
+  std::error_code wait(const WaitOptions& options = {});
+
+ private:
+  struct Node;
+  Node* waiters_ = nullptr;  // woken first in, first out
+  Node* tail_ = nullptr;
+  bool set_ = false;
+};
+
+}  // namespace weft

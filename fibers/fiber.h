@@ -1,0 +1,64 @@
+// The fiber record: what the runtime keeps for each fiber.
+//
+// One mimalloc allocation holds the record followed by the task (the user's
+// function and the slot for its outcome, see spawn.h). A fiber that has not
+// run yet has no stack; it gets one from its worker's pool when it is first
+// switched to, and gives it back the moment it finishes.
+//
+// States and who owns the fiber's stack in each:
+//   runnable  in a run queue; nobody runs on its stack
+//   running   its worker's thread runs on its stack
+//   parked    waiting; whoever holds it in a wait list will ready() it
+//   finished  stack returned; the record waits for its JoinHandle
+//
+// join_state (atomic) tells the finishing side and the handle side who frees
+// the record: kJoinNone while both exist, kJoinDetached once the handle let
+// go, kJoinFinished once the fiber's stack is released, or the address of a
+// fiber parked in join(). It is set to kJoinFinished only after the stack is
+// back in the pool, so whoever frees the record never races the scheduler.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <weft/alloc/stack.h>
+#include <weft/fibers/sanitizer.h>
+#include <weft/fibers/spawn.h>
+
+namespace weft::fibers {
+
+enum class FiberState : std::uint8_t { runnable, running, parked, finished };
+
+inline constexpr std::uintptr_t kJoinNone = 0;
+inline constexpr std::uintptr_t kJoinDetached = 1;
+inline constexpr std::uintptr_t kJoinFinished = 2;
+
+// The C++ runtime's per-thread exception bookkeeping (Itanium ABI layout).
+// A fiber that parks inside a catch block must find its own caught-exception
+// stack when it resumes, so the scheduler swaps these with every switch.
+struct EhGlobals {
+  void* caught_exceptions = nullptr;
+  unsigned int uncaught_exceptions = 0;
+};
+
+class Worker;
+
+struct Fiber {
+  void* sp = nullptr;             // saved stack pointer while not running
+  alloc::Stack stack;             // empty until first run, and after finishing
+  const void* lowest_sp = nullptr;  // deepest stack pointer seen at a switch
+  Fiber* next = nullptr;          // run queue or wait list link
+  Fiber* all_prev = nullptr;      // the worker's list of live fibers
+  Fiber* all_next = nullptr;
+  TaskBase* task = nullptr;
+  std::atomic<std::uintptr_t> join_state{kJoinNone};
+  std::uint64_t id = 0;
+  std::uint32_t stack_size = 0;   // requested usable bytes (rounded)
+  FiberState state = FiberState::runnable;
+  bool abandoned = false;         // the runtime stopped before it finished
+  char name[32] = {};
+  EhGlobals eh;
+  SanitizerState san;
+};
+
+}  // namespace weft::fibers

@@ -1,0 +1,41 @@
+// What the scheduler needs from an I/O backend, and nothing more.
+//
+// The scheduler (fibers/) knows no io_uring and no epoll: it asks its Poller
+// to submit what fibers queued, to deliver completions (each delivery readies
+// a parked fiber through Worker::ready) and, when it has nothing to run, to
+// wait until something completes or the next timer is due. The backends in
+// uring/ implement this.
+//
+// Thread rules: a Poller belongs to one worker; only that worker's thread
+// calls it.
+#pragma once
+
+#include <weft/fibers/cancel.h>
+
+namespace weft {
+struct Stats;
+}
+
+namespace weft::fibers {
+
+class Poller {
+ public:
+  virtual ~Poller() = default;
+
+  // Submits the work queued since the last call and delivers every completion
+  // that is ready. With `block`, first waits until at least one completion
+  // arrives or `wake_by` passes (kNoDeadline: no limit). At most one system
+  // call that enters the kernel for I/O, whatever the amount of work.
+  virtual void poll(bool block, Deadline wake_by, Stats& stats) = 0;
+
+  // True while operations are in flight, i.e. while a completion may still
+  // arrive and wake a fiber.
+  virtual bool busy() const = 0;
+
+  // Cancels everything in flight and waits until the kernel holds no
+  // reference to any fiber's memory. Completions delivered meanwhile ready
+  // nobody: the worker is stopping.
+  virtual void cancel_all(Stats& stats) = 0;
+};
+
+}  // namespace weft::fibers

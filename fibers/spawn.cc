@@ -1,0 +1,152 @@
+// The public fiber API (spawn.h, stats.h) on top of the Worker.
+#include <weft/fibers/spawn.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+#include <weft/fibers/result.h>
+#include <weft/fibers/scheduler.h>
+#include <weft/fibers/stats.h>
+#include <weft/fibers/wait.h>
+
+namespace weft {
+namespace fibers {
+
+Fiber* create_fiber(std::size_t task_size, std::size_t task_align, const SpawnOptions& options,
+                    void** task) {
+  Worker* w = Worker::current();
+  if (w == nullptr) {
+    throw std::system_error(errno_error(EPERM),
+                            "weft::spawn must be called inside a running weft::Runtime");
+  }
+  return w->create(task_size, task_align, options, task);
+}
+
+void discard_fiber(Fiber* fiber) noexcept { Worker::current()->discard(fiber); }
+
+void launch(Fiber* fiber, TaskBase* task) noexcept { Worker::current()->launch(fiber, task); }
+
+bool is_finished(const Fiber* fiber) noexcept {
+  return fiber->join_state.load(std::memory_order_acquire) == kJoinFinished;
+}
+
+void wait_finished(Fiber* fiber) {
+  if (is_finished(fiber)) return;
+  Worker& w = require_fiber("weft::JoinHandle::join (on a fiber that has not finished)");
+  if (w.current_fiber() == fiber) throw std::logic_error("weft::JoinHandle::join: a fiber cannot join itself");
+  // Publish ourselves as the joiner only once our registers are saved; if the
+  // fiber finished meanwhile the commit fails and we are readied at once.
+  w.park(
+      [](Fiber* parked, void* arg) {
+        std::uintptr_t expected = kJoinNone;
+        return static_cast<Fiber*>(arg)->join_state.compare_exchange_strong(
+            expected, reinterpret_cast<std::uintptr_t>(parked), std::memory_order_acq_rel);
+      },
+      fiber);
+}
+
+void release(Fiber* fiber) noexcept { free_record(fiber); }
+
+void detach(Fiber* fiber) noexcept {
+  std::uintptr_t state = fiber->join_state.load(std::memory_order_acquire);
+  for (;;) {
+    if (state == kJoinFinished) {
+      // The exception was never observed: same verdict as when it escapes
+      // an already detached fiber.
+      if (fiber->task->error && !fiber->abandoned) report_detached_error(fiber);
+      free_record(fiber);
+      return;
+    }
+    if (fiber->join_state.compare_exchange_weak(state, kJoinDetached, std::memory_order_acq_rel)) {
+      return;
+    }
+  }
+}
+
+std::uint64_t id_of(const Fiber* fiber) noexcept { return fiber->id; }
+
+}  // namespace fibers
+
+void throw_empty_join_handle() {
+  throw std::logic_error("weft::JoinHandle::join: the handle is empty (joined, detached or moved from)");
+}
+
+void yield() { fibers::require_fiber("weft::yield").yield(); }
+
+void sleep_until(Deadline deadline) {
+  fibers::Worker& w = fibers::require_fiber("weft::sleep_until");
+  struct SleepTimer : fibers::Timer {
+    fibers::Worker* worker;
+    fibers::Fiber* fiber;
+  } timer;
+  timer.deadline = deadline;
+  timer.worker = &w;
+  timer.fiber = w.current_fiber();
+  timer.fire = [](fibers::Timer* t) {
+    auto* s = static_cast<SleepTimer*>(t);
+    s->worker->ready(s->fiber);
+  };
+  w.timers().add(&timer);
+  w.park();
+}
+
+void sleep_for(Clock::duration d) { sleep_until(Clock::now() + d); }
+
+bool in_fiber() noexcept {
+  fibers::Worker* w = fibers::Worker::current();
+  return w != nullptr && w->on_fiber();
+}
+
+namespace this_fiber {
+
+std::uint64_t id() noexcept { return in_fiber() ? fibers::Worker::current()->current_fiber()->id : 0; }
+
+std::string_view name() noexcept {
+  return in_fiber() ? std::string_view(fibers::Worker::current()->current_fiber()->name)
+                    : std::string_view();
+}
+
+void set_name(std::string_view name) noexcept {
+  if (!in_fiber()) return;
+  fibers::Fiber* f = fibers::Worker::current()->current_fiber();
+  const std::size_t n = std::min(name.size(), sizeof f->name - 1);
+  std::memcpy(f->name, name.data(), n);
+  f->name[n] = '\0';
+}
+
+}  // namespace this_fiber
+
+Stats stats() {
+  fibers::Worker* w = fibers::Worker::current();
+  return w != nullptr ? w->snapshot() : Stats{};
+}
+
+std::string format_stats(const Stats& s) {
+  std::string out;
+  auto line = [&out](const char* name, std::uint64_t v) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%-16s %llu\n", name, static_cast<unsigned long long>(v));
+    out += buf;
+  };
+  line("spawns", s.spawns);
+  line("switches", s.switches);
+  line("yields", s.yields);
+  line("parks", s.parks);
+  line("wakeups", s.wakeups);
+  line("rounds", s.rounds);
+  line("timers_fired", s.timers_fired);
+  line("fibers_live", s.fibers_live);
+  line("stack_slots", s.stack_slots);
+  line("stack_trims", s.stack_trims);
+  line("stack_checks", s.stack_checks);
+  line("sqes_submitted", s.sqes_submitted);
+  line("cqes_reaped", s.cqes_reaped);
+  line("ring_enters", s.ring_enters);
+  line("ring_waits", s.ring_waits);
+  return out;
+}
+
+}  // namespace weft

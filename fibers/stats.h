@@ -1,0 +1,43 @@
+// weft/fibers/stats.h — what the runtime has done, counted per worker.
+//
+// Counters are plain increments on the worker that does the work: reading
+// them costs nothing until you ask. WEFT_STATS=1 prints them when a runtime
+// finishes.
+//
+// Thread rules: stats() reads the calling thread's worker; call it from a
+// fiber (or the runtime's home context).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace weft {
+
+struct Stats {
+  // scheduler
+  std::uint64_t spawns = 0;        // fibers created
+  std::uint64_t switches = 0;      // context switches (fiber to fiber or home)
+  std::uint64_t yields = 0;        // weft::yield() calls
+  std::uint64_t parks = 0;         // a fiber parked to wait
+  std::uint64_t wakeups = 0;       // a parked fiber made runnable
+  std::uint64_t rounds = 0;        // scheduling rounds (one poll of the backend each)
+  std::uint64_t timers_fired = 0;
+  std::uint64_t fibers_live = 0;   // fibers spawned and not yet finished
+  // stacks
+  std::uint64_t stack_slots = 0;   // stacks carved from arenas (ever)
+  std::uint64_t stack_trims = 0;   // deep stacks trimmed on return to the pool
+  std::uint64_t stack_checks = 0;  // pooled stacks checked for depth while idle
+  // I/O backend
+  std::uint64_t sqes_submitted = 0;  // submission queue entries handed to the kernel
+  std::uint64_t cqes_reaped = 0;     // completion queue entries consumed
+  std::uint64_t ring_enters = 0;     // io_uring_enter system calls
+  std::uint64_t ring_waits = 0;      // of which waited for completions (idle)
+};
+
+// The calling worker's counters. All zero outside a runtime.
+Stats stats();
+
+// One "name value" line per counter.
+std::string format_stats(const Stats& s);
+
+}  // namespace weft

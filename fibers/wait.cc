@@ -1,0 +1,49 @@
+#include <weft/fibers/wait.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+
+namespace weft::fibers {
+
+Worker& require_fiber(const char* what) {
+  Worker* w = Worker::current();
+  if (w == nullptr || !w->on_fiber()) {
+    throw std::logic_error(std::string(what) + " must be called from a weft fiber");
+  }
+  return *w;
+}
+
+Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()) {
+  timer_.waiter = this;
+  timer_.fire = [](Timer* t) { static_cast<DeadlineTimer*>(t)->waiter->wake(ETIMEDOUT); };
+  cancel_.waiter = this;
+  cancel_.on_cancel = [](CancelToken::Registration* r) {
+    static_cast<Cancel*>(r)->waiter->wake(ECANCELED);
+  };
+}
+
+int Waiter::wait(const WaitOptions& options) {
+  if (options.cancel != nullptr && !options.cancel->add(&cancel_)) return ECANCELED;
+  if (options.deadline != kNoDeadline) {
+    if (options.deadline <= Clock::now()) {
+      if (options.cancel != nullptr) options.cancel->remove(&cancel_);
+      return ETIMEDOUT;
+    }
+    timer_.deadline = options.deadline;
+    worker_->timers().add(&timer_);
+  }
+  worker_->park();
+  worker_->timers().remove(&timer_);
+  if (options.cancel != nullptr) options.cancel->remove(&cancel_);
+  return outcome_;
+}
+
+bool Waiter::wake(int outcome) {
+  if (outcome_ != kWaiting) return false;
+  outcome_ = outcome;
+  worker_->ready(fiber_);
+  return true;
+}
+
+}  // namespace weft::fibers

@@ -1,0 +1,58 @@
+// The I/O backend interface: what the fiber-facing API (net.h, file.h) asks
+// of whatever drives the kernel. The io_uring Ring implements it; the epoll
+// backend will implement the same interface.
+//
+// A backend is also the scheduler's Poller (fibers/poller.h): the worker
+// polls it once per round, and each completion readies the fiber that waits.
+//
+// Thread rules: a backend belongs to one worker; only that worker's thread
+// calls it.
+#pragma once
+
+#include <weft/fibers/poller.h>
+#include <weft/uring/features.h>
+#include <weft/uring/operation.h>
+
+namespace weft::uring {
+
+class Backend : public fibers::Poller {
+ public:
+  // Starts `op` (its fiber and worker are set). Returns true when it
+  // completed at once (op.result is final and nobody will ready the fiber);
+  // false when the fiber must park until the backend readies it.
+  virtual bool submit(Operation& op) = 0;
+
+  // Asks for `op` to end early with -ECANCELED. Harmless if it has already
+  // completed or is about to; the fiber is readied once either way.
+  virtual void cancel(Operation& op) = 0;
+
+  // A listening socket's accept queue. Created on first accept, owned by the
+  // backend; close_listener() gives it back (queued connections are closed,
+  // waiting accepts end with -ECANCELED).
+  virtual Listener* open_listener(int fd) = 0;
+  virtual void close_listener(Listener* listener) = 0;
+
+  // Closes `fd` without waiting: operations still pending on it end with
+  // -ECANCELED and the descriptor is closed within the round. For
+  // destructors, which must not park.
+  virtual void close_in_background(int fd) = 0;
+
+  virtual const RingFeatures& features() const = 0;
+};
+
+// The backend of the calling thread's running runtime, or null.
+Backend* current_backend() noexcept;
+
+// Sets the calling thread's backend for the object's lifetime.
+class BackendBinding {
+ public:
+  explicit BackendBinding(Backend* backend);
+  ~BackendBinding();
+  BackendBinding(const BackendBinding&) = delete;
+  BackendBinding& operator=(const BackendBinding&) = delete;
+
+ private:
+  Backend* previous_;
+};
+
+}  // namespace weft::uring

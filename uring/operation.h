@@ -1,0 +1,102 @@
+// Operation: one I/O request of one fiber, from submission to completion.
+//
+// The record comes from mimalloc (it must outlive every completion the
+// kernel will post for it, and a fiber's frame is the wrong place to bet on
+// that). The fiber that performs it owns it: it fills it, hands it to the
+// backend, parks, and frees it once resumed. The backend touches it only
+// between submission and the completion that readies the fiber.
+//
+// Thread rules: owner worker only.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+
+#include <linux/time_types.h>
+
+#include <weft/alloc/heap.h>
+#include <weft/fibers/cancel.h>
+#include <weft/fibers/scheduler.h>
+#include <weft/fibers/timer.h>
+
+namespace weft::uring {
+
+enum class OpKind : std::uint8_t {
+  nop,
+  read,      // read(2) at an offset (files)
+  write,     // write(2) at an offset (files)
+  recv,      // sockets
+  send,      // sockets, MSG_NOSIGNAL always
+  sendmsg,   // datagrams with an address
+  recvmsg,
+  accept,    // served from the listener's queue (multishot)
+  connect,
+  shutdown,
+  close,     // cancels what else is in flight on the descriptor, then closes it
+  openat,
+  statx,
+  fsync,
+};
+
+class Listener;
+
+struct Operation : alloc::HeapObject {
+  OpKind kind = OpKind::nop;
+  int fd = -1;
+  int flags = 0;               // msg flags, open flags, fsync flags, shutdown how
+  void* buf = nullptr;
+  std::uint32_t len = 0;
+  std::uint64_t offset = 0;
+  const char* path = nullptr;  // openat, statx
+  mode_t mode = 0;
+  struct statx* statx_buf = nullptr;
+  sockaddr* addr = nullptr;    // connect
+  socklen_t addr_len = 0;
+  msghdr msg{};                // sendmsg, recvmsg
+  iovec iov{};
+  Listener* listener = nullptr;  // accept
+
+  WaitOptions options;
+
+  // Filled by perform() and the backend.
+  fibers::Worker* worker = nullptr;
+  fibers::Fiber* fiber = nullptr;
+  std::int64_t result = 0;      // >= 0, or -errno
+  std::uint8_t pending = 0;     // completions still expected
+  bool timed_out = false;       // the linked timeout fired
+  bool cancel_sent = false;
+  __kernel_timespec deadline_ts{};
+  // For waits the backend serves in user space (accept): their deadline and
+  // their place in the listener's queue.
+  struct Timer : fibers::Timer {
+    Operation* op = nullptr;
+  } timer;
+  Operation* next_waiter = nullptr;
+  bool queued = false;
+  struct Cancel : CancelToken::Registration {
+    Operation* op = nullptr;
+  } cancel_registration;
+};
+
+using OperationPtr = std::unique_ptr<Operation>;
+
+inline OperationPtr make_operation(OpKind kind, int fd, const WaitOptions& options) {
+  OperationPtr op(new Operation);
+  op->kind = kind;
+  op->fd = fd;
+  op->options = options;
+  return op;
+}
+
+// Runs `op` for the calling fiber: submits it, parks until it completes, and
+// returns its result (>= 0, or -errno; -ETIMEDOUT when its deadline passed,
+// -ECANCELED when its token was cancelled). Throws std::logic_error when
+// called outside a fiber of a running weft::Runtime.
+std::int64_t perform(Operation& op);
+
+}  // namespace weft::uring

@@ -1,0 +1,372 @@
+#include <weft/uring/ring.h>
+
+#include <fcntl.h>
+#include <sys/utsname.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include <weft/uring/listener.h>
+
+// Newer than Debian 12's liburing 2.3 headers; probed at run time.
+#ifndef IORING_SQ_TASKRUN
+#define IORING_SQ_TASKRUN (1U << 2)
+#endif
+
+namespace weft::uring {
+namespace {
+
+bool kernel_at_least(int major, int minor) {
+  utsname u{};
+  if (uname(&u) != 0) return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
+}
+
+__kernel_timespec to_timespec(Deadline d) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d.time_since_epoch()).count();
+  __kernel_timespec ts{};
+  ts.tv_sec = ns / 1'000'000'000;
+  ts.tv_nsec = ns % 1'000'000'000;
+  return ts;
+}
+
+}  // namespace
+
+// ---- set-up ----------------------------------------------------------------------
+
+Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
+  std::unique_ptr<Ring> ring(new Ring);
+  ring->options_ = options;
+  // Best first; each later set drops one optional flag.
+  const unsigned base = IORING_SETUP_SUBMIT_ALL;
+  unsigned candidates[5];
+  unsigned n = 0;
+  if (options.defer_taskrun && options.single_issuer) {
+    candidates[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                      IORING_SETUP_TASKRUN_FLAG;
+  }
+  if (options.single_issuer) {
+    candidates[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+                      IORING_SETUP_TASKRUN_FLAG;
+  }
+  candidates[n++] = base | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  candidates[n++] = base;
+  candidates[n++] = 0;
+  int rc = -EINVAL;
+  for (unsigned i = 0; i < n; ++i) {
+    io_uring_params params{};
+    params.flags = candidates[i] | IORING_SETUP_CQSIZE;
+    params.cq_entries = options.entries * 2;
+    rc = io_uring_queue_init_params(options.entries, &ring->ring_, &params);
+    if (rc == 0) {
+      ring->features_.setup_flags = params.flags & ~IORING_SETUP_CQSIZE;
+      ring->features_.sq_entries = params.sq_entries;
+      ring->features_.cq_entries = params.cq_entries;
+      ring->features_.ext_arg = (params.features & IORING_FEAT_EXT_ARG) != 0;
+      ring->features_.nodrop = (params.features & IORING_FEAT_NODROP) != 0;
+      ring->features_.fast_poll = (params.features & IORING_FEAT_FAST_POLL) != 0;
+      break;
+    }
+    // Only an unknown flag (EINVAL) is worth a plainer retry; ENOSYS, EPERM
+    // or ENOMEM will not change with fewer flags.
+    if (rc != -EINVAL) break;
+  }
+  if (rc != 0) return errno_error(-rc);
+  ring->ready_ = true;
+  ring->probe();
+  return ring;
+}
+
+void Ring::probe() {
+  const unsigned f = features_.setup_flags;
+  features_.single_issuer = (f & IORING_SETUP_SINGLE_ISSUER) != 0;
+  features_.defer_taskrun = (f & IORING_SETUP_DEFER_TASKRUN) != 0;
+  features_.coop_taskrun = (f & IORING_SETUP_COOP_TASKRUN) != 0;
+  features_.taskrun_flag = (f & IORING_SETUP_TASKRUN_FLAG) != 0;
+  features_.submit_all = (f & IORING_SETUP_SUBMIT_ALL) != 0;
+  if (io_uring_probe* p = io_uring_get_probe_ring(&ring_)) {
+    features_.msg_ring = io_uring_opcode_supported(p, IORING_OP_MSG_RING);
+    features_.send_zc = io_uring_opcode_supported(p, IORING_OP_SEND_ZC);
+    io_uring_free_probe(p);
+  }
+  // No opcode tells these apart; both arrived in 5.19. A kernel that says
+  // yes but refuses the first multishot accept is caught in Listener.
+  const bool v519 = kernel_at_least(5, 19);
+  features_.multishot_accept = options_.multishot_accept && v519;
+  features_.cancel_fd = v519;
+  enter_fd_ = ring_.ring_fd;
+  if (options_.register_ring_fd && io_uring_register_ring_fd(&ring_) == 1) {
+    features_.registered_ring_fd = true;
+    enter_fd_ = ring_.enter_ring_fd;
+    enter_flags_ = IORING_ENTER_REGISTERED_RING;
+  }
+}
+
+Ring::~Ring() {
+  while (listeners_ != nullptr) {
+    Listener* l = listeners_;
+    listeners_ = l->next_;
+    delete l;
+  }
+  if (ready_) io_uring_queue_exit(&ring_);
+}
+
+// ---- submission ------------------------------------------------------------------
+
+void Ring::reserve(unsigned n) {
+  if (io_uring_sq_space_left(&ring_) < n) {
+    // The queue filled up before the round ended: hand it over now.
+    const unsigned to_submit = publish_sq();
+    enter(to_submit, 0, 0, kNoDeadline);
+  }
+}
+
+io_uring_sqe* Ring::get_sqe() {
+  reserve(1);
+  return io_uring_get_sqe(&ring_);
+}
+
+io_uring_sqe* Ring::fire_and_forget() {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_sqe_set_data64(sqe, kTagIgnore);
+  ++in_flight_;
+  return sqe;
+}
+
+void Ring::prepare(io_uring_sqe* sqe, Operation& op) {
+  switch (op.kind) {
+    case OpKind::nop:
+      io_uring_prep_nop(sqe);
+      break;
+    case OpKind::read:
+      io_uring_prep_read(sqe, op.fd, op.buf, op.len, op.offset);
+      break;
+    case OpKind::write:
+      io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset);
+      break;
+    case OpKind::recv:
+      io_uring_prep_recv(sqe, op.fd, op.buf, op.len, op.flags);
+      break;
+    case OpKind::send:
+      io_uring_prep_send(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL);
+      break;
+    case OpKind::sendmsg:
+      io_uring_prep_sendmsg(sqe, op.fd, &op.msg, op.flags | MSG_NOSIGNAL);
+      break;
+    case OpKind::recvmsg:
+      io_uring_prep_recvmsg(sqe, op.fd, &op.msg, op.flags);
+      break;
+    case OpKind::accept:
+      io_uring_prep_accept(sqe, op.fd, nullptr, nullptr, SOCK_CLOEXEC);
+      break;
+    case OpKind::connect:
+      io_uring_prep_connect(sqe, op.fd, op.addr, op.addr_len);
+      break;
+    case OpKind::shutdown:
+      io_uring_prep_shutdown(sqe, op.fd, op.flags);
+      break;
+    case OpKind::close:
+      io_uring_prep_close(sqe, op.fd);
+      break;
+    case OpKind::openat:
+      io_uring_prep_openat(sqe, AT_FDCWD, op.path, op.flags | O_CLOEXEC, op.mode);
+      break;
+    case OpKind::statx:
+      io_uring_prep_statx(sqe, op.fd, op.path, op.flags, STATX_BASIC_STATS, op.statx_buf);
+      break;
+    case OpKind::fsync:
+      io_uring_prep_fsync(sqe, op.fd, static_cast<unsigned>(op.flags));
+      break;
+  }
+}
+
+bool Ring::submit(Operation& op) {
+  if (op.kind == OpKind::accept && op.listener != nullptr) return op.listener->take(op);
+  const bool cancel_first = op.kind == OpKind::close && features_.cancel_fd;
+  const bool timed = op.options.deadline != kNoDeadline;
+  // Linked SQEs must reach the kernel in one submission.
+  reserve(1 + cancel_first + timed);
+  if (cancel_first) {
+    // Whatever else waits on this descriptor ends with -ECANCELED before it
+    // closes (a read parked forever on a closed socket helps nobody). Hard
+    // link: the close runs even when there was nothing to cancel.
+    io_uring_sqe* cancel = fire_and_forget();
+    io_uring_prep_cancel_fd(cancel, op.fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(cancel, kTagIgnore);
+    cancel->flags |= IOSQE_IO_HARDLINK;
+  }
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  prepare(sqe, op);
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&op) | kTagOperation);
+  op.pending = 1;
+  if (timed) {
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* timeout = io_uring_get_sqe(&ring_);
+    op.deadline_ts = to_timespec(op.options.deadline);
+    io_uring_prep_link_timeout(timeout, &op.deadline_ts, IORING_TIMEOUT_ABS);
+    io_uring_sqe_set_data64(timeout, reinterpret_cast<std::uint64_t>(&op) | kTagTimeout);
+    op.pending = 2;
+  }
+  in_flight_ += op.pending;
+  return false;
+}
+
+void Ring::cancel(Operation& op) {
+  if (op.queued) {
+    op.listener->end_wait(op, ECANCELED);
+    return;
+  }
+  if (op.pending == 0 || op.cancel_sent) return;
+  op.cancel_sent = true;
+  io_uring_sqe* sqe = fire_and_forget();
+  io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op) | kTagOperation, 0);
+  io_uring_sqe_set_data64(sqe, kTagIgnore);
+}
+
+Listener* Ring::open_listener(int fd) {
+  auto* l = new Listener(*this, fd);
+  l->next_ = listeners_;
+  if (listeners_ != nullptr) listeners_->prev_ = l;
+  listeners_ = l;
+  return l;
+}
+
+void Ring::close_listener(Listener* listener) { listener->close(); }
+
+void Ring::close_in_background(int fd) {
+  reserve(2);
+  if (features_.cancel_fd) {
+    io_uring_sqe* cancel = fire_and_forget();
+    io_uring_prep_cancel_fd(cancel, fd, IORING_ASYNC_CANCEL_ALL);
+    cancel->flags |= IOSQE_IO_HARDLINK;
+  }
+  io_uring_prep_close(fire_and_forget(), fd);
+}
+
+// ---- the round's enter -----------------------------------------------------------
+
+unsigned Ring::publish_sq() {
+  io_uring_sq& sq = ring_.sq;
+  unsigned ktail = *sq.ktail;
+  while (sq.sqe_head != sq.sqe_tail) {
+    sq.array[ktail & sq.ring_mask] = sq.sqe_head & sq.ring_mask;
+    ++ktail;
+    ++sq.sqe_head;
+  }
+  // The kernel must see the SQE contents before it sees the new tail.
+  io_uring_smp_store_release(sq.ktail, ktail);
+  return ktail - *sq.khead;
+}
+
+int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by) {
+  ++enters_;
+  int rc;
+  if (min_complete > 0 && wake_by != kNoDeadline && features_.ext_arg) {
+    const auto left = wake_by - Clock::now();
+    const auto ns = left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left).count() : 0;
+    __kernel_timespec ts{};
+    ts.tv_sec = ns / 1'000'000'000;
+    ts.tv_nsec = ns % 1'000'000'000;
+    io_uring_getevents_arg arg{};
+    arg.ts = reinterpret_cast<std::uint64_t>(&ts);
+    rc = io_uring_enter2(enter_fd_, to_submit, min_complete,
+                         flags | enter_flags_ | IORING_ENTER_EXT_ARG,
+                         reinterpret_cast<sigset_t*>(&arg), sizeof arg);
+  } else {
+    rc = io_uring_enter2(enter_fd_, to_submit, min_complete, flags | enter_flags_, nullptr, 0);
+  }
+  if (rc > 0) submitted_ += static_cast<unsigned>(rc);
+  return rc;
+}
+
+void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
+  const bool wait = block && io_uring_cq_ready(&ring_) == 0;
+  if (wait && wake_by != kNoDeadline && !features_.ext_arg) {
+    // Kernels before 5.11 cannot time out an enter: arm a timeout request
+    // that completes (and so ends the wait) at the deadline.
+    wait_ts_ = to_timespec(wake_by);
+    io_uring_prep_timeout(fire_and_forget(), &wait_ts_, 0, IORING_TIMEOUT_ABS);
+  }
+  const unsigned to_submit = publish_sq();
+  const unsigned sq_flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+  const bool flush = (sq_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+  if (to_submit > 0 || flush || wait) {
+    const unsigned flags = (wait || flush || features_.defer_taskrun) ? IORING_ENTER_GETEVENTS : 0;
+    if (wait) ++waits_;
+    enter(to_submit, wait ? 1 : 0, flags, wake_by);
+  }
+  reap();
+  stats.ring_enters += enters_;
+  stats.ring_waits += waits_;
+  stats.sqes_submitted += submitted_;
+  stats.cqes_reaped += reaped_;
+  enters_ = waits_ = submitted_ = reaped_ = 0;
+}
+
+void Ring::reap() {
+  unsigned head;
+  unsigned n = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    dispatch(cqe);
+    ++n;
+  }
+  io_uring_cq_advance(&ring_, n);
+  reaped_ += n;
+}
+
+void Ring::dispatch(const io_uring_cqe* cqe) {
+  if ((cqe->flags & IORING_CQE_F_MORE) == 0) --in_flight_;
+  const std::uint64_t data = cqe->user_data;
+  void* record = reinterpret_cast<void*>(data & ~kTagMask);
+  switch (data & kTagMask) {
+    case kTagOperation: {
+      auto* op = static_cast<Operation*>(record);
+      op->result = cqe->res;
+      operation_part_done(op);
+      break;
+    }
+    case kTagTimeout: {
+      auto* op = static_cast<Operation*>(record);
+      if (cqe->res == -ETIME) op->timed_out = true;
+      operation_part_done(op);
+      break;
+    }
+    case kTagListener:
+      static_cast<Listener*>(record)->on_completion(cqe->res, cqe->flags);
+      break;
+    default:
+      break;
+  }
+}
+
+void Ring::operation_part_done(Operation* op) {
+  if (--op->pending != 0) return;
+  // The linked timeout cancelled the request: report why it was cancelled.
+  if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
+  op->worker->ready(op->fiber);
+}
+
+void Ring::cancel_all(Stats& stats) {
+  for (Listener* l = listeners_; l != nullptr; l = l->next_) l->fail_waiters(ECANCELED);
+  if (in_flight_ != 0) {
+    io_uring_sqe* sqe = fire_and_forget();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, kTagIgnore);
+  }
+  // Requests the kernel cannot interrupt (a file read already running in a
+  // worker thread) still finish; give them a few seconds.
+  const Deadline give_up = Clock::now() + std::chrono::seconds(5);
+  while (in_flight_ != 0 && Clock::now() < give_up) {
+    poll(true, Clock::now() + std::chrono::milliseconds(100), stats);
+  }
+  if (in_flight_ != 0) {
+    std::fprintf(stderr, "weft: %zu io_uring requests did not end after cancellation\n", in_flight_);
+  }
+}
+
+}  // namespace weft::uring

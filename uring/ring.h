@@ -1,0 +1,120 @@
+// The io_uring backend: one Ring per worker.
+//
+// What it does
+//   Fibers call submit() with an Operation; the Ring fills a submission queue
+//   entry (SQE) whose user_data points at the Operation and returns at once,
+//   and the fiber parks. Nothing reaches the kernel yet. At the end of the
+//   scheduling round the worker calls poll(), which hands every queued SQE to
+//   the kernel and collects every ready completion (CQE) in at most one
+//   io_uring_enter. Each CQE readies the fiber its Operation names.
+//
+// Invariants
+//   1. Owned by one worker; only its thread touches the ring (the ring is set
+//      up with IORING_SETUP_SINGLE_ISSUER where the kernel has it, which makes
+//      the kernel enforce this).
+//   2. user_data = address of the record | tag (records are 8-byte aligned):
+//        kTagOperation  the Operation's own completion
+//        kTagTimeout    its linked timeout (the record waits for both)
+//        kTagListener   a Listener's multishot accept
+//        kTagIgnore     fire-and-forget requests (cancels)
+//   3. in_flight_ counts the CQEs still owed to us (a multishot request owes
+//      one until a CQE arrives without IORING_CQE_F_MORE). An Operation is
+//      freed by its fiber only after all its CQEs arrived, so the kernel
+//      never writes into freed memory.
+//   4. SQEs are handed over before CQEs are read, in the same enter; so a
+//      cancel queued during a round always reaches the kernel while its
+//      target's record is alive.
+//
+// The enter protocol (poll)
+//   1. Publish queued SQEs (advance the SQ tail).
+//   2. Enter only if there is something to submit, completions to flush
+//      (IORING_SQ_TASKRUN / IORING_SQ_CQ_OVERFLOW) or nothing to run (block,
+//      with the next timer as the timeout through IORING_ENTER_EXT_ARG).
+//   3. Read every CQE, then advance the CQ head once.
+//   With IORING_SETUP_DEFER_TASKRUN completions are posted only inside our
+//   own enter, so step 2's flag check is what keeps an idle-looking ring
+//   from hiding finished work.
+//
+// Set-up tries the best flag set first and drops optional flags one at a
+// time (DEFER_TASKRUN, then SINGLE_ISSUER, then the rest) until the kernel
+// accepts; every optional feature is probed once and recorded in features().
+#pragma once
+
+#include <liburing.h>
+
+#include <memory>
+
+#include <weft/fibers/result.h>
+#include <weft/uring/backend.h>
+
+namespace weft::uring {
+
+struct RingOptions {
+  unsigned entries = 1024;       // SQ size; the CQ gets twice as many
+  bool defer_taskrun = true;     // use DEFER_TASKRUN if the kernel has it
+  bool single_issuer = true;
+  bool register_ring_fd = true;
+  bool multishot_accept = true;
+};
+
+class Ring final : public Backend {
+ public:
+  // Sets up a ring on the calling thread. Errors: the errno of
+  // io_uring_setup for the plainest flag set (ENOSYS, EPERM, ENOMEM, ...).
+  static Result<std::unique_ptr<Ring>> create(const RingOptions& options);
+  ~Ring() override;
+
+  // fibers::Poller
+  void poll(bool block, Deadline wake_by, Stats& stats) override;
+  bool busy() const override { return in_flight_ != 0; }
+  void cancel_all(Stats& stats) override;
+
+  // Backend
+  bool submit(Operation& op) override;
+  void cancel(Operation& op) override;
+  Listener* open_listener(int fd) override;
+  void close_listener(Listener* listener) override;
+  void close_in_background(int fd) override;
+  const RingFeatures& features() const override { return features_; }
+
+  // Owner only. A request whose completion nobody waits for.
+  io_uring_sqe* fire_and_forget();
+
+ private:
+  friend class Listener;
+  static constexpr std::uint64_t kTagOperation = 0;
+  static constexpr std::uint64_t kTagTimeout = 1;
+  static constexpr std::uint64_t kTagListener = 2;
+  static constexpr std::uint64_t kTagIgnore = 3;
+  static constexpr std::uint64_t kTagMask = 7;
+
+  Ring() = default;
+  void probe();
+  // Makes room for `n` SQEs (submits early when the queue is full), so the
+  // next n io_uring_get_sqe calls succeed.
+  void reserve(unsigned n);
+  io_uring_sqe* get_sqe();
+  void prepare(io_uring_sqe* sqe, Operation& op);
+  unsigned publish_sq();
+  int enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by);
+  void reap();
+  void dispatch(const io_uring_cqe* cqe);
+  void operation_part_done(Operation* op);
+
+  io_uring ring_{};
+  bool ready_ = false;
+  RingOptions options_;
+  RingFeatures features_;
+  __kernel_timespec wait_ts_{};  // the timeout request of a pre-5.11 wait
+  int enter_fd_ = -1;
+  unsigned enter_flags_ = 0;
+  std::size_t in_flight_ = 0;
+  Listener* listeners_ = nullptr;  // every open listener, for shutdown
+  // Counters, added into the worker's Stats by poll().
+  std::uint64_t enters_ = 0;
+  std::uint64_t waits_ = 0;
+  std::uint64_t submitted_ = 0;
+  std::uint64_t reaped_ = 0;
+};
+
+}  // namespace weft::uring

@@ -1,0 +1,14 @@
+// weft/weft.h — everything a weft program needs, in one include.
+#pragma once
+
+#include <weft/fibers/cancel.h>
+#include <weft/fibers/event.h>
+#include <weft/fibers/result.h>
+#include <weft/fibers/spawn.h>
+#include <weft/fibers/stats.h>
+#include <weft/uring/address.h>
+#include <weft/uring/buffer.h>
+#include <weft/uring/features.h>
+#include <weft/uring/file.h>
+#include <weft/uring/net.h>
+#include <weft/uring/runtime.h>
