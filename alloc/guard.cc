@@ -56,9 +56,18 @@ constexpr std::size_t kMapsPerStack = 2;
 
 }  // namespace
 
+namespace {
+std::atomic<int> g_forced_method{-1};
+}  // namespace
+
 GuardMethod guard_method() {
-  static const GuardMethod method = probe_guard_method();
-  return method;
+  static const GuardMethod probed = probe_guard_method();
+  const int forced = g_forced_method.load(std::memory_order_relaxed);
+  return forced < 0 ? probed : static_cast<GuardMethod>(forced);
+}
+
+void force_guard_method_for_testing(GuardMethod m) {
+  g_forced_method.store(static_cast<int>(m), std::memory_order_relaxed);
 }
 
 const char* guard_method_name(GuardMethod m) {

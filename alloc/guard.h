@@ -22,6 +22,8 @@ enum class GuardMethod { madvise, mprotect };
 // is tried on a scratch mapping and mprotect is used if the kernel refuses it.
 // WEFT_GUARD=mprotect in the environment forces the fallback (for tests).
 GuardMethod guard_method();
+// Tests only: use `m` from now on (pools made later pick it up).
+void force_guard_method_for_testing(GuardMethod m);
 const char* guard_method_name(GuardMethod m);
 
 // Makes [addr, addr+len) a guard region. Returns 0 or -errno.

@@ -60,16 +60,21 @@ void on_fault(int sig, siginfo_t* info, void* context) {
 
 void install_overflow_handler(FaultDescriber describer) {
   g_describer.store(describer, std::memory_order_release);
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action;
-    std::memset(&action, 0, sizeof action);
-    action.sa_sigaction = on_fault;
-    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGSEGV, &action, &g_previous_segv);
-    sigaction(SIGBUS, &action, &g_previous_bus);
-  });
+  // Someone (a test framework, a crash reporter) may have replaced our
+  // handler since last time: check on every call, not just the first.
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  struct sigaction action;
+  std::memset(&action, 0, sizeof action);
+  action.sa_sigaction = on_fault;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    struct sigaction current;
+    if (sigaction(sig, nullptr, &current) != 0) continue;
+    if ((current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == on_fault) continue;
+    sigaction(sig, &action, sig == SIGBUS ? &g_previous_bus : &g_previous_segv);
+  }
 }
 
 AltStack::AltStack() {

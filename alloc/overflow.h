@@ -26,8 +26,8 @@ namespace weft::alloc {
 // async-signal-safe.
 using FaultDescriber = std::size_t (*)(const void* fault_address, char* out, std::size_t cap);
 
-// Installs the process-wide SIGSEGV/SIGBUS handler (once) and sets the
-// describer it consults.
+// Installs the process-wide SIGSEGV/SIGBUS handler (again, if something
+// replaced it since) and sets the describer it consults.
 void install_overflow_handler(FaultDescriber describer);
 
 // An alternate signal stack for the calling thread, for as long as the object

@@ -28,6 +28,7 @@
 #endif
 
 #ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #ifdef WEFT_TSAN
@@ -54,10 +55,16 @@ inline void adopt_thread(SanitizerState& s) {
   (void)s;
 }
 
-// A fiber's stack is known and it is about to run for the first time.
+// A fiber's stack is known and it is about to run for the first time. The
+// stack may have served fibers before whose last frames never returned (a
+// fiber ends inside its final switch): clear their redzones so ASan does not
+// take them for the new fiber's.
 inline void create(SanitizerState& s, const void* bottom, std::size_t size) {
   s.stack_bottom = bottom;
   s.stack_size = size;
+#ifdef WEFT_ASAN
+  __asan_unpoison_memory_region(bottom, size);
+#endif
 #ifdef WEFT_TSAN
   s.tsan_fiber = __tsan_create_fiber(0);
 #endif

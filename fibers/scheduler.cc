@@ -146,7 +146,7 @@ Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const Spawn
   f->id = next_id();
   f->stack_size = static_cast<std::uint32_t>(stack_size);
   const std::size_t name_len = std::min(options.name.size(), sizeof f->name - 1);
-  std::memcpy(f->name, options.name.data(), name_len);
+  if (name_len != 0) std::memcpy(f->name, options.name.data(), name_len);
   f->name[name_len] = '\0';
   link(f);
   ++stats_.spawns;

@@ -113,7 +113,7 @@ void set_name(std::string_view name) noexcept {
   if (!in_fiber()) return;
   fibers::Fiber* f = fibers::Worker::current()->current_fiber();
   const std::size_t n = std::min(name.size(), sizeof f->name - 1);
-  std::memcpy(f->name, name.data(), n);
+  if (n != 0) std::memcpy(f->name, name.data(), n);
   f->name[n] = '\0';
 }
 

@@ -21,7 +21,6 @@ bool Listener::take(Operation& op) {
   if (!queued_.empty()) {
     op.result = queued_.front();
     queued_.pop_front();
-    if (!armed_ && queued_.size() < kMaxQueued / 2) arm();
     return true;
   }
   if (!armed_) arm();
@@ -101,9 +100,11 @@ void Listener::on_completion(int res, unsigned flags) {
     waiters_ = op->next_waiter;
     if (waiters_ == nullptr) waiters_tail_ = nullptr;
     hand_over(*op, res);
-  } else {
+  } else if (res >= 0) {
     queued_.push_back(res);
   }
+  // An error nobody waits for is dropped: it describes that attempt only
+  // (EMFILE, ENFILE, ...), and the next accept() re-arms and tries afresh.
   if (armed_ && queued_.size() >= kMaxQueued) {
     io_uring_prep_cancel64(ring_.fire_and_forget(),
                            reinterpret_cast<std::uint64_t>(this) | Ring::kTagListener, 0);

@@ -5,7 +5,9 @@
 // accept() if there is one, else into a short queue the next accept() takes
 // from without entering the kernel. When the queue is full the multishot
 // request is cancelled (the kernel's backlog holds further connections) and
-// re-armed once accept() drains it. Where multishot accept is missing, the
+// re-armed when accept() finds the queue empty. A failed attempt (EMFILE
+// when the process is out of descriptors, say) goes to a waiting accept
+// only; it is never queued, so it cannot outlive its cause. Where multishot accept is missing, the
 // same code arms one single-shot accept at a time.
 //
 // Invariants
@@ -57,7 +59,7 @@ class Listener : public alloc::HeapObject {
   bool armed_ = false;
   bool closing_ = false;
   bool multishot_;
-  std::deque<int, alloc::Allocator<int>> queued_;  // fds, or -errno of a failed accept
+  std::deque<int, alloc::Allocator<int>> queued_;  // accepted fds not yet taken
   Operation* waiters_ = nullptr;  // first in, first served
   Operation* waiters_tail_ = nullptr;
   Listener* prev_ = nullptr;      // the ring's list of listeners

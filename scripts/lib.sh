@@ -1,0 +1,52 @@
+# Shared by scripts/run and scripts/test. Sourced, not run.
+#
+# weft_setup: installs the Debian packages weft needs if any is missing,
+# then configures and builds a tree. Both steps do nothing when nothing
+# changed, so the scripts are fast the second time.
+
+WEFT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WEFT_JOBS=${WEFT_JOBS:-$(nproc)}
+
+# Needed to build and test. valgrind supplies <valgrind/valgrind.h> (stack
+# registration); libboost-context-dev is the peer in weft-bench-switch.
+WEFT_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev
+               libboost-test-dev libboost-context-dev valgrind)
+
+weft_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+weft_install_packages() {
+  local missing=()
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  weft_say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $sudo apt-get install -y -q "${missing[@]}" >/dev/null; then
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q "${missing[@]}" >/dev/null
+  fi
+}
+
+# weft_build <build-dir> [cmake args...]
+weft_build() {
+  local dir=$1
+  shift
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    weft_say "configuring $dir"
+    cmake -S "$WEFT_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  fi
+  weft_say "building $dir"
+  local log
+  log=$(mktemp)
+  if ! cmake --build "$dir" -j "$WEFT_JOBS" >"$log" 2>&1; then
+    grep -Ev '^\[ *[0-9]+%\]' "$log" >&2 || true
+    rm -f "$log"
+    return 1
+  fi
+  grep -iE 'warning' "$log" >&2 || true
+  rm -f "$log"
+}

@@ -1,0 +1,160 @@
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "support/child.h"
+#include "support/runtime.h"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Makes io_uring_setup fail with `error` for this process (seccomp filter).
+bool forbid_io_uring_setup(int error) {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ring)
+
+BOOST_AUTO_TEST_CASE(many_operations_in_one_round_share_few_enters) {
+  weft::test::run([] {
+    char tmpl[] = "/tmp/weft-batch-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    BOOST_REQUIRE(fd >= 0);
+    BOOST_REQUIRE(write(fd, "0123456789", 10) == 10);
+    close(fd);
+    weft::fs::File f = weft::fs::File::open(tmpl).value();
+    unlink(tmpl);
+    constexpr int kFibers = 200;
+    const weft::Stats before = weft::stats();
+    std::vector<weft::JoinHandle<std::size_t>> hs;
+    for (int i = 0; i < kFibers; ++i) {
+      hs.push_back(weft::spawn([&f] {
+        char c;
+        return f.read_at(weft::MutableBuffer(&c, 1), 3).value();
+      }));
+    }
+    std::size_t bytes = 0;
+    for (auto& h : hs) bytes += h.join();
+    const weft::Stats after = weft::stats();
+    BOOST_TEST(bytes == std::size_t{kFibers});
+    const auto enters = after.ring_enters - before.ring_enters;
+    const auto sqes = after.sqes_submitted - before.sqes_submitted;
+    BOOST_TEST_MESSAGE("200 reads: " << sqes << " SQEs in " << enters << " io_uring_enter calls");
+    BOOST_TEST(sqes >= std::uint64_t{kFibers});
+    BOOST_TEST(enters <= 4u);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is_lost) {
+  weft::RuntimeOptions options;
+  options.ring_entries = 8;
+  weft::test::run(
+      [] {
+        weft::net::UdpSocket s = weft::net::UdpSocket::bind({"127.0.0.1", 0}).value();
+        std::vector<weft::JoinHandle<bool>> hs;
+        for (int i = 0; i < 100; ++i) {
+          hs.push_back(weft::spawn([&s] {
+            char buf[4];
+            return s.recv_from(buf, {.deadline = weft::after(20ms)}).error() == std::errc::timed_out;
+          }));
+        }
+        int timed_out = 0;
+        for (auto& h : hs) timed_out += h.join();
+        BOOST_TEST(timed_out == 100);
+      },
+      options);
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_ring_makes_no_system_calls) {
+  weft::test::run([] {
+    const weft::Stats before = weft::stats();
+    for (int i = 0; i < 1000; ++i) weft::yield();
+    const weft::Stats after = weft::stats();
+    BOOST_TEST(after.ring_enters == before.ring_enters);
+    BOOST_TEST(after.rounds - before.rounds >= 1000u);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(features_are_probed_and_described) {
+  weft::Runtime rt;
+  const weft::RingFeatures& f = rt.features();
+  BOOST_TEST(f.sq_entries >= 1024u);
+  BOOST_TEST(f.cq_entries >= 2 * f.sq_entries);
+  const std::string d = f.describe();
+  BOOST_TEST_MESSAGE(d);
+  BOOST_TEST(d.find("setup=") != std::string::npos);
+  BOOST_TEST(d.find("multishot_accept=") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(every_optional_feature_can_be_switched_off) {
+  weft::RuntimeOptions options;
+  options.defer_taskrun = false;
+  options.single_issuer = false;
+  options.register_ring_fd = false;
+  options.multishot_accept = false;
+  weft::test::run(
+      [] {
+        auto listener = weft::net::TcpListener::bind({"127.0.0.1", 0}).value();
+        auto server = weft::spawn([&] {
+          auto c = listener.accept().value();
+          char buf[5];
+          c.read_exact(buf).value();
+          c.write_all(weft::ConstBuffer(buf, 5)).value();
+        });
+        auto c = weft::net::TcpStream::connect(listener.local_address().value()).value();
+        c.write_all("hello").value();
+        char buf[5];
+        c.read_exact(buf).value();
+        BOOST_TEST(std::string(buf, 5) == "hello");
+        server.join();
+      },
+      options);
+}
+
+BOOST_AUTO_TEST_CASE(io_uring_unavailable_gives_a_clear_error) {
+  for (int error : {ENOSYS, EPERM}) {
+    const auto r = weft::test::run_in_child([error] {
+      WEFT_CHILD_EXPECT(forbid_io_uring_setup(error));
+      try {
+        weft::Runtime rt;
+        std::_Exit(2);  // must not get here
+      } catch (const std::system_error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        WEFT_CHILD_EXPECT(e.code().value() == error);
+        WEFT_CHILD_EXPECT(std::string(e.what()).find("io_uring is unavailable") != std::string::npos);
+      }
+    });
+    BOOST_TEST(r.exited);
+    BOOST_TEST(r.exit_code == 0, r.err);
+    BOOST_TEST_MESSAGE("errno " << error << ": " << r.err);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(io_outside_a_fiber_is_refused_clearly) {
+  char buf[4];
+  weft::net::TcpStream s;
+  // Not open: EBADF before anything else.
+  BOOST_TEST((s.read(buf).error() == std::errc::bad_file_descriptor));
+  BOOST_CHECK_THROW(weft::fs::File::open("/etc/hostname"), std::logic_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
