@@ -6,14 +6,22 @@
 // one that allocated it (mimalloc handles the cross-thread free).
 #pragma once
 
+#include <mimalloc.h>
+
 #include <cstddef>
 #include <new>
 
 namespace weft::alloc {
 
+[[noreturn, gnu::cold]] void throw_bad_alloc();
+
 // Memory for `size` bytes aligned to `align`. Throws std::bad_alloc.
-void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t));
-void deallocate(void* p) noexcept;
+inline void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+  void* p = align <= alignof(std::max_align_t) ? mi_malloc(size) : mi_malloc_aligned(size, align);
+  if (p == nullptr) [[unlikely]] throw_bad_alloc();
+  return p;
+}
+inline void deallocate(void* p) noexcept { mi_free(p); }
 
 // Base class that makes `new T` and `delete` use mimalloc.
 struct HeapObject {

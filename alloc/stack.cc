@@ -20,11 +20,6 @@ constexpr std::size_t kMaxArenaSlots = 4096;
 
 }  // namespace
 
-std::size_t StackPool::round_size(std::size_t requested) {
-  if (requested > kMaxSize) return 0;
-  return std::max(kMinSize, std::bit_ceil(requested));
-}
-
 StackPool::StackPool(StackPoolOptions options)
     : options_(options),
       guard_method_(guard_method()),
@@ -42,29 +37,6 @@ StackPool::~StackPool() {
 #endif
   for (const Arena& a : arenas_) munmap(a.base, a.bytes);
   MapCountBudget::instance().give_back_stacks(stats_.slots_created);
-}
-
-StackPool::SizeClass& StackPool::class_for(std::size_t rounded) {
-  const unsigned index = std::countr_zero(rounded) - std::countr_zero(kMinSize);
-  return classes_[index];
-}
-
-int StackPool::acquire(std::size_t size, Stack* out) {
-  const std::size_t rounded = round_size(size);
-  if (rounded == 0) return -EINVAL;
-  SizeClass& cls = class_for(rounded);
-  if (!cls.unchecked.empty()) {
-    *out = cls.unchecked.back();
-    cls.unchecked.pop_back();
-    --unchecked_count_;
-  } else if (!cls.checked.empty()) {
-    *out = cls.checked.back();
-    cls.checked.pop_back();
-  } else if (int rc = carve(cls, out); rc != 0) {
-    return rc;
-  }
-  ++stats_.acquired;
-  return 0;
 }
 
 int StackPool::carve(SizeClass& cls, Stack* out) {
@@ -99,18 +71,6 @@ int StackPool::carve(SizeClass& cls, Stack* out) {
   valgrind_ids_.push_back(VALGRIND_STACK_REGISTER(out->base, out->top()));
 #endif
   return 0;
-}
-
-void StackPool::release(const Stack& stack, const void* lowest_seen) {
-  SizeClass& cls = class_for(stack.size);
-  const char* keep_floor = stack.top() - options_.keep_bytes;
-  if (static_cast<const char*>(lowest_seen) < keep_floor) {
-    trim(stack);
-    cls.checked.push_back(stack);
-  } else {
-    cls.unchecked.push_back(stack);
-    ++unchecked_count_;
-  }
 }
 
 void StackPool::trim(const Stack& stack) {

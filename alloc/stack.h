@@ -34,6 +34,8 @@
 // (C++ holds raw pointers into the stack, so it cannot move).
 #pragma once
 
+#include <bit>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -73,7 +75,10 @@ class StackPool {
 
   // The usable size a request for `requested` bytes gets (a power of two from
   // kMinSize to kMaxSize), or 0 when it is larger than kMaxSize. Any thread.
-  static std::size_t round_size(std::size_t requested);
+  static std::size_t round_size(std::size_t requested) {
+    if (requested > kMaxSize) return 0;
+    return requested <= kMinSize ? kMinSize : std::bit_ceil(requested);
+  }
 
   explicit StackPool(StackPoolOptions options = {});
   ~StackPool();
@@ -83,12 +88,38 @@ class StackPool {
   // Owner worker only. A stack of round_size(size) bytes in *out, or -errno:
   // -EINVAL for a size above kMaxSize, -ENOMEM if mmap fails, -EAGAIN when
   // the mprotect guard method has used up its map-count budget.
-  int acquire(std::size_t size, Stack* out);
+  int acquire(std::size_t size, Stack* out) {
+    const std::size_t rounded = round_size(size);
+    if (rounded == 0) return -EINVAL;
+    SizeClass& cls = class_for(rounded);
+    ++stats_.acquired;
+    if (!cls.unchecked.empty()) {
+      *out = cls.unchecked.back();
+      cls.unchecked.pop_back();
+      --unchecked_count_;
+      return 0;
+    }
+    if (!cls.checked.empty()) {
+      *out = cls.checked.back();
+      cls.checked.pop_back();
+      return 0;
+    }
+    return carve(cls, out);
+  }
 
   // Owner worker only. Takes a stack back. `lowest_seen` is the deepest
   // address the fiber was seen using; a stack seen deeper than keep_bytes is
   // trimmed now, any other waits for sweep().
-  void release(const Stack& stack, const void* lowest_seen);
+  void release(const Stack& stack, const void* lowest_seen) {
+    SizeClass& cls = class_for(stack.size);
+    if (static_cast<const char*>(lowest_seen) < stack.top() - options_.keep_bytes) {
+      trim(stack);
+      cls.checked.push_back(stack);
+    } else {
+      cls.unchecked.push_back(stack);
+      ++unchecked_count_;
+    }
+  }
 
   // Owner worker only. Checks up to sweep_batch unchecked stacks and trims
   // those that grew deep. Returns how many it trimmed. Costs one mincore call
@@ -115,7 +146,9 @@ class StackPool {
 
   int carve(SizeClass& cls, Stack* out);
   void trim(const Stack& stack);
-  SizeClass& class_for(std::size_t rounded);
+  SizeClass& class_for(std::size_t rounded) {
+    return classes_[std::countr_zero(rounded) - std::countr_zero(kMinSize)];
+  }
 
   StackPoolOptions options_;
   GuardMethod guard_method_;

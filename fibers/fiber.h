@@ -44,21 +44,23 @@ struct EhGlobals {
 class Worker;
 
 struct Fiber {
-  void* sp = nullptr;             // saved stack pointer while not running
-  alloc::Stack stack;             // empty until first run, and after finishing
+  // Touched on every switch and hand-over: first cache line.
+  void* sp = nullptr;               // saved stack pointer while not running
+  Fiber* next = nullptr;            // run queue or wait list link
+  alloc::Stack stack;               // empty until first run, and after finishing
   const void* lowest_sp = nullptr;  // deepest stack pointer seen at a switch
-  Fiber* next = nullptr;          // run queue or wait list link
-  Fiber* all_prev = nullptr;      // the worker's list of live fibers
-  Fiber* all_next = nullptr;
   TaskBase* task = nullptr;
   std::atomic<std::uintptr_t> join_state{kJoinNone};
-  std::uint64_t id = 0;
-  std::uint32_t stack_size = 0;   // requested usable bytes (rounded)
+  std::uint32_t stack_size = 0;     // requested usable bytes (rounded)
   FiberState state = FiberState::runnable;
-  bool abandoned = false;         // the runtime stopped before it finished
-  char name[32] = {};
+  bool abandoned = false;           // the runtime stopped before it finished
+  // Touched at spawn and finish, or only when something goes wrong.
+  Fiber* all_prev = nullptr;        // the worker's list of live fibers
+  Fiber* all_next = nullptr;
+  std::uint64_t id = 0;
   EhGlobals eh;
-  SanitizerState san;
+  char name[32];                    // NUL-terminated; set by Worker::create
+  [[no_unique_address]] SanitizerState san;
 };
 
 }  // namespace weft::fibers

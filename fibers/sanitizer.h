@@ -37,12 +37,14 @@
 
 namespace weft::fibers {
 
-// What the sanitizers need to remember per fiber.
+// What the sanitizers need to remember per fiber (nothing, without them).
 struct SanitizerState {
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
   const void* stack_bottom = nullptr;  // lowest address of the stack
   std::size_t stack_size = 0;
   void* asan_fake_stack = nullptr;
   void* tsan_fiber = nullptr;
+#endif
 };
 
 namespace sanitizer {
@@ -60,14 +62,19 @@ inline void adopt_thread(SanitizerState& s) {
 // fiber ends inside its final switch): clear their redzones so ASan does not
 // take them for the new fiber's.
 inline void create(SanitizerState& s, const void* bottom, std::size_t size) {
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
   s.stack_bottom = bottom;
   s.stack_size = size;
+#endif
 #ifdef WEFT_ASAN
   __asan_unpoison_memory_region(bottom, size);
 #endif
 #ifdef WEFT_TSAN
   s.tsan_fiber = __tsan_create_fiber(0);
 #endif
+  (void)s;
+  (void)bottom;
+  (void)size;
 }
 
 // The fiber's stack went back to the pool.

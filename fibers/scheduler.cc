@@ -20,19 +20,22 @@
 namespace weft::fibers {
 namespace {
 
-thread_local Worker* t_worker = nullptr;
-
 // Fiber ids are unique in the process. Workers take them in blocks so that
 // spawning touches no shared cache line.
 std::atomic<std::uint64_t> g_next_id_block{1};
 constexpr std::uint64_t kIdBlock = 1024;
+
+// A round lasts for the fibers runnable at its start, and at least this many
+// hand-offs: a few fibers yielding to each other need not go home (and poll
+// the backend) every few switches. 64 switches take well under a microsecond.
+constexpr std::size_t kRoundMinimum = 64;
 
 const char* display_name(const Fiber* f) { return f->name[0] != '\0' ? f->name : "(unnamed)"; }
 
 // The SIGSEGV handler's question (alloc/overflow.h): is this fault in the
 // guard below the stack of the fiber running on this thread?
 std::size_t describe_fault(const void* address, char* out, std::size_t cap) {
-  Worker* w = t_worker;
+  Worker* w = Worker::current();
   if (w == nullptr) return 0;
   const Fiber* f = w->current_fiber();
   if (f == nullptr || !f->stack) return 0;
@@ -75,14 +78,16 @@ void free_record(Fiber* f) noexcept {
   alloc::deallocate(f);
 }
 
-Worker* Worker::current() noexcept { return t_worker; }
+constinit thread_local Worker* Worker::tls_current_ = nullptr;
 
-Worker::Binding::Binding(Worker& w) : previous_(t_worker) { t_worker = &w; }
-Worker::Binding::~Binding() { t_worker = previous_; }
+Worker::Binding::Binding(Worker& w) : previous_(tls_current_) { tls_current_ = &w; }
+Worker::Binding::~Binding() { tls_current_ = previous_; }
 
 Worker::Worker(Poller& poller, const WorkerOptions& options)
     : poller_(poller),
       options_(options),
+      default_stack_size_(alloc::StackPool::round_size(options.default_stack_size)),
+      guard_budget_limited_(alloc::MapCountBudget::instance().stacks_left() != SIZE_MAX),
       stacks_(options.stacks),
       fp_control_(capture_fp_control()),
       eh_globals_(reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals())) {
@@ -96,7 +101,7 @@ Worker::~Worker() {
   if (live_ != nullptr) stop();
 }
 
-std::uint64_t Worker::next_id() {
+inline std::uint64_t Worker::next_id() {
   if (id_next_ == id_end_) {
     id_next_ = g_next_id_block.fetch_add(kIdBlock, std::memory_order_relaxed);
     id_end_ = id_next_ + kIdBlock;
@@ -104,7 +109,7 @@ std::uint64_t Worker::next_id() {
   return id_next_++;
 }
 
-void Worker::link(Fiber* f) {
+inline void Worker::link(Fiber* f) {
   f->all_prev = nullptr;
   f->all_next = live_;
   if (live_ != nullptr) live_->all_prev = f;
@@ -112,7 +117,7 @@ void Worker::link(Fiber* f) {
   ++stats_.fibers_live;
 }
 
-void Worker::unlink(Fiber* f) {
+inline void Worker::unlink(Fiber* f) {
   if (f->all_prev != nullptr) f->all_prev->all_next = f->all_next;
   else live_ = f->all_next;
   if (f->all_next != nullptr) f->all_next->all_prev = f->all_prev;
@@ -122,25 +127,13 @@ void Worker::unlink(Fiber* f) {
 
 Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const SpawnOptions& options,
                       void** task) {
-  const std::size_t wanted =
-      options.stack_size != 0 ? options.stack_size : options_.default_stack_size;
-  const std::size_t stack_size = alloc::StackPool::round_size(wanted);
-  if (stack_size == 0) {
-    throw std::system_error(errno_error(EINVAL),
-                            "weft::spawn: stack_size " + std::to_string(wanted) +
-                                " is above the 8 MiB limit");
+  std::size_t stack_size = default_stack_size_;
+  if (options.stack_size != 0) [[unlikely]] {
+    stack_size = alloc::StackPool::round_size(options.stack_size);
+    if (stack_size == 0) throw_stack_too_large(options.stack_size);
   }
-  // Under the mprotect guard method every live fiber may need a slot, and
-  // slots are bounded by vm.max_map_count: refuse here, with the reason,
-  // rather than fail later when the fiber first runs.
-  auto& budget = alloc::MapCountBudget::instance();
-  if (budget.stacks_left() != SIZE_MAX) {
-    const alloc::StackPoolStats pool = stacks_.stats();
-    if (stats_.fibers_live >= pool.slots_created + budget.stacks_left()) {
-      throw std::system_error(errno_error(EAGAIN), "weft::spawn: " + budget.describe());
-    }
-  }
-  const std::size_t offset = (sizeof(Fiber) + task_align - 1) / task_align * task_align;
+  if (guard_budget_limited_) [[unlikely]] check_guard_budget();
+  const std::size_t offset = (sizeof(Fiber) + task_align - 1) & ~(task_align - 1);  // a power of two
   void* block = alloc::allocate(offset + task_size, std::max(alignof(Fiber), task_align));
   Fiber* f = ::new (block) Fiber;
   f->id = next_id();
@@ -152,6 +145,21 @@ Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const Spawn
   ++stats_.spawns;
   *task = static_cast<char*>(block) + offset;
   return f;
+}
+
+void Worker::throw_stack_too_large(std::size_t asked) {
+  throw std::system_error(errno_error(EINVAL), "weft::spawn: stack_size " + std::to_string(asked) +
+                                                   " is above the 8 MiB limit");
+}
+
+// Under the mprotect guard method every live fiber may need a slot, and
+// slots are bounded by vm.max_map_count: refuse here, with the reason, rather
+// than fail later when the fiber first runs.
+void Worker::check_guard_budget() {
+  auto& budget = alloc::MapCountBudget::instance();
+  if (stats_.fibers_live >= stacks_.stats().slots_created + budget.stacks_left()) {
+    throw std::system_error(errno_error(EAGAIN), "weft::spawn: " + budget.describe());
+  }
 }
 
 void Worker::launch(Fiber* fiber, TaskBase* task) {
@@ -182,7 +190,7 @@ void Worker::round() {
   }
   poller_.poll(!runnable, timers_.next_deadline(), stats_);
   if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
-  round_left_ = run_queue_.size();
+  round_left_ = std::max(run_queue_.size(), kRoundMinimum);
   Fiber* next = pick_next();
   if (next != &home_) switch_to(next);
 }
@@ -195,8 +203,9 @@ void Worker::report_deadlock() {
 
 Fiber* Worker::pick_next() {
   while (round_left_ > 0) {
-    --round_left_;
     Fiber* f = run_queue_.pop_front();
+    if (f == nullptr) break;
+    --round_left_;
     if (prepare(f)) return f;
   }
   return &home_;
@@ -204,20 +213,24 @@ Fiber* Worker::pick_next() {
 
 // Gives a fiber that has never run its stack and first frame. A fiber that
 // cannot get a stack finishes at once with the error as its exception.
-bool Worker::prepare(Fiber* f) {
+inline bool Worker::prepare(Fiber* f) {
   if (f->sp != nullptr) return true;
-  if (const int rc = stacks_.acquire(f->stack_size, &f->stack); rc != 0) {
-    std::string why = "weft: no stack for fiber " + std::string(display_name(f));
-    if (rc == -EAGAIN) why += ": " + alloc::MapCountBudget::instance().describe();
-    f->task->error = std::make_exception_ptr(std::system_error(errno_error(-rc), why));
-    f->state = FiberState::finished;
-    complete(f);
+  if (const int rc = stacks_.acquire(f->stack_size, &f->stack); rc != 0) [[unlikely]] {
+    fail_to_start(f, rc);
     return false;
   }
   f->lowest_sp = f->stack.top();
   sanitizer::create(f->san, f->stack.base, f->stack.size);
   f->sp = make_initial_frame(f->stack.top(), &Worker::fiber_main, f, fp_control_);
   return true;
+}
+
+void Worker::fail_to_start(Fiber* f, int rc) {
+  std::string why = "weft: no stack for fiber " + std::string(display_name(f));
+  if (rc == -EAGAIN) why += ": " + alloc::MapCountBudget::instance().describe();
+  f->task->error = std::make_exception_ptr(std::system_error(errno_error(-rc), why));
+  f->state = FiberState::finished;
+  complete(f);
 }
 
 void Worker::switch_to(Fiber* next) {
@@ -234,16 +247,16 @@ void Worker::switch_to(Fiber* next) {
   // Resumed. Read the worker afresh: code after a switch must not trust
   // anything cached from before it.
   sanitizer::after_switch(self->san, &previous->san);
-  t_worker->after_switch(previous);
+  current()->after_switch(previous);
 }
 
 void Worker::fiber_main(void* arg, void* from) {
   auto* self = static_cast<Fiber*>(arg);
   auto* previous = static_cast<Fiber*>(from);
   sanitizer::after_switch(self->san, &previous->san);
-  t_worker->after_switch(previous);
+  current()->after_switch(previous);
   self->task->run(self->task);
-  t_worker->finish_current();
+  current()->finish_current();
 }
 
 void Worker::after_switch(Fiber* previous) {
@@ -295,6 +308,9 @@ void Worker::ready(Fiber* fiber) {
 void Worker::yield() {
   ++stats_.yields;
   Fiber* self = current_;
+  // Depth is otherwise noted at switches, and this yield may not switch.
+  const void* sp = __builtin_frame_address(0);
+  if (sp < self->lowest_sp) self->lowest_sp = sp;
   self->state = FiberState::runnable;
   run_queue_.push_back(self);
   Fiber* next = pick_next();

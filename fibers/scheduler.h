@@ -19,11 +19,12 @@
 //      is ready (one io_uring_enter at most). If nothing is runnable it blocks
 //      there until a completion arrives or the next timer is due.
 //   2. Expired timers fire; completions and timers ready their fibers.
-//   3. The round's budget is the run queue's length now. The home context
-//      switches to the first fiber; from then on fibers switch directly to
-//      one another (no trip through home) each time one yields, parks or
-//      finishes, until the budget is spent. Fibers readied during the round
-//      wait for the next one, so a yield loop cannot starve I/O.
+//   3. The round's budget is the run queue's length now (at least 64 hand-
+//      offs). The home context switches to the first fiber; from then on
+//      fibers switch directly to one another (no trip through home) each time
+//      one yields, parks or finishes, until the budget is spent or nothing is
+//      runnable. The budget bounds the round, so a yield loop cannot starve
+//      I/O or timers.
 //   4. The last fiber of the round switches back home: go to 1.
 //
 // Parking (the protocol every wait is built on)
@@ -75,7 +76,7 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // The worker bound to the calling thread, or null. Any thread.
-  static Worker* current() noexcept;
+  static Worker* current() noexcept { return tls_current_; }
 
   // Binds this worker to the calling thread for the object's lifetime.
   class Binding {
@@ -140,10 +141,19 @@ class Worker {
   void link(Fiber* f);
   void unlink(Fiber* f);
   std::uint64_t next_id();
-  [[noreturn]] void report_deadlock();
+  [[gnu::cold]] void check_guard_budget();
+  [[noreturn, gnu::cold]] static void throw_stack_too_large(std::size_t asked);
+  [[gnu::cold, gnu::noinline]] void fail_to_start(Fiber* f, int rc);
+  [[noreturn, gnu::cold]] void report_deadlock();
+
+  // initial-exec: a plain %fs-relative load, not a call to __tls_get_addr.
+  // constinit: no lazy-initialisation guard on each access.
+  [[gnu::tls_model("initial-exec")]] static constinit thread_local Worker* tls_current_;
 
   Poller& poller_;
   WorkerOptions options_;
+  std::size_t default_stack_size_;  // options_.default_stack_size, rounded
+  bool guard_budget_limited_;       // the mprotect guard method caps stacks
   alloc::AltStack alt_stack_;
   alloc::StackPool stacks_;
   RunQueue run_queue_;

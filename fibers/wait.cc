@@ -6,12 +6,8 @@
 
 namespace weft::fibers {
 
-Worker& require_fiber(const char* what) {
-  Worker* w = Worker::current();
-  if (w == nullptr || !w->on_fiber()) {
-    throw std::logic_error(std::string(what) + " must be called from a weft fiber");
-  }
-  return *w;
+void throw_not_on_fiber(const char* what) {
+  throw std::logic_error(std::string(what) + " must be called from a weft fiber");
 }
 
 Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()) {

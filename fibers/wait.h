@@ -50,8 +50,14 @@ class Waiter {
   Cancel cancel_;
 };
 
+[[noreturn, gnu::cold, gnu::noinline]] void throw_not_on_fiber(const char* what);
+
 // Worker and fiber of the caller; throws std::logic_error naming `what` when
 // called outside a fiber.
-Worker& require_fiber(const char* what);
+inline Worker& require_fiber(const char* what) {
+  Worker* w = Worker::current();
+  if (w == nullptr || !w->on_fiber()) [[unlikely]] throw_not_on_fiber(what);
+  return *w;
+}
 
 }  // namespace weft::fibers
