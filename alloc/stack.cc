@@ -80,6 +80,11 @@ void StackPool::trim(const Stack& stack) {
   ++stats_.trims;
 }
 
+void StackPool::trim_and_keep(const Stack& stack) {
+  trim(stack);
+  class_for(stack.size).checked.push_back(stack);
+}
+
 unsigned StackPool::sweep() {
   unsigned trimmed = 0;
   unsigned budget = options_.sweep_batch;

@@ -110,15 +110,13 @@ class StackPool {
   // Owner worker only. Takes a stack back. `lowest_seen` is the deepest
   // address the fiber was seen using; a stack seen deeper than keep_bytes is
   // trimmed now, any other waits for sweep().
-  void release(const Stack& stack, const void* lowest_seen) {
-    SizeClass& cls = class_for(stack.size);
-    if (static_cast<const char*>(lowest_seen) < stack.top() - options_.keep_bytes) {
-      trim(stack);
-      cls.checked.push_back(stack);
-    } else {
-      cls.unchecked.push_back(stack);
-      ++unchecked_count_;
+  [[gnu::always_inline]] void release(const Stack& stack, const void* lowest_seen) {
+    if (static_cast<const char*>(lowest_seen) < stack.top() - options_.keep_bytes) [[unlikely]] {
+      trim_and_keep(stack);
+      return;
     }
+    class_for(stack.size).unchecked.push_back(stack);
+    ++unchecked_count_;
   }
 
   // Owner worker only. Checks up to sweep_batch unchecked stacks and trims
@@ -146,6 +144,7 @@ class StackPool {
 
   int carve(SizeClass& cls, Stack* out);
   void trim(const Stack& stack);
+  [[gnu::noinline]] void trim_and_keep(const Stack& stack);
   SizeClass& class_for(std::size_t rounded) {
     return classes_[std::countr_zero(rounded) - std::countr_zero(kMinSize)];
   }
