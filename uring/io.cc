@@ -6,11 +6,42 @@
 #include <stdexcept>
 #include <string>
 
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define WEFT_HAVE_MEMCHECK 1
+#endif
+
 namespace weft::uring {
 namespace {
 
 thread_local Backend* t_backend = nullptr;
 
+
+// The kernel filled these bytes behind Memcheck's back (io_uring writes
+// asynchronously, not through a system call Valgrind can see); say so, or
+// every read buffer looks uninitialised. No-op when not under Valgrind.
+void tell_memcheck_what_the_kernel_wrote(const Operation& op) {
+#ifdef WEFT_HAVE_MEMCHECK
+  if (op.result <= 0 && op.kind != OpKind::statx) return;
+  switch (op.kind) {
+    case OpKind::read:
+    case OpKind::recv:
+      VALGRIND_MAKE_MEM_DEFINED(op.buf, static_cast<std::size_t>(op.result));
+      break;
+    case OpKind::recvmsg:
+      VALGRIND_MAKE_MEM_DEFINED(op.iov.iov_base, static_cast<std::size_t>(op.result));
+      VALGRIND_MAKE_MEM_DEFINED(op.msg.msg_name, op.msg.msg_namelen);
+      break;
+    case OpKind::statx:
+      if (op.result == 0) VALGRIND_MAKE_MEM_DEFINED(op.statx_buf, sizeof(struct statx));
+      break;
+    default:
+      break;
+  }
+#else
+  (void)op;
+#endif
+}
 
 }  // namespace
 
@@ -35,7 +66,10 @@ std::int64_t perform(Operation& op) {
   if (op.options.deadline != kNoDeadline && op.options.deadline <= Clock::now()) return -ETIMEDOUT;
   op.worker = worker;
   op.fiber = worker->current_fiber();
-  if (backend.submit(op)) return op.result;
+  if (backend.submit(op)) {
+    tell_memcheck_what_the_kernel_wrote(op);
+    return op.result;
+  }
   if (token != nullptr) {
     op.cancel_registration.op = &op;
     op.cancel_registration.on_cancel = [](CancelToken::Registration* r) {
@@ -45,6 +79,7 @@ std::int64_t perform(Operation& op) {
   }
   worker->park();
   if (token != nullptr) token->remove(&op.cancel_registration);
+  tell_memcheck_what_the_kernel_wrote(op);
   return op.result;
 }
 
