@@ -109,8 +109,8 @@ bool MapCountBudget::try_take_stack() {
   std::size_t taken = state_->stacks_taken.load(std::memory_order_relaxed);
   do {
     if (taken >= cap) return false;
-  } while (!state_->stacks_taken.compare_exchange_weak(taken, taken + 1,
-                                                        std::memory_order_relaxed));
+  } while (
+      !state_->stacks_taken.compare_exchange_weak(taken, taken + 1, std::memory_order_relaxed));
   return true;
 }
 
@@ -133,8 +133,7 @@ std::string MapCountBudget::describe() const {
                 "one VMA pair per stack, and %zu stacks would bring the process "
                 "near vm.max_map_count (%zu); raise vm.max_map_count or run "
                 "fewer fibers at once",
-                state_->stacks_taken.load(std::memory_order_relaxed),
-                state_->max_map_count);
+                state_->stacks_taken.load(std::memory_order_relaxed), state_->max_map_count);
   return text;
 }
 

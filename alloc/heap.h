@@ -18,7 +18,8 @@ namespace weft::alloc {
 // Memory for `size` bytes aligned to `align`. Throws std::bad_alloc.
 inline void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
   void* p = align <= alignof(std::max_align_t) ? mi_malloc(size) : mi_malloc_aligned(size, align);
-  if (p == nullptr) [[unlikely]] throw_bad_alloc();
+  if (p == nullptr) [[unlikely]]
+    throw_bad_alloc();
   return p;
 }
 inline void deallocate(void* p) noexcept { mi_free(p); }
@@ -45,7 +46,9 @@ struct Allocator {
   }
   void deallocate(T* p, std::size_t) noexcept { weft::alloc::deallocate(p); }
   template <class U>
-  bool operator==(const Allocator<U>&) const noexcept { return true; }
+  bool operator==(const Allocator<U>&) const noexcept {
+    return true;
+  }
 };
 
 }  // namespace weft::alloc

@@ -46,8 +46,8 @@
 namespace weft::alloc {
 
 struct Stack {
-  char* base = nullptr;   // lowest usable byte, just above the guard
-  std::size_t size = 0;   // usable bytes
+  char* base = nullptr;  // lowest usable byte, just above the guard
+  std::size_t size = 0;  // usable bytes
   char* top() const { return base + size; }
   explicit operator bool() const { return base != nullptr; }
 };
@@ -137,8 +137,8 @@ class StackPool {
     std::size_t stack_size = 0;
     std::vector<Stack, Allocator<Stack>> unchecked;  // released, not yet swept
     std::vector<Stack, Allocator<Stack>> checked;    // known shallow
-    char* next_slot = nullptr;    // next uncarved slot in the newest arena
-    std::size_t slots_left = 0;   // uncarved slots in the newest arena
+    char* next_slot = nullptr;                       // next uncarved slot in the newest arena
+    std::size_t slots_left = 0;                      // uncarved slots in the newest arena
     std::size_t next_arena_slots = 16;
   };
 

@@ -29,8 +29,10 @@ bool CancelToken::add(Registration* r) {
 
 void CancelToken::remove(Registration* r) {
   if (r->token != this) return;
-  if (r->prev != nullptr) r->prev->next = r->next;
-  else head_ = r->next;
+  if (r->prev != nullptr)
+    r->prev->next = r->next;
+  else
+    head_ = r->next;
   if (r->next != nullptr) r->next->prev = r->prev;
   r->prev = r->next = nullptr;
   r->token = nullptr;

@@ -22,8 +22,10 @@ void Event::set() {
   set_ = true;
   while (Node* n = waiters_) {
     waiters_ = n->next;
-    if (waiters_ != nullptr) waiters_->prev = nullptr;
-    else tail_ = nullptr;
+    if (waiters_ != nullptr)
+      waiters_->prev = nullptr;
+    else
+      tail_ = nullptr;
     n->linked = false;
     n->waiter.wake(0);
   }
@@ -34,16 +36,22 @@ std::error_code Event::wait(const WaitOptions& options) {
   if (set_) return {};
   Node node(w);
   node.prev = tail_;
-  if (tail_ != nullptr) tail_->next = &node;
-  else waiters_ = &node;
+  if (tail_ != nullptr)
+    tail_->next = &node;
+  else
+    waiters_ = &node;
   tail_ = &node;
   node.linked = true;
   const int outcome = node.waiter.wait(options);
   if (node.linked) {
-    if (node.prev != nullptr) node.prev->next = node.next;
-    else waiters_ = node.next;
-    if (node.next != nullptr) node.next->prev = node.prev;
-    else tail_ = node.prev;
+    if (node.prev != nullptr)
+      node.prev->next = node.next;
+    else
+      waiters_ = node.next;
+    if (node.next != nullptr)
+      node.next->prev = node.prev;
+    else
+      tail_ = node.prev;
   }
   return outcome == 0 ? std::error_code() : errno_error(outcome);
 }

@@ -51,15 +51,15 @@ struct Fiber {
   const void* lowest_sp = nullptr;  // deepest stack pointer seen at a switch
   TaskBase* task = nullptr;
   std::atomic<std::uintptr_t> join_state{kJoinNone};
-  std::uint32_t stack_size = 0;     // requested usable bytes (rounded)
+  std::uint32_t stack_size = 0;  // requested usable bytes (rounded)
   FiberState state = FiberState::runnable;
-  bool abandoned = false;           // the runtime stopped before it finished
+  bool abandoned = false;  // the runtime stopped before it finished
   // Touched at spawn and finish, or only when something goes wrong.
-  Fiber* all_prev = nullptr;        // the worker's list of live fibers
+  Fiber* all_prev = nullptr;  // the worker's list of live fibers
   Fiber* all_next = nullptr;
   std::uint64_t id = 0;
   EhGlobals eh;
-  char name[32];                    // NUL-terminated; set by Worker::create
+  char name[32];  // NUL-terminated; set by Worker::create
   [[no_unique_address]] SanitizerState san;
 };
 

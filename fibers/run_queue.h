@@ -18,8 +18,10 @@ class RunQueue {
 
   void push_back(Fiber* f) {
     f->next = nullptr;
-    if (tail_ != nullptr) tail_->next = f;
-    else head_ = f;
+    if (tail_ != nullptr)
+      tail_->next = f;
+    else
+      head_ = f;
     tail_ = f;
     ++size_;
   }

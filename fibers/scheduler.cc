@@ -69,7 +69,6 @@ void report_detached_error(const Fiber* f) {
   std::abort();
 }
 
-
 // ---- records -----------------------------------------------------------------
 
 void free_record(Fiber* f) noexcept {
@@ -118,8 +117,10 @@ inline void Worker::link(Fiber* f) {
 }
 
 inline void Worker::unlink(Fiber* f) {
-  if (f->all_prev != nullptr) f->all_prev->all_next = f->all_next;
-  else live_ = f->all_next;
+  if (f->all_prev != nullptr)
+    f->all_prev->all_next = f->all_next;
+  else
+    live_ = f->all_next;
   if (f->all_next != nullptr) f->all_next->all_prev = f->all_prev;
   f->all_prev = f->all_next = nullptr;
   --stats_.fibers_live;
@@ -132,8 +133,10 @@ Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const Spawn
     stack_size = alloc::StackPool::round_size(options.stack_size);
     if (stack_size == 0) throw_stack_too_large(options.stack_size);
   }
-  if (guard_budget_limited_) [[unlikely]] check_guard_budget();
-  const std::size_t offset = (sizeof(Fiber) + task_align - 1) & ~(task_align - 1);  // a power of two
+  if (guard_budget_limited_) [[unlikely]]
+    check_guard_budget();
+  const std::size_t offset =
+      (sizeof(Fiber) + task_align - 1) & ~(task_align - 1);  // a power of two
   void* block = alloc::allocate(offset + task_size, std::max(alignof(Fiber), task_align));
   Fiber* f = ::new (block) Fiber;
   f->id = next_id();
@@ -196,9 +199,9 @@ void Worker::round() {
 }
 
 void Worker::report_deadlock() {
-  throw std::runtime_error(
-      "weft: deadlock: every fiber is parked (" + std::to_string(stats_.fibers_live) +
-      " alive) and no timer, I/O operation or other fiber can wake them");
+  throw std::runtime_error("weft: deadlock: every fiber is parked (" +
+                           std::to_string(stats_.fibers_live) +
+                           " alive) and no timer, I/O operation or other fiber can wake them");
 }
 
 Fiber* Worker::pick_next() {
@@ -352,8 +355,8 @@ void Worker::abandon(Fiber* f) {
   f->state = FiberState::finished;
   if (!f->task->error) {
     f->task->error = std::make_exception_ptr(std::system_error(
-        errno_error(ECANCELED), "weft: the runtime stopped before fiber " +
-                                    std::string(display_name(f)) + " finished"));
+        errno_error(ECANCELED),
+        "weft: the runtime stopped before fiber " + std::string(display_name(f)) + " finished"));
   }
   complete(f);
 }

@@ -36,7 +36,8 @@ bool is_finished(const Fiber* fiber) noexcept {
 void wait_finished(Fiber* fiber) {
   if (is_finished(fiber)) return;
   Worker& w = require_fiber("weft::JoinHandle::join (on a fiber that has not finished)");
-  if (w.current_fiber() == fiber) throw std::logic_error("weft::JoinHandle::join: a fiber cannot join itself");
+  if (w.current_fiber() == fiber)
+    throw std::logic_error("weft::JoinHandle::join: a fiber cannot join itself");
   // Publish ourselves as the joiner only once our registers are saved; if the
   // fiber finished meanwhile the commit fails and we are readied at once.
   w.park(
@@ -71,7 +72,8 @@ std::uint64_t id_of(const Fiber* fiber) noexcept { return fiber->id; }
 }  // namespace fibers
 
 void throw_empty_join_handle() {
-  throw std::logic_error("weft::JoinHandle::join: the handle is empty (joined, detached or moved from)");
+  throw std::logic_error(
+      "weft::JoinHandle::join: the handle is empty (joined, detached or moved from)");
 }
 
 void yield() { fibers::require_fiber("weft::yield").yield(); }
@@ -102,7 +104,9 @@ bool in_fiber() noexcept {
 
 namespace this_fiber {
 
-std::uint64_t id() noexcept { return in_fiber() ? fibers::Worker::current()->current_fiber()->id : 0; }
+std::uint64_t id() noexcept {
+  return in_fiber() ? fibers::Worker::current()->current_fiber()->id : 0;
+}
 
 std::string_view name() noexcept {
   return in_fiber() ? std::string_view(fibers::Worker::current()->current_fiber()->name)

@@ -15,14 +15,14 @@ namespace weft {
 
 struct Stats {
   // scheduler
-  std::uint64_t spawns = 0;        // fibers created
-  std::uint64_t switches = 0;      // context switches (fiber to fiber or home)
-  std::uint64_t yields = 0;        // weft::yield() calls
-  std::uint64_t parks = 0;         // a fiber parked to wait
-  std::uint64_t wakeups = 0;       // a parked fiber made runnable
-  std::uint64_t rounds = 0;        // scheduling rounds (one poll of the backend each)
+  std::uint64_t spawns = 0;    // fibers created
+  std::uint64_t switches = 0;  // context switches (fiber to fiber or home)
+  std::uint64_t yields = 0;    // weft::yield() calls
+  std::uint64_t parks = 0;     // a fiber parked to wait
+  std::uint64_t wakeups = 0;   // a parked fiber made runnable
+  std::uint64_t rounds = 0;    // scheduling rounds (one poll of the backend each)
   std::uint64_t timers_fired = 0;
-  std::uint64_t fibers_live = 0;   // fibers spawned and not yet finished
+  std::uint64_t fibers_live = 0;  // fibers spawned and not yet finished
   // stacks
   std::uint64_t stack_slots = 0;   // stacks carved from arenas (ever)
   std::uint64_t stack_trims = 0;   // deep stacks trimmed on return to the pool

@@ -56,7 +56,8 @@ class Waiter {
 // called outside a fiber.
 inline Worker& require_fiber(const char* what) {
   Worker* w = Worker::current();
-  if (w == nullptr || !w->on_fiber()) [[unlikely]] throw_not_on_fiber(what);
+  if (w == nullptr || !w->on_fiber()) [[unlikely]]
+    throw_not_on_fiber(what);
   return *w;
 }
 

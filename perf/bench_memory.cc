@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
     weft::perf::kv("guard_method", weft::alloc::guard_method_name(weft::alloc::guard_method()));
     weft::perf::kv("rss_bytes_per_parked_fiber", per, "%.0f");
     weft::perf::kv("rss_kib_per_parked_fiber", per / 1024, "%.2f");
-    weft::perf::kv("page_table_bytes_per_fiber", static_cast<double>(pte1 - pte0) * 1024 / static_cast<double>(n), "%.0f");
+    weft::perf::kv("page_table_bytes_per_fiber",
+                   static_cast<double>(pte1 - pte0) * 1024 / static_cast<double>(n), "%.0f");
     weft::perf::kv("vmas_before", static_cast<double>(vmas0), "%.0f");
     weft::perf::kv("vmas_parked", static_cast<double>(vmas1), "%.0f");
     weft::perf::kv("vm_max_map_count", static_cast<double>(max_map_count()), "%.0f");

@@ -36,7 +36,9 @@ Result<Address> Address::parse(std::string_view host, std::uint16_t port) {
 
 Address::Address(std::string_view host, std::uint16_t port) {
   Result<Address> r = parse(host, port);
-  if (!r) throw std::invalid_argument("weft::net::Address: not a numeric IPv4 or IPv6 address: " + std::string(host));
+  if (!r)
+    throw std::invalid_argument("weft::net::Address: not a numeric IPv4 or IPv6 address: " +
+                                std::string(host));
   *this = *r;
 }
 
@@ -47,18 +49,21 @@ Address::Address(const sockaddr* sa, socklen_t len) {
 
 std::uint16_t Address::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
   return 0;
 }
 
 std::string Address::to_string() const {
   char text[INET6_ADDRSTRLEN] = "?";
   if (family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text, sizeof text);
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text,
+              sizeof text);
     return std::string(text) + ":" + std::to_string(port());
   }
   if (family() == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text, sizeof text);
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text,
+              sizeof text);
     return "[" + std::string(text) + "]:" + std::to_string(port());
   }
   return "(unspecified)";

@@ -19,7 +19,7 @@ namespace weft {
 
 template <class C>
 concept ByteContainer = std::ranges::contiguous_range<C> && std::ranges::sized_range<C> &&
-                        std::is_trivially_copyable_v<std::ranges::range_value_t<C>>;
+    std::is_trivially_copyable_v<std::ranges::range_value_t<C>>;
 
 struct MutableBuffer {
   void* data = nullptr;
@@ -28,9 +28,10 @@ struct MutableBuffer {
   MutableBuffer() = default;
   MutableBuffer(void* d, std::size_t n) : data(d), size(n) {}
   template <ByteContainer C>
-    requires(!std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<C>>>)
-  MutableBuffer(C&& c)  // NOLINT(google-explicit-constructor)
-      : data(std::ranges::data(c)), size(std::ranges::size(c) * sizeof(std::ranges::range_value_t<C>)) {}
+  requires(!std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<C>>>)
+      MutableBuffer(C&& c)  // NOLINT(google-explicit-constructor)
+      : data(std::ranges::data(c)),
+        size(std::ranges::size(c) * sizeof(std::ranges::range_value_t<C>)) {}
 };
 
 struct ConstBuffer {
@@ -39,7 +40,7 @@ struct ConstBuffer {
 
   ConstBuffer() = default;
   ConstBuffer(const void* d, std::size_t n) : data(d), size(n) {}
-  ConstBuffer(MutableBuffer b) : data(b.data), size(b.size) {}  // NOLINT
+  ConstBuffer(MutableBuffer b) : data(b.data), size(b.size) {}         // NOLINT
   ConstBuffer(std::string_view s) : data(s.data()), size(s.size()) {}  // NOLINT
   // A string literal: its terminating NUL is not part of the message.
   template <std::size_t N>
@@ -49,12 +50,14 @@ struct ConstBuffer {
   template <std::size_t N>
   ConstBuffer(char (&s)[N]) : data(s), size(N) {}  // NOLINT(google-explicit-constructor)
   template <ByteContainer C>
-    requires(!std::is_array_v<std::remove_cvref_t<C>>)
-  ConstBuffer(const C& c)  // NOLINT(google-explicit-constructor)
-      : data(std::ranges::data(c)), size(std::ranges::size(c) * sizeof(std::ranges::range_value_t<C>)) {}
+  requires(!std::is_array_v<std::remove_cvref_t<C>>)
+      ConstBuffer(const C& c)  // NOLINT(google-explicit-constructor)
+      : data(std::ranges::data(c)),
+        size(std::ranges::size(c) * sizeof(std::ranges::range_value_t<C>)) {}
   template <class T, std::size_t N>
-    requires(std::is_trivially_copyable_v<T> && !std::is_same_v<std::remove_cv_t<T>, char>)
-  ConstBuffer(const T (&a)[N]) : data(a), size(N * sizeof(T)) {}  // NOLINT
+  requires(std::is_trivially_copyable_v<T> && !std::is_same_v<std::remove_cv_t<T>, char>)
+      ConstBuffer(const T (&a)[N])
+      : data(a), size(N * sizeof(T)) {}  // NOLINT
 };
 
 }  // namespace weft

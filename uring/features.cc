@@ -18,11 +18,11 @@ std::string RingFeatures::describe() const {
   flag(submit_all, "SUBMIT_ALL");
   if (flags.empty()) flags = "none";
   auto yes = [](bool b) { return b ? "yes" : "no"; };
-  return "ring setup=" + flags + " sq=" + std::to_string(sq_entries) + " cq=" +
-         std::to_string(cq_entries) + " ext_arg=" + yes(ext_arg) + " fast_poll=" + yes(fast_poll) +
-         " registered_ring_fd=" + yes(registered_ring_fd) + " multishot_accept=" +
-         yes(multishot_accept) + " cancel_fd=" + yes(cancel_fd) + " msg_ring=" + yes(msg_ring) +
-         " send_zc=" + yes(send_zc);
+  return "ring setup=" + flags + " sq=" + std::to_string(sq_entries) +
+         " cq=" + std::to_string(cq_entries) + " ext_arg=" + yes(ext_arg) +
+         " fast_poll=" + yes(fast_poll) + " registered_ring_fd=" + yes(registered_ring_fd) +
+         " multishot_accept=" + yes(multishot_accept) + " cancel_fd=" + yes(cancel_fd) +
+         " msg_ring=" + yes(msg_ring) + " send_zc=" + yes(send_zc);
 }
 
 }  // namespace weft

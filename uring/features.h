@@ -9,22 +9,22 @@
 namespace weft {
 
 struct RingFeatures {
-  unsigned setup_flags = 0;       // IORING_SETUP_* the ring was created with
+  unsigned setup_flags = 0;  // IORING_SETUP_* the ring was created with
   unsigned sq_entries = 0;
   unsigned cq_entries = 0;
-  bool single_issuer = false;     // IORING_SETUP_SINGLE_ISSUER (6.0)
-  bool defer_taskrun = false;     // IORING_SETUP_DEFER_TASKRUN (6.1)
-  bool coop_taskrun = false;      // IORING_SETUP_COOP_TASKRUN (5.19)
-  bool taskrun_flag = false;      // IORING_SETUP_TASKRUN_FLAG (5.19)
-  bool submit_all = false;        // IORING_SETUP_SUBMIT_ALL (5.18)
-  bool ext_arg = false;           // timeouts on io_uring_enter (5.11)
-  bool nodrop = false;            // completions are never dropped (5.5)
-  bool fast_poll = false;         // sockets polled internally, no worker thread (5.7)
+  bool single_issuer = false;       // IORING_SETUP_SINGLE_ISSUER (6.0)
+  bool defer_taskrun = false;       // IORING_SETUP_DEFER_TASKRUN (6.1)
+  bool coop_taskrun = false;        // IORING_SETUP_COOP_TASKRUN (5.19)
+  bool taskrun_flag = false;        // IORING_SETUP_TASKRUN_FLAG (5.19)
+  bool submit_all = false;          // IORING_SETUP_SUBMIT_ALL (5.18)
+  bool ext_arg = false;             // timeouts on io_uring_enter (5.11)
+  bool nodrop = false;              // completions are never dropped (5.5)
+  bool fast_poll = false;           // sockets polled internally, no worker thread (5.7)
   bool registered_ring_fd = false;  // io_uring_enter on a registered ring fd (5.18)
-  bool multishot_accept = false;  // one accept SQE for many connections (5.19)
-  bool cancel_fd = false;         // cancel every request on a descriptor (5.19)
-  bool msg_ring = false;          // IORING_OP_MSG_RING (5.18)
-  bool send_zc = false;           // IORING_OP_SEND_ZC (6.0)
+  bool multishot_accept = false;    // one accept SQE for many connections (5.19)
+  bool cancel_fd = false;           // cancel every request on a descriptor (5.19)
+  bool msg_ring = false;            // IORING_OP_MSG_RING (5.18)
+  bool send_zc = false;             // IORING_OP_SEND_ZC (6.0)
 
   // "setup=SINGLE_ISSUER|DEFER_TASKRUN|... multishot_accept=yes ..." on one line.
   std::string describe() const;

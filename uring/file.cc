@@ -1,7 +1,7 @@
 #include <weft/uring/file.h>
 
-#include <cerrno>
 #include <liburing.h>
+#include <cerrno>
 
 #include <algorithm>
 #include <climits>
@@ -41,7 +41,8 @@ File& File::operator=(File&& other) noexcept {
 
 File::~File() { uring::close_descriptor_quietly(fd_); }
 
-Result<File> File::open(const std::string& path, int flags, mode_t mode, const WaitOptions& options) {
+Result<File> File::open(const std::string& path, int flags, mode_t mode,
+                        const WaitOptions& options) {
   auto op = make_operation(OpKind::openat, -1, options);
   op->path = path.c_str();
   op->flags = flags;
@@ -51,7 +52,8 @@ Result<File> File::open(const std::string& path, int flags, mode_t mode, const W
   return File(static_cast<int>(r));
 }
 
-Result<std::size_t> File::read_at(MutableBuffer buffer, std::uint64_t offset, const WaitOptions& options) {
+Result<std::size_t> File::read_at(MutableBuffer buffer, std::uint64_t offset,
+                                  const WaitOptions& options) {
   if (fd_ < 0) return errno_error(EBADF);
   auto op = make_operation(OpKind::read, fd_, options);
   op->buf = buffer.data;
@@ -60,7 +62,8 @@ Result<std::size_t> File::read_at(MutableBuffer buffer, std::uint64_t offset, co
   return uring::to_size(perform(*op));
 }
 
-Result<std::size_t> File::write_at(ConstBuffer buffer, std::uint64_t offset, const WaitOptions& options) {
+Result<std::size_t> File::write_at(ConstBuffer buffer, std::uint64_t offset,
+                                   const WaitOptions& options) {
   if (fd_ < 0) return errno_error(EBADF);
   auto op = make_operation(OpKind::write, fd_, options);
   op->buf = const_cast<void*>(buffer.data);
@@ -69,7 +72,8 @@ Result<std::size_t> File::write_at(ConstBuffer buffer, std::uint64_t offset, con
   return uring::to_size(perform(*op));
 }
 
-Result<void> File::write_all_at(ConstBuffer buffer, std::uint64_t offset, const WaitOptions& options) {
+Result<void> File::write_all_at(ConstBuffer buffer, std::uint64_t offset,
+                                const WaitOptions& options) {
   const auto* p = static_cast<const char*>(buffer.data);
   std::size_t left = buffer.size;
   while (left > 0) {

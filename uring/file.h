@@ -37,11 +37,14 @@ class File {
                            const WaitOptions& options = {});
 
   // Reads up to buffer.size bytes at `offset`; 0 at end of file.
-  Result<std::size_t> read_at(MutableBuffer buffer, std::uint64_t offset, const WaitOptions& options = {});
+  Result<std::size_t> read_at(MutableBuffer buffer, std::uint64_t offset,
+                              const WaitOptions& options = {});
   // Writes up to buffer.size bytes at `offset`; returns how many.
-  Result<std::size_t> write_at(ConstBuffer buffer, std::uint64_t offset, const WaitOptions& options = {});
+  Result<std::size_t> write_at(ConstBuffer buffer, std::uint64_t offset,
+                               const WaitOptions& options = {});
   // Writes the whole buffer at `offset`.
-  Result<void> write_all_at(ConstBuffer buffer, std::uint64_t offset, const WaitOptions& options = {});
+  Result<void> write_all_at(ConstBuffer buffer, std::uint64_t offset,
+                            const WaitOptions& options = {});
   // Flushes to stable storage; `data_only` skips metadata (fdatasync).
   Result<void> fsync(bool data_only = false);
   Result<struct statx> stat();

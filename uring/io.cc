@@ -16,7 +16,6 @@ namespace {
 
 thread_local Backend* t_backend = nullptr;
 
-
 // The kernel filled these bytes behind Memcheck's back (io_uring writes
 // asynchronously, not through a system call Valgrind can see); say so, or
 // every read buffer looks uninitialised. No-op when not under Valgrind.
@@ -53,7 +52,8 @@ BackendBinding::~BackendBinding() { t_backend = previous_; }
 Backend& require_backend(const char* what) {
   fibers::Worker* w = fibers::Worker::current();
   if (t_backend == nullptr || w == nullptr || !w->on_fiber()) {
-    throw std::logic_error(std::string(what) + " must be called from a fiber of a running weft::Runtime");
+    throw std::logic_error(std::string(what) +
+                           " must be called from a fiber of a running weft::Runtime");
   }
   return *t_backend;
 }

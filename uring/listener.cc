@@ -26,8 +26,10 @@ bool Listener::take(Operation& op) {
   if (!armed_) arm();
   op.queued = true;
   op.next_waiter = nullptr;
-  if (waiters_tail_ != nullptr) waiters_tail_->next_waiter = &op;
-  else waiters_ = &op;
+  if (waiters_tail_ != nullptr)
+    waiters_tail_->next_waiter = &op;
+  else
+    waiters_ = &op;
   waiters_tail_ = &op;
   if (op.options.deadline != kNoDeadline) {
     op.timer.deadline = op.options.deadline;
@@ -43,8 +45,10 @@ bool Listener::take(Operation& op) {
 
 void Listener::arm() {
   io_uring_sqe* sqe = ring_.get_sqe();
-  if (multishot_) io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  else io_uring_prep_accept(sqe, fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (multishot_)
+    io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  else
+    io_uring_prep_accept(sqe, fd_, nullptr, nullptr, SOCK_CLOEXEC);
   io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(this) | Ring::kTagListener);
   ++ring_.in_flight_;
   armed_ = true;
@@ -61,8 +65,10 @@ void Listener::end_wait(Operation& op, int error) {
   Operation* prev = nullptr;
   for (Operation* o = waiters_; o != nullptr; prev = o, o = o->next_waiter) {
     if (o != &op) continue;
-    if (prev != nullptr) prev->next_waiter = o->next_waiter;
-    else waiters_ = o->next_waiter;
+    if (prev != nullptr)
+      prev->next_waiter = o->next_waiter;
+    else
+      waiters_ = o->next_waiter;
     if (waiters_tail_ == o) waiters_tail_ = prev;
     hand_over(op, -error);
     return;
@@ -120,8 +126,10 @@ void Listener::close() {
     if (fd >= 0) ::close(fd);
   }
   queued_.clear();
-  if (prev_ != nullptr) prev_->next_ = next_;
-  else ring_.listeners_ = next_;
+  if (prev_ != nullptr)
+    prev_->next_ = next_;
+  else
+    ring_.listeners_ = next_;
   if (next_ != nullptr) next_->prev_ = prev_;
   if (!armed_) {
     delete this;

@@ -60,9 +60,9 @@ class Listener : public alloc::HeapObject {
   bool closing_ = false;
   bool multishot_;
   std::deque<int, alloc::Allocator<int>> queued_;  // accepted fds not yet taken
-  Operation* waiters_ = nullptr;  // first in, first served
+  Operation* waiters_ = nullptr;                   // first in, first served
   Operation* waiters_tail_ = nullptr;
-  Listener* prev_ = nullptr;      // the ring's list of listeners
+  Listener* prev_ = nullptr;  // the ring's list of listeners
   Listener* next_ = nullptr;
 };
 

@@ -204,7 +204,8 @@ Result<UdpSocket> UdpSocket::bind(const Address& address) {
   return socket;
 }
 
-Result<std::size_t> UdpSocket::send_to(ConstBuffer buffer, const Address& to, const WaitOptions& options) {
+Result<std::size_t> UdpSocket::send_to(ConstBuffer buffer, const Address& to,
+                                       const WaitOptions& options) {
   if (fd_ < 0) return errno_error(EBADF);
   auto op = make_operation(OpKind::sendmsg, fd_, options);
   Address target = to;

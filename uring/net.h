@@ -121,7 +121,8 @@ class UdpSocket {
   // A datagram socket bound to `address` (port 0 picks one).
   static Result<UdpSocket> bind(const Address& address);
 
-  Result<std::size_t> send_to(ConstBuffer buffer, const Address& to, const WaitOptions& options = {});
+  Result<std::size_t> send_to(ConstBuffer buffer, const Address& to,
+                              const WaitOptions& options = {});
   Result<Datagram> recv_from(MutableBuffer buffer, const WaitOptions& options = {});
   Result<void> close();
 

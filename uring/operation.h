@@ -28,16 +28,16 @@ namespace weft::uring {
 
 enum class OpKind : std::uint8_t {
   nop,
-  read,      // read(2) at an offset (files)
-  write,     // write(2) at an offset (files)
-  recv,      // sockets
-  send,      // sockets, MSG_NOSIGNAL always
-  sendmsg,   // datagrams with an address
+  read,     // read(2) at an offset (files)
+  write,    // write(2) at an offset (files)
+  recv,     // sockets
+  send,     // sockets, MSG_NOSIGNAL always
+  sendmsg,  // datagrams with an address
   recvmsg,
-  accept,    // served from the listener's queue (multishot)
+  accept,  // served from the listener's queue (multishot)
   connect,
   shutdown,
-  close,     // cancels what else is in flight on the descriptor, then closes it
+  close,  // cancels what else is in flight on the descriptor, then closes it
   openat,
   statx,
   fsync,
@@ -48,16 +48,16 @@ class Listener;
 struct Operation : alloc::HeapObject {
   OpKind kind = OpKind::nop;
   int fd = -1;
-  int flags = 0;               // msg flags, open flags, fsync flags, shutdown how
+  int flags = 0;  // msg flags, open flags, fsync flags, shutdown how
   void* buf = nullptr;
   std::uint32_t len = 0;
   std::uint64_t offset = 0;
   const char* path = nullptr;  // openat, statx
   mode_t mode = 0;
   struct statx* statx_buf = nullptr;
-  sockaddr* addr = nullptr;    // connect
+  sockaddr* addr = nullptr;  // connect
   socklen_t addr_len = 0;
-  msghdr msg{};                // sendmsg, recvmsg
+  msghdr msg{};  // sendmsg, recvmsg
   iovec iov{};
   Listener* listener = nullptr;  // accept
 
@@ -66,9 +66,9 @@ struct Operation : alloc::HeapObject {
   // Filled by perform() and the backend.
   fibers::Worker* worker = nullptr;
   fibers::Fiber* fiber = nullptr;
-  std::int64_t result = 0;      // >= 0, or -errno
-  std::uint8_t pending = 0;     // completions still expected
-  bool timed_out = false;       // the linked timeout fired
+  std::int64_t result = 0;   // >= 0, or -errno
+  std::uint8_t pending = 0;  // completions still expected
+  bool timed_out = false;    // the linked timeout fired
   bool cancel_sent = false;
   __kernel_timespec deadline_ts{};
   // For waits the backend serves in user space (accept): their deadline and

@@ -27,7 +27,8 @@ bool kernel_at_least(int major, int minor) {
 }
 
 __kernel_timespec to_timespec(Deadline d) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(d.time_since_epoch()).count();
   __kernel_timespec ts{};
   ts.tv_sec = ns / 1'000'000'000;
   ts.tv_nsec = ns % 1'000'000'000;
@@ -46,12 +47,12 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
   unsigned candidates[5];
   unsigned n = 0;
   if (options.defer_taskrun && options.single_issuer) {
-    candidates[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-                      IORING_SETUP_TASKRUN_FLAG;
+    candidates[n++] =
+        base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   }
   if (options.single_issuer) {
-    candidates[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
-                      IORING_SETUP_TASKRUN_FLAG;
+    candidates[n++] =
+        base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   }
   candidates[n++] = base | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   candidates[n++] = base;
@@ -267,7 +268,8 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadl
   int rc;
   if (min_complete > 0 && wake_by != kNoDeadline && features_.ext_arg) {
     const auto left = wake_by - Clock::now();
-    const auto ns = left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left).count() : 0;
+    const auto ns =
+        left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left).count() : 0;
     __kernel_timespec ts{};
     ts.tv_sec = ns / 1'000'000'000;
     ts.tv_nsec = ns % 1'000'000'000;
@@ -365,7 +367,8 @@ void Ring::cancel_all(Stats& stats) {
     poll(true, Clock::now() + std::chrono::milliseconds(100), stats);
   }
   if (in_flight_ != 0) {
-    std::fprintf(stderr, "weft: %zu io_uring requests did not end after cancellation\n", in_flight_);
+    std::fprintf(stderr, "weft: %zu io_uring requests did not end after cancellation\n",
+                 in_flight_);
   }
 }
 

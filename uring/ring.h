@@ -50,8 +50,8 @@
 namespace weft::uring {
 
 struct RingOptions {
-  unsigned entries = 1024;       // SQ size; the CQ gets twice as many
-  bool defer_taskrun = true;     // use DEFER_TASKRUN if the kernel has it
+  unsigned entries = 1024;    // SQ size; the CQ gets twice as many
+  bool defer_taskrun = true;  // use DEFER_TASKRUN if the kernel has it
   bool single_issuer = true;
   bool register_ring_fd = true;
   bool multishot_accept = true;

@@ -21,11 +21,13 @@ std::string explain_setup_failure(std::error_code e) {
     case ENOSYS:
       return why + "this kernel has no io_uring (ENOSYS)";
     case EPERM:
-      return why + "it is forbidden here (EPERM): kernel.io_uring_disabled is set or a seccomp "
-                   "filter blocks io_uring_setup";
+      return why +
+             "it is forbidden here (EPERM): kernel.io_uring_disabled is set or a seccomp "
+             "filter blocks io_uring_setup";
     case ENOMEM:
-      return why + "the ring could not be allocated (ENOMEM): raise the locked-memory limit "
-                   "(ulimit -l) or lower RuntimeOptions::ring_entries";
+      return why +
+             "the ring could not be allocated (ENOMEM): raise the locked-memory limit "
+             "(ulimit -l) or lower RuntimeOptions::ring_entries";
     default:
       return why + "io_uring_setup failed: " + e.message();
   }

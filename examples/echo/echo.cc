@@ -60,17 +60,28 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value after " + a).c_str());
       return argv[++i];
     };
-    if (a == "--client") o.client = true;
-    else if (a == "--host") o.host = value();
-    else if (a == "--port") o.port = std::atoi(value().c_str());
-    else if (a == "--connections") o.connections = std::atoi(value().c_str());
-    else if (a == "--size") o.size = static_cast<std::size_t>(std::atol(value().c_str()));
-    else if (a == "--seconds") o.seconds = std::atof(value().c_str());
-    else if (a == "--server-pid") o.server_pid = std::atoi(value().c_str());
-    else if (a == "--workers") o.workers = std::atoi(value().c_str());
-    else if (a == "--backend") o.backend = value();
-    else if (a == "--mode") o.mode = value();
-    else usage(("unknown option " + a).c_str());
+    if (a == "--client")
+      o.client = true;
+    else if (a == "--host")
+      o.host = value();
+    else if (a == "--port")
+      o.port = std::atoi(value().c_str());
+    else if (a == "--connections")
+      o.connections = std::atoi(value().c_str());
+    else if (a == "--size")
+      o.size = static_cast<std::size_t>(std::atol(value().c_str()));
+    else if (a == "--seconds")
+      o.seconds = std::atof(value().c_str());
+    else if (a == "--server-pid")
+      o.server_pid = std::atoi(value().c_str());
+    else if (a == "--workers")
+      o.workers = std::atoi(value().c_str());
+    else if (a == "--backend")
+      o.backend = value();
+    else if (a == "--mode")
+      o.mode = value();
+    else
+      usage(("unknown option " + a).c_str());
   }
   if (o.port <= 0 || o.port > 65535) usage("--port must be 1..65535");
   if (o.connections < 1) usage("--connections must be at least 1");
@@ -101,12 +112,14 @@ int serve(const Options& o) {
       return 1;
     }
     TcpListener listener = std::move(*bound);
-    std::fprintf(stderr, "weft-echo: listening on %s\n", listener.local_address()->to_string().c_str());
+    std::fprintf(stderr, "weft-echo: listening on %s\n",
+                 listener.local_address()->to_string().c_str());
     weft::CancelToken stop;
     std::vector<weft::JoinHandle<void>> conns;
-    const weft::Deadline end = o.seconds > 0 ? weft::after(std::chrono::duration_cast<Clock::duration>(
-                                                   std::chrono::duration<double>(o.seconds)))
-                                             : weft::kNoDeadline;
+    const weft::Deadline end = o.seconds > 0
+                                   ? weft::after(std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(o.seconds)))
+                                   : weft::kNoDeadline;
     for (;;) {
       auto conn = listener.accept({.deadline = end});
       if (!conn) {
@@ -115,8 +128,9 @@ int serve(const Options& o) {
         if (conn.error() == std::errc::too_many_files_open) weft::sleep_for(10ms);
         continue;
       }
-      conns.push_back(weft::spawn([c = std::move(*conn), &stop]() mutable { echo(std::move(c), &stop); },
-                                  {.name = "echo-conn"}));
+      conns.push_back(
+          weft::spawn([c = std::move(*conn), &stop]() mutable { echo(std::move(c), &stop); },
+                      {.name = "echo-conn"}));
       // Forget the handles of connections that are done.
       if (conns.size() > 1024) {
         std::erase_if(conns, [](weft::JoinHandle<void>& h) {
@@ -153,25 +167,30 @@ int run_client(const Options& o) {
       streams.push_back(std::move(*s));
     }
     const double seconds = o.seconds > 0 ? o.seconds : 5;
-    const weft::perf::CpuTime cpu0 = o.server_pid ? weft::perf::cpu_time_of(o.server_pid) : weft::perf::CpuTime{};
+    const weft::perf::CpuTime cpu0 =
+        o.server_pid ? weft::perf::cpu_time_of(o.server_pid) : weft::perf::CpuTime{};
     const auto start = Clock::now();
-    const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    const auto end =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     std::vector<weft::JoinHandle<ClientResult>> fibers;
     for (auto& s : streams) {
-      fibers.push_back(weft::spawn([&s, &o, end] {
-        ClientResult r;
-        std::vector<char> out(o.size, 'w'), in(o.size);
-        while (Clock::now() < end) {
-          const auto t0 = Clock::now();
-          if (!s.write_all(out, {.deadline = end + 1s}) || !s.read_exact(in, {.deadline = end + 1s})) {
-            ++r.errors;
-            break;
-          }
-          r.latency_ns.record(static_cast<std::uint64_t>((Clock::now() - t0).count()));
-          ++r.requests;
-        }
-        return r;
-      }, {.name = "echo-client"}));
+      fibers.push_back(weft::spawn(
+          [&s, &o, end] {
+            ClientResult r;
+            std::vector<char> out(o.size, 'w'), in(o.size);
+            while (Clock::now() < end) {
+              const auto t0 = Clock::now();
+              if (!s.write_all(out, {.deadline = end + 1s}) ||
+                  !s.read_exact(in, {.deadline = end + 1s})) {
+                ++r.errors;
+                break;
+              }
+              r.latency_ns.record(static_cast<std::uint64_t>((Clock::now() - t0).count()));
+              ++r.requests;
+            }
+            return r;
+          },
+          {.name = "echo-client"}));
     }
     ClientResult total;
     for (auto& f : fibers) {
@@ -181,14 +200,18 @@ int run_client(const Options& o) {
       total.errors += r.errors;
     }
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    const weft::perf::CpuTime cpu1 = o.server_pid ? weft::perf::cpu_time_of(o.server_pid) : weft::perf::CpuTime{};
-    const auto us = [&](double q) { return static_cast<double>(total.latency_ns.quantile(q)) / 1000.0; };
-    std::printf("connections=%d size=%zu seconds=%.1f requests=%llu rps=%.0f p50_us=%.1f p99_us=%.1f "
-                "p999_us=%.1f max_us=%.1f errors=%llu",
-                o.connections, o.size, elapsed, static_cast<unsigned long long>(total.requests),
-                static_cast<double>(total.requests) / elapsed, us(0.5), us(0.99), us(0.999),
-                static_cast<double>(total.latency_ns.max()) / 1000.0,
-                static_cast<unsigned long long>(total.errors));
+    const weft::perf::CpuTime cpu1 =
+        o.server_pid ? weft::perf::cpu_time_of(o.server_pid) : weft::perf::CpuTime{};
+    const auto us = [&](double q) {
+      return static_cast<double>(total.latency_ns.quantile(q)) / 1000.0;
+    };
+    std::printf(
+        "connections=%d size=%zu seconds=%.1f requests=%llu rps=%.0f p50_us=%.1f p99_us=%.1f "
+        "p999_us=%.1f max_us=%.1f errors=%llu",
+        o.connections, o.size, elapsed, static_cast<unsigned long long>(total.requests),
+        static_cast<double>(total.requests) / elapsed, us(0.5), us(0.99), us(0.999),
+        static_cast<double>(total.latency_ns.max()) / 1000.0,
+        static_cast<unsigned long long>(total.errors));
     if (cpu0.ok && cpu1.ok && total.requests > 0) {
       const double per = 1e6 / static_cast<double>(total.requests);
       std::printf(" server_user_us_per_req=%.2f server_sys_us_per_req=%.2f",

@@ -14,9 +14,9 @@
 namespace weft::perf {
 
 inline std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
 }
 
 inline double median(std::vector<double> v) {
@@ -32,7 +32,9 @@ inline void kv(const char* key, double value, const char* fmt = "%.2f") {
   std::printf("\n");
 }
 
-inline void kv(const char* key, const std::string& value) { std::printf("%s=%s\n", key, value.c_str()); }
+inline void kv(const char* key, const std::string& value) {
+  std::printf("%s=%s\n", key, value.c_str());
+}
 
 // --name N style option, or `fallback`.
 inline long option(int argc, char** argv, const char* name, long fallback) {

@@ -31,7 +31,8 @@ inline CpuTime cpu_time_of(int pid) {
   if (p == nullptr) return t;
   unsigned long utime = 0, stime = 0;
   // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) !=
+      2) {
     return t;
   }
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));

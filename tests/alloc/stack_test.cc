@@ -19,7 +19,8 @@ const std::size_t kPage = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 
 // Writes to the top `bytes` of the stack, as a fiber running that deep would.
 void touch_from_top(const Stack& s, std::size_t bytes) {
-  for (std::size_t off = kPage; off <= bytes; off += kPage) s.top()[-static_cast<std::ptrdiff_t>(off)] = 1;
+  for (std::size_t off = kPage; off <= bytes; off += kPage)
+    s.top()[-static_cast<std::ptrdiff_t>(off)] = 1;
 }
 
 }  // namespace
@@ -122,7 +123,8 @@ BOOST_AUTO_TEST_CASE(touching_the_guard_faults_and_other_faults_stay_ordinary) {
   // The overflow handler is installed but no fiber runs: the fault must be
   // passed on and kill the process with SIGSEGV, not be swallowed.
   const auto r = weft::test::run_in_child([] {
-    weft::alloc::install_overflow_handler([](const void*, char*, std::size_t) -> std::size_t { return 0; });
+    weft::alloc::install_overflow_handler(
+        [](const void*, char*, std::size_t) -> std::size_t { return 0; });
     StackPool pool;
     Stack s;
     if (pool.acquire(64 << 10, &s) != 0) std::_Exit(3);

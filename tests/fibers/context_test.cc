@@ -122,7 +122,7 @@ BOOST_AUTO_TEST_CASE(mxcsr_rounding_mode_is_per_fiber) {
     BOOST_TEST(b_before == initial);  // a new fiber starts with the thread's state
     BOOST_TEST((b_after & kRoundingBits) == kUpward);
     BOOST_TEST(b_third > 0.33333333333333331);  // rounded up, as B asked
-    BOOST_TEST(_mm_getcsr() == initial);  // main never changed its own
+    BOOST_TEST(_mm_getcsr() == initial);        // main never changed its own
   });
 }
 

@@ -55,13 +55,16 @@ BOOST_AUTO_TEST_CASE(an_exception_escaping_a_detached_fiber_names_it_and_aborts)
   const auto r = weft::test::run_in_child([] {
     weft::Runtime rt;
     rt.run([] {
-      weft::spawn([] { throw std::runtime_error("nobody was listening"); }, {.name = "orphan"}).detach();
+      weft::spawn([] { throw std::runtime_error("nobody was listening"); }, {.name = "orphan"})
+          .detach();
       weft::yield();
       weft::yield();
     });
   });
   BOOST_TEST(r.signal == SIGABRT);
-  BOOST_TEST(r.err.find("weft: uncaught exception in detached fiber orphan (#") != std::string::npos, r.err);
+  BOOST_TEST(
+      r.err.find("weft: uncaught exception in detached fiber orphan (#") != std::string::npos,
+      r.err);
   BOOST_TEST(r.err.find("): nobody was listening") != std::string::npos, r.err);
 }
 

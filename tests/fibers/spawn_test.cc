@@ -23,8 +23,10 @@ template <class F>
 [[gnu::noinline]] void go_deep(std::size_t depth, F&& at_bottom) {
   volatile char frame[1024];
   frame[0] = 1;
-  if (depth > sizeof frame) go_deep(depth - sizeof frame, at_bottom);
-  else at_bottom();
+  if (depth > sizeof frame)
+    go_deep(depth - sizeof frame, at_bottom);
+  else
+    at_bottom();
   frame[1] = frame[0];
 }
 

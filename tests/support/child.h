@@ -16,8 +16,8 @@ namespace weft::test {
 struct ChildResult {
   bool exited = false;  // ended by exit()
   int exit_code = -1;
-  int signal = 0;       // the signal that ended it, if one did
-  std::string err;      // what it wrote to stderr
+  int signal = 0;   // the signal that ended it, if one did
+  std::string err;  // what it wrote to stderr
 };
 
 // The child died of a signal or exited with a failure code.
@@ -40,7 +40,8 @@ inline ChildResult run_in_child(const std::function<void()>& body) {
   close(pipe_fds[1]);
   ChildResult r;
   char buf[4096];
-  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof buf)) > 0;) r.err.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof buf)) > 0;)
+    r.err.append(buf, static_cast<std::size_t>(n));
   close(pipe_fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);

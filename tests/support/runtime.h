@@ -26,12 +26,12 @@ auto run(F&& body, RuntimeOptions options = {}) {
 }
 
 // In a child process: report a failed expectation and exit 1.
-#define WEFT_CHILD_EXPECT(cond)                                              \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
+#define WEFT_CHILD_EXPECT(cond)                                                    \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
       std::fprintf(stderr, "child check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::_Exit(1);                                                          \
-    }                                                                         \
+      std::_Exit(1);                                                               \
+    }                                                                              \
   } while (0)
 
 }  // namespace weft::test

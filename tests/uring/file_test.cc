@@ -41,7 +41,8 @@ BOOST_AUTO_TEST_CASE(write_fsync_read_round_trip) {
     std::vector<std::uint8_t> in(out.size());
     std::size_t got = 0;
     while (got < in.size()) {
-      const std::size_t n = f.read_at(weft::MutableBuffer(in.data() + got, in.size() - got), 4096 + got).value();
+      const std::size_t n =
+          f.read_at(weft::MutableBuffer(in.data() + got, in.size() - got), 4096 + got).value();
       BOOST_REQUIRE(n > 0u);
       got += n;
     }
@@ -60,7 +61,8 @@ BOOST_AUTO_TEST_CASE(opening_a_missing_file_is_enoent) {
   weft::test::run([&] {
     const auto r = File::open(dir.file("absent"));
     BOOST_TEST((r.error() == std::errc::no_such_file_or_directory), r.error().message());
-    BOOST_TEST((weft::fs::stat(dir.file("absent")).error() == std::errc::no_such_file_or_directory));
+    BOOST_TEST(
+        (weft::fs::stat(dir.file("absent")).error() == std::errc::no_such_file_or_directory));
   });
 }
 

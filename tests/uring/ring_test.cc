@@ -22,7 +22,8 @@ bool forbid_io_uring_setup(int error) {
   sock_filter filter[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K,
+               SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
@@ -74,7 +75,8 @@ BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is
         for (int i = 0; i < 100; ++i) {
           hs.push_back(weft::spawn([&s] {
             char buf[4];
-            return s.recv_from(buf, {.deadline = weft::after(20ms)}).error() == std::errc::timed_out;
+            return s.recv_from(buf, {.deadline = weft::after(20ms)}).error() ==
+                   std::errc::timed_out;
           }));
         }
         int timed_out = 0;
@@ -140,7 +142,8 @@ BOOST_AUTO_TEST_CASE(io_uring_unavailable_gives_a_clear_error) {
       } catch (const std::system_error& e) {
         std::fprintf(stderr, "%s\n", e.what());
         WEFT_CHILD_EXPECT(e.code().value() == error);
-        WEFT_CHILD_EXPECT(std::string(e.what()).find("io_uring is unavailable") != std::string::npos);
+        WEFT_CHILD_EXPECT(std::string(e.what()).find("io_uring is unavailable") !=
+                          std::string::npos);
       }
     });
     BOOST_TEST(r.exited);
