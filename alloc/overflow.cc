@@ -40,7 +40,16 @@ void forward(int sig, siginfo_t* info, void* context) {
   signal(sig, SIG_DFL);
 }
 
+// Set while this thread hands a fault to the previous handler. A handler
+// that chains back to us (a crash reporter installed after us, whose own
+// "previous" is us) would otherwise bounce the fault between the two forever.
+thread_local bool t_forwarding = false;
+
 void on_fault(int sig, siginfo_t* info, void* context) {
+  if (t_forwarding) {
+    signal(sig, SIG_DFL);  // returning re-faults into the default action
+    return;
+  }
   const FaultDescriber describe = g_describer.load(std::memory_order_acquire);
   if (describe != nullptr) {
     char message[256];
@@ -53,7 +62,9 @@ void on_fault(int sig, siginfo_t* info, void* context) {
       abort();
     }
   }
+  t_forwarding = true;
   forward(sig, info, context);
+  t_forwarding = false;
 }
 
 }  // namespace
@@ -77,32 +88,48 @@ void install_overflow_handler(FaultDescriber describer) {
   }
 }
 
+// One alternate signal stack per thread, shared by every AltStack object on
+// it (a thread may run several runtimes one after another, or nest their
+// lifetimes); removed when the last one goes, and only if weft installed it.
+struct ThreadAltStack {
+  void* memory = nullptr;
+  std::size_t bytes = 0;
+  int users = 0;
+};
+thread_local ThreadAltStack t_alt_stack;
+
 AltStack::AltStack() {
+  ThreadAltStack& t = t_alt_stack;
+  if (t.users++ > 0) return;
   stack_t current;
   if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE) == 0) {
-    return;  // the thread has one already (a sanitizer runtime, or the user's)
+    return;  // the thread has one already (a sanitizer runtime's, or the program's)
   }
-  bytes_ = 64 << 10;
-  memory_ = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory_ == MAP_FAILED) {
-    memory_ = nullptr;
+  const std::size_t bytes = 64 << 10;
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return;
+  stack_t stack;
+  stack.ss_sp = memory;
+  stack.ss_size = bytes;
+  stack.ss_flags = 0;
+  if (sigaltstack(&stack, nullptr) != 0) {
+    munmap(memory, bytes);
     return;
   }
-  stack_t stack;
-  stack.ss_sp = memory_;
-  stack.ss_size = bytes_;
-  stack.ss_flags = 0;
-  installed_ = sigaltstack(&stack, nullptr) == 0;
+  t.memory = memory;
+  t.bytes = bytes;
 }
 
 AltStack::~AltStack() {
-  if (installed_) {
-    stack_t disable;
-    std::memset(&disable, 0, sizeof disable);
-    disable.ss_flags = SS_DISABLE;
-    sigaltstack(&disable, nullptr);
-  }
-  if (memory_ != nullptr) munmap(memory_, bytes_);
+  ThreadAltStack& t = t_alt_stack;
+  if (--t.users > 0 || t.memory == nullptr) return;
+  stack_t disable;
+  std::memset(&disable, 0, sizeof disable);
+  disable.ss_flags = SS_DISABLE;
+  sigaltstack(&disable, nullptr);
+  munmap(t.memory, t.bytes);
+  t.memory = nullptr;
+  t.bytes = 0;
 }
 
 std::size_t append_text(char* out, std::size_t cap, std::size_t at, const char* text) {

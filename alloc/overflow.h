@@ -30,19 +30,15 @@ using FaultDescriber = std::size_t (*)(const void* fault_address, char* out, std
 // replaced it since) and sets the describer it consults.
 void install_overflow_handler(FaultDescriber describer);
 
-// An alternate signal stack for the calling thread, for as long as the object
-// lives; restores the thread's previous one on destruction.
+// An alternate signal stack on the calling thread while any AltStack object
+// of that thread lives (unless the thread already had one, which is kept).
+// Construct and destroy on the same thread.
 class AltStack {
  public:
   AltStack();
   ~AltStack();
   AltStack(const AltStack&) = delete;
   AltStack& operator=(const AltStack&) = delete;
-
- private:
-  void* memory_ = nullptr;
-  std::size_t bytes_ = 0;
-  bool installed_ = false;
 };
 
 // Async-signal-safe formatting helpers for describers.

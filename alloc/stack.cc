@@ -35,6 +35,7 @@ StackPool::~StackPool() {
 #ifdef WEFT_HAVE_VALGRIND
   for (unsigned id : valgrind_ids_) VALGRIND_STACK_DEREGISTER(id);
 #endif
+  if (keep_mapped_) return;
   for (const Arena& a : arenas_) munmap(a.base, a.bytes);
   MapCountBudget::instance().give_back_stacks(stats_.slots_created);
 }

@@ -125,6 +125,10 @@ class StackPool {
   unsigned sweep();
 
   bool has_unchecked() const { return unchecked_count_ != 0; }
+
+  // Owner worker only. Never unmap the arenas (the kernel may still write
+  // into stacks it was given): the pool's destructor leaves them mapped.
+  void keep_mapped() { keep_mapped_ = true; }
   const StackPoolOptions& options() const { return options_; }
   StackPoolStats stats() const;
 
@@ -156,6 +160,7 @@ class StackPool {
   std::vector<Arena, Allocator<Arena>> arenas_;
   std::vector<unsigned, Allocator<unsigned>> valgrind_ids_;
   std::size_t unchecked_count_ = 0;
+  bool keep_mapped_ = false;
   StackPoolStats stats_;
 };
 

@@ -57,7 +57,10 @@ weft_context_switch:
         movq    0x30(%rsp), %rbp
         movq    0x38(%rsp), %rcx
         leaq    0x40(%rsp), %rsp
-        .cfi_adjust_cfa_offset -0x38
+        /* The return address is popped: the caller's CFA is rsp, and the
+           address to return to lives in rcx until the jump. */
+        .cfi_def_cfa_offset 0
+        .cfi_register rip, rcx
         movq    %rdx, %rax
         jmpq    *%rcx
         .cfi_endproc

@@ -31,6 +31,19 @@ void Event::set() {
   }
 }
 
+void Event::unlink(Node* node) {
+  if (!node->linked) return;
+  if (node->prev != nullptr)
+    node->prev->next = node->next;
+  else
+    waiters_ = node->next;
+  if (node->next != nullptr)
+    node->next->prev = node->prev;
+  else
+    tail_ = node->prev;
+  node->linked = false;
+}
+
 std::error_code Event::wait(const WaitOptions& options) {
   fibers::Worker& w = fibers::require_fiber("weft::Event::wait");
   if (set_) return {};
@@ -42,17 +55,18 @@ std::error_code Event::wait(const WaitOptions& options) {
     waiters_ = &node;
   tail_ = &node;
   node.linked = true;
+  struct Unlink {
+    Event* event;
+    Node* node;
+    ~Unlink() { event->unlink(node); }  // also when wait() throws
+  } unlink{this, &node};
+  node.waiter.on_abandon(
+      [](void* arg) {
+        auto* u = static_cast<Unlink*>(arg);
+        u->event->unlink(u->node);
+      },
+      &unlink);
   const int outcome = node.waiter.wait(options);
-  if (node.linked) {
-    if (node.prev != nullptr)
-      node.prev->next = node.next;
-    else
-      waiters_ = node.next;
-    if (node.next != nullptr)
-      node.next->prev = node.prev;
-    else
-      tail_ = node.prev;
-  }
   return outcome == 0 ? std::error_code() : errno_error(outcome);
 }
 

@@ -35,6 +35,7 @@ class Event {
 
  private:
   struct Node;
+  void unlink(Node* node);
   Node* waiters_ = nullptr;  // woken first in, first out
   Node* tail_ = nullptr;
   bool set_ = false;

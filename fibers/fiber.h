@@ -43,6 +43,14 @@ struct EhGlobals {
 
 class Worker;
 
+// How to detach a parked fiber from whatever it waits on (a wait list, a
+// cancel token, the timer heap, an I/O operation) if the runtime abandons it.
+// Set by the wait while the fiber is parked; run by Worker::stop() while the
+// fiber's stack, where the hook lives, is still intact.
+struct AbandonHook {
+  void (*run)(AbandonHook* self) = nullptr;
+};
+
 struct Fiber {
   // Touched on every switch and hand-over: first cache line.
   void* sp = nullptr;               // saved stack pointer while not running
@@ -58,6 +66,7 @@ struct Fiber {
   Fiber* all_prev = nullptr;  // the worker's list of live fibers
   Fiber* all_next = nullptr;
   std::uint64_t id = 0;
+  AbandonHook* abandon_hook = nullptr;  // set while parked in a wait that has one
   EhGlobals eh;
   char name[32];  // NUL-terminated; set by Worker::create
   [[no_unique_address]] SanitizerState san;

@@ -34,8 +34,13 @@ class Poller {
 
   // Cancels everything in flight and waits until the kernel holds no
   // reference to any fiber's memory. Completions delivered meanwhile ready
-  // nobody: the worker is stopping.
-  virtual void cancel_all(Stats& stats) = 0;
+  // nobody: the worker is stopping. Returns false if some request would not
+  // end in time (the kernel may still write into fibers' memory).
+  virtual bool cancel_all(Stats& stats) = 0;
+
+  // Submits what is queued (closes from destructors, say) and waits until
+  // nothing is in flight. Returns false if something would not end in time.
+  virtual bool drain(Stats& stats) = 0;
 };
 
 }  // namespace weft::fibers

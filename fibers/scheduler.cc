@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include <weft/alloc/heap.h>
 #include <weft/fibers/context.h>
@@ -337,17 +338,36 @@ void Worker::park(Commit commit, void* arg) {
 
 void Worker::stop() {
   stopping_ = true;
-  poller_.cancel_all(stats_);
+  // 1. No request may still write into a fiber's memory.
+  const bool io_ended = poller_.cancel_all(stats_);
   while (run_queue_.pop_front() != nullptr) {
   }
+  // 2. Detach every parked fiber from what it waits on, while its stack (where
+  //    the wait's bookkeeping lives) is intact: events and tokens that outlive
+  //    the run must not point into recycled stacks.
+  for (Fiber* f = live_; f != nullptr; f = f->all_next) {
+    if (AbandonHook* hook = std::exchange(f->abandon_hook, nullptr)) hook->run(hook);
+  }
   timers_.clear();
+  // 3. Free them. Destroying a detached fiber's captures may close sockets
+  //    in the background: 4. hand those closes to the kernel.
+  if (!io_ended) {
+    // A request that would not end may still write into abandoned stacks:
+    // never reuse them, and never unmap the arenas they live in.
+    leak_abandoned_stacks_ = true;
+    stacks_.keep_mapped();
+  }
   while (live_ != nullptr) abandon(live_);
+  leak_abandoned_stacks_ = false;
+  poller_.drain(stats_);
   stopping_ = false;
 }
 
 void Worker::abandon(Fiber* f) {
   if (f->stack) {
-    stacks_.release(f->stack, f->stack.base);  // trim: its frames are garbage now
+    // Trim it (its frames are garbage now), unless the kernel may still
+    // write into it: then it is left out of the pool for good.
+    if (!leak_abandoned_stacks_) stacks_.release(f->stack, f->stack.base);
     f->stack = {};
     sanitizer::destroy(f->san);
   }

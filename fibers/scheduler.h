@@ -170,6 +170,7 @@ class Worker {
   std::uint64_t id_next_ = 0;
   std::uint64_t id_end_ = 0;
   bool stopping_ = false;
+  bool leak_abandoned_stacks_ = false;
   Stats stats_;
 };
 

@@ -17,19 +17,27 @@ Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()
   cancel_.on_cancel = [](CancelToken::Registration* r) {
     static_cast<Cancel*>(r)->waiter->wake(ECANCELED);
   };
+  abandon_.waiter = this;
+  abandon_.run = [](AbandonHook* h) {
+    Waiter* w = static_cast<Abandon*>(h)->waiter;
+    w->worker_->timers().remove(&w->timer_);
+    if (w->options_->cancel != nullptr) w->options_->cancel->remove(&w->cancel_);
+    if (w->unlink_ != nullptr) w->unlink_(w->unlink_arg_);
+  };
 }
 
 int Waiter::wait(const WaitOptions& options) {
-  if (options.cancel != nullptr && !options.cancel->add(&cancel_)) return ECANCELED;
+  if (options.cancel != nullptr && options.cancel->cancelled()) return ECANCELED;
   if (options.deadline != kNoDeadline) {
-    if (options.deadline <= Clock::now()) {
-      if (options.cancel != nullptr) options.cancel->remove(&cancel_);
-      return ETIMEDOUT;
-    }
+    if (options.deadline <= Clock::now()) return ETIMEDOUT;
     timer_.deadline = options.deadline;
-    worker_->timers().add(&timer_);
+    worker_->timers().add(&timer_);  // the only step that can throw: do it first
   }
+  if (options.cancel != nullptr) options.cancel->add(&cancel_);
+  options_ = &options;
+  fiber_->abandon_hook = &abandon_;
   worker_->park();
+  fiber_->abandon_hook = nullptr;
   worker_->timers().remove(&timer_);
   if (options.cancel != nullptr) options.cancel->remove(&cancel_);
   return outcome_;

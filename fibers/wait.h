@@ -34,6 +34,13 @@ class Waiter {
   bool waiting() const { return outcome_ == kWaiting; }
   Fiber* fiber() const { return fiber_; }
 
+  // What else to undo if the runtime abandons the parked fiber: the object
+  // that listed this waiter unlinks it here (called from the home context).
+  void on_abandon(void (*unlink)(void* arg), void* arg) {
+    unlink_ = unlink;
+    unlink_arg_ = arg;
+  }
+
  private:
   static constexpr int kWaiting = -1;
   struct DeadlineTimer : Timer {
@@ -43,11 +50,19 @@ class Waiter {
     Waiter* waiter;
   };
 
+  struct Abandon : AbandonHook {
+    Waiter* waiter;
+  };
+
   Worker* worker_;
   Fiber* fiber_;
   int outcome_ = kWaiting;
+  const WaitOptions* options_ = nullptr;  // while parked
   DeadlineTimer timer_;
   Cancel cancel_;
+  Abandon abandon_;
+  void (*unlink_)(void*) = nullptr;
+  void* unlink_arg_ = nullptr;
 };
 
 [[noreturn, gnu::cold, gnu::noinline]] void throw_not_on_fiber(const char* what);

@@ -15,6 +15,26 @@
 
 namespace weft::uring {
 
+class Backend;
+
+// The accept queue of one listening socket. The socket (net::TcpListener)
+// owns it; the backend that made it serves accepts from it and, when the
+// socket closes it, keeps it until the kernel is done with it.
+class Listener : public alloc::HeapObject {
+ public:
+  virtual ~Listener() = default;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // The backend serving it; null once that backend was destroyed, after
+  // which the socket simply deletes it.
+  Backend* backend() const { return backend_; }
+
+ protected:
+  explicit Listener(Backend* backend) : backend_(backend) {}
+  Backend* backend_;
+};
+
 class Backend : public fibers::Poller {
  public:
   // Starts `op` (its fiber and worker are set). Returns true when it
@@ -26,10 +46,11 @@ class Backend : public fibers::Poller {
   // completed or is about to; the fiber is readied once either way.
   virtual void cancel(Operation& op) = 0;
 
-  // A listening socket's accept queue. Created on first accept, owned by the
-  // backend; close_listener() gives it back (queued connections are closed,
-  // waiting accepts end with -ECANCELED).
+  // A listening socket's accept queue, made on its first accept().
   virtual Listener* open_listener(int fd) = 0;
+  // The socket is done with `listener` (it closes, or moves to another
+  // runtime): waiting accepts end with -ECANCELED, queued connections are
+  // closed, and the backend frees it once the kernel has let go of it.
   virtual void close_listener(Listener* listener) = 0;
 
   // Closes `fd` without waiting: operations still pending on it end with

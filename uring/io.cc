@@ -77,7 +77,15 @@ std::int64_t perform(Operation& op) {
     };
     token->add(&op.cancel_registration);
   }
+  op.abandon.op = &op;
+  op.abandon.run = [](fibers::AbandonHook* h) {
+    Operation* o = static_cast<Operation::Abandon*>(h)->op;
+    if (o->options.cancel != nullptr) o->options.cancel->remove(&o->cancel_registration);
+    delete o;
+  };
+  op.fiber->abandon_hook = &op.abandon;
   worker->park();
+  op.fiber->abandon_hook = nullptr;
   if (token != nullptr) token->remove(&op.cancel_registration);
   tell_memcheck_what_the_kernel_wrote(op);
   return op.result;

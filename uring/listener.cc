@@ -8,22 +8,28 @@
 
 namespace weft::uring {
 
-Listener::Listener(Ring& ring, int fd)
-    : ring_(ring), fd_(fd), multishot_(ring.features().multishot_accept) {}
+RingListener::RingListener(Ring& ring, int fd)
+    : Listener(&ring), ring_(ring), fd_(fd), multishot_(ring.features().multishot_accept) {}
 
-Listener::~Listener() {
-  for (int fd : queued_) {
-    if (fd >= 0) ::close(fd);
-  }
+RingListener::~RingListener() {
+  for (int fd : queued_) ::close(fd);
 }
 
-bool Listener::take(Operation& op) {
+bool RingListener::take(Operation& op) {
   if (!queued_.empty()) {
     op.result = queued_.front();
     queued_.pop_front();
     return true;
   }
-  if (!armed_) arm();
+  if (op.options.deadline != kNoDeadline) {
+    op.timer.op = &op;
+    op.timer.deadline = op.options.deadline;
+    op.timer.fire = [](fibers::Timer* t) {
+      Operation* o = static_cast<Operation::Timer*>(t)->op;
+      static_cast<RingListener*>(o->listener)->end_wait(*o, ETIMEDOUT);
+    };
+    op.worker->timers().add(&op.timer);  // may throw: before anything is linked
+  }
   op.queued = true;
   op.next_waiter = nullptr;
   if (waiters_tail_ != nullptr)
@@ -31,20 +37,13 @@ bool Listener::take(Operation& op) {
   else
     waiters_ = &op;
   waiters_tail_ = &op;
-  if (op.options.deadline != kNoDeadline) {
-    op.timer.deadline = op.options.deadline;
-    op.timer.op = &op;
-    op.timer.fire = [](fibers::Timer* t) {
-      Operation* o = static_cast<Operation::Timer*>(t)->op;
-      o->listener->end_wait(*o, ETIMEDOUT);
-    };
-    op.worker->timers().add(&op.timer);
-  }
+  if (!armed_ && !arm()) flag_for_service();
   return false;
 }
 
-void Listener::arm() {
-  io_uring_sqe* sqe = ring_.get_sqe();
+bool RingListener::arm() {
+  io_uring_sqe* sqe = ring_.try_get_sqe();
+  if (sqe == nullptr) return false;
   if (multishot_)
     io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, SOCK_CLOEXEC);
   else
@@ -52,16 +51,42 @@ void Listener::arm() {
   io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(this) | Ring::kTagListener);
   ++ring_.in_flight_;
   armed_ = true;
+  return true;
 }
 
-void Listener::hand_over(Operation& op, int result) {
+bool RingListener::service() {
+  if (wants_cancel_) {
+    if (!armed_) {
+      wants_cancel_ = false;
+    } else if (io_uring_sqe* sqe = ring_.try_get_sqe()) {
+      io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(this) | Ring::kTagListener, 0);
+      io_uring_sqe_set_data64(sqe, Ring::kTagIgnore);
+      ++ring_.in_flight_;
+      wants_cancel_ = false;
+    }
+  }
+  if (wants_rearm_) {
+    if (armed_ || waiters_ == nullptr)
+      wants_rearm_ = false;
+    else if (arm())
+      wants_rearm_ = false;
+  }
+  return !wants_cancel_ && !wants_rearm_;
+}
+
+void RingListener::flag_for_service() {
+  wants_rearm_ = true;
+  ring_.listeners_need_service_ = true;
+}
+
+void RingListener::hand_over(Operation& op, int result) {
   op.queued = false;
   op.worker->timers().remove(&op.timer);
   op.result = result;
   op.worker->ready(op.fiber);
 }
 
-void Listener::end_wait(Operation& op, int error) {
+void RingListener::end_wait(Operation& op, int error) {
   Operation* prev = nullptr;
   for (Operation* o = waiters_; o != nullptr; prev = o, o = o->next_waiter) {
     if (o != &op) continue;
@@ -75,7 +100,7 @@ void Listener::end_wait(Operation& op, int error) {
   }
 }
 
-void Listener::fail_waiters(int error) {
+void RingListener::fail_waiters(int error) {
   while (Operation* op = waiters_) {
     waiters_ = op->next_waiter;
     hand_over(*op, -error);
@@ -83,23 +108,23 @@ void Listener::fail_waiters(int error) {
   waiters_tail_ = nullptr;
 }
 
-void Listener::on_completion(int res, unsigned flags) {
+void RingListener::on_completion(int res, unsigned flags) noexcept {
   if ((flags & IORING_CQE_F_MORE) == 0) armed_ = false;
   if (closing_) {
     if (res >= 0) ::close(res);
-    if (!armed_) delete this;
+    if (!armed_) ring_.forget_closed(this);
     return;
   }
   if (res == -EINVAL && multishot_) {
     // The kernel refused multishot accept: fall back to one at a time.
     multishot_ = false;
     ring_.features_.multishot_accept = false;
-    if (waiters_ != nullptr) arm();
+    if (waiters_ != nullptr) flag_for_service();
     return;
   }
   if (res == -ECANCELED && !armed_) {
-    // We cancelled it because the queue was full; accept() re-arms.
-    if (waiters_ != nullptr) arm();
+    // We stopped it because the queue was full; accept() re-arms.
+    if (waiters_ != nullptr) flag_for_service();
     return;
   }
   if (Operation* op = waiters_) {
@@ -107,36 +132,19 @@ void Listener::on_completion(int res, unsigned flags) {
     if (waiters_ == nullptr) waiters_tail_ = nullptr;
     hand_over(*op, res);
   } else if (res >= 0) {
-    queued_.push_back(res);
+    try {
+      queued_.push_back(res);
+    } catch (...) {
+      ::close(res);  // out of memory: drop this connection, not the runtime
+    }
   }
-  // An error nobody waits for is dropped: it describes that attempt only
-  // (EMFILE, ENFILE, ...), and the next accept() re-arms and tries afresh.
+  // An error nobody waits for is dropped: it describes that attempt only.
   if (armed_ && queued_.size() >= kMaxQueued) {
-    io_uring_prep_cancel64(ring_.fire_and_forget(),
-                           reinterpret_cast<std::uint64_t>(this) | Ring::kTagListener, 0);
+    wants_cancel_ = true;
+    ring_.listeners_need_service_ = true;
   } else if (!armed_ && waiters_ != nullptr) {
-    arm();
+    flag_for_service();
   }
-}
-
-void Listener::close() {
-  closing_ = true;
-  fail_waiters(ECANCELED);
-  for (int fd : queued_) {
-    if (fd >= 0) ::close(fd);
-  }
-  queued_.clear();
-  if (prev_ != nullptr)
-    prev_->next_ = next_;
-  else
-    ring_.listeners_ = next_;
-  if (next_ != nullptr) next_->prev_ = prev_;
-  if (!armed_) {
-    delete this;
-    return;
-  }
-  io_uring_prep_cancel64(ring_.fire_and_forget(),
-                         reinterpret_cast<std::uint64_t>(this) | Ring::kTagListener, 0);
 }
 
 }  // namespace weft::uring

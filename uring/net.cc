@@ -138,11 +138,19 @@ TcpListener& TcpListener::operator=(TcpListener&& other) noexcept {
 
 TcpListener::~TcpListener() { close_quietly(); }
 
+// Gives the accept queue back to the backend that serves it, or frees it if
+// that backend (its runtime) is gone.
+void TcpListener::release_listener() noexcept {
+  if (listener_ == nullptr) return;
+  if (uring::Backend* b = listener_->backend())
+    b->close_listener(listener_);
+  else
+    delete listener_;
+  listener_ = nullptr;
+}
+
 void TcpListener::close_quietly() noexcept {
-  if (listener_ != nullptr) {
-    if (uring::Backend* b = uring::current_backend()) b->close_listener(listener_);
-    listener_ = nullptr;
-  }
+  release_listener();
   uring::close_descriptor_quietly(fd_);
 }
 
@@ -162,6 +170,8 @@ Result<TcpListener> TcpListener::bind(const Address& address, int backlog) {
 Result<TcpStream> TcpListener::accept(const WaitOptions& options) {
   uring::Backend& backend = uring::require_backend("weft::net::TcpListener::accept");
   if (fd_ < 0) return errno_error(EBADF);
+  // A listener that served another runtime moves to this one.
+  if (listener_ != nullptr && listener_->backend() != &backend) release_listener();
   if (listener_ == nullptr) listener_ = backend.open_listener(fd_);
   auto op = make_operation(OpKind::accept, fd_, options);
   op->listener = listener_;
@@ -174,10 +184,7 @@ Result<TcpStream> TcpListener::accept(const WaitOptions& options) {
 
 Result<void> TcpListener::close() {
   if (fd_ < 0) return errno_error(EBADF);
-  if (listener_ != nullptr) {
-    if (uring::Backend* b = uring::current_backend()) b->close_listener(listener_);
-    listener_ = nullptr;
-  }
+  release_listener();
   return uring::close_descriptor(fd_);
 }
 

@@ -102,8 +102,9 @@ class TcpListener {
 
  private:
   void close_quietly() noexcept;
+  void release_listener() noexcept;
   int fd_ = -1;
-  uring::Listener* listener_ = nullptr;  // created by the first accept()
+  uring::Listener* listener_ = nullptr;  // the accept queue, made by the first accept()
 };
 
 struct Datagram {

@@ -81,6 +81,11 @@ struct Operation : alloc::HeapObject {
   struct Cancel : CancelToken::Registration {
     Operation* op = nullptr;
   } cancel_registration;
+  // If the runtime abandons the fiber, its frame (and the OperationPtr in
+  // it) never unwinds: this unregisters and frees the record instead.
+  struct Abandon : fibers::AbandonHook {
+    Operation* op = nullptr;
+  } abandon;
 };
 
 using OperationPtr = std::unique_ptr<Operation>;

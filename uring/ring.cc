@@ -108,10 +108,18 @@ void Ring::probe() {
 }
 
 Ring::~Ring() {
-  while (listeners_ != nullptr) {
-    Listener* l = listeners_;
-    listeners_ = l->next_;
+  if (ready_) {
+    Stats ignored;
+    drain(ignored);  // queued closes reach the kernel; closed listeners get their final CQE
+  }
+  while (RingListener* l = closing_listeners_) {
+    closing_listeners_ = l->next_;
     delete l;
+  }
+  // Sockets still open keep their listener objects; tell them this ring is gone.
+  for (RingListener* l = open_listeners_; l != nullptr; l = l->next_) {
+    l->backend_ = nullptr;
+    l->armed_ = false;
   }
   if (ready_) io_uring_queue_exit(&ring_);
 }
@@ -119,11 +127,27 @@ Ring::~Ring() {
 // ---- submission ------------------------------------------------------------------
 
 void Ring::reserve(unsigned n) {
-  if (io_uring_sq_space_left(&ring_) < n) {
-    // The queue filled up before the round ended: hand it over now.
+  for (int attempt = 0; io_uring_sq_space_left(&ring_) < n; ++attempt) {
+    // The queue filled up before the round ended: hand it over now. The
+    // kernel may refuse for a moment (-EBUSY while completions back up,
+    // -EAGAIN short of memory): take completions out and try again.
     const unsigned to_submit = publish_sq();
-    enter(to_submit, 0, 0, kNoDeadline);
+    const int rc =
+        enter(to_submit, 0, features_.defer_taskrun ? IORING_ENTER_GETEVENTS : 0, kNoDeadline);
+    if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) fail_submission(rc);
+    if (io_uring_sq_space_left(&ring_) < n) {
+      reap();
+      if (attempt >= 10000) fail_submission(rc < 0 ? rc : -EBUSY);
+    }
   }
+}
+
+void Ring::fail_submission(int rc) {
+  std::fprintf(stderr,
+               "weft: the io_uring submission queue is full and the kernel will not take it "
+               "(%s); %zu requests in flight\n",
+               std::strerror(-rc), in_flight_);
+  std::abort();
 }
 
 io_uring_sqe* Ring::get_sqe() {
@@ -186,7 +210,9 @@ void Ring::prepare(io_uring_sqe* sqe, Operation& op) {
 }
 
 bool Ring::submit(Operation& op) {
-  if (op.kind == OpKind::accept && op.listener != nullptr) return op.listener->take(op);
+  if (op.kind == OpKind::accept && op.listener != nullptr) {
+    return static_cast<RingListener*>(op.listener)->take(op);
+  }
   const bool cancel_first = op.kind == OpKind::close && features_.cancel_fd;
   const bool timed = op.options.deadline != kNoDeadline;
   // Linked SQEs must reach the kernel in one submission.
@@ -218,7 +244,7 @@ bool Ring::submit(Operation& op) {
 
 void Ring::cancel(Operation& op) {
   if (op.queued) {
-    op.listener->end_wait(op, ECANCELED);
+    static_cast<RingListener*>(op.listener)->end_wait(op, ECANCELED);
     return;
   }
   if (op.pending == 0 || op.cancel_sent) return;
@@ -229,14 +255,54 @@ void Ring::cancel(Operation& op) {
 }
 
 Listener* Ring::open_listener(int fd) {
-  auto* l = new Listener(*this, fd);
-  l->next_ = listeners_;
-  if (listeners_ != nullptr) listeners_->prev_ = l;
-  listeners_ = l;
+  auto* l = new RingListener(*this, fd);
+  l->next_ = open_listeners_;
+  if (open_listeners_ != nullptr) open_listeners_->prev_ = l;
+  open_listeners_ = l;
   return l;
 }
 
-void Ring::close_listener(Listener* listener) { listener->close(); }
+void Ring::close_listener(Listener* listener) {
+  auto* l = static_cast<RingListener*>(listener);
+  reserve(1);  // before anything changes: reserving may reap completions
+  l->closing_ = true;
+  l->fail_waiters(ECANCELED);
+  for (int fd : l->queued_) ::close(fd);
+  l->queued_.clear();
+  if (l->prev_ != nullptr)
+    l->prev_->next_ = l->next_;
+  else
+    open_listeners_ = l->next_;
+  if (l->next_ != nullptr) l->next_->prev_ = l->prev_;
+  l->prev_ = nullptr;
+  l->next_ = nullptr;
+  if (!l->armed_) {
+    delete l;
+    return;
+  }
+  // The kernel still owes a completion naming it: keep it until then.
+  l->next_ = closing_listeners_;
+  if (closing_listeners_ != nullptr) closing_listeners_->prev_ = l;
+  closing_listeners_ = l;
+  io_uring_sqe* sqe = fire_and_forget();
+  io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(l) | kTagListener, 0);
+  io_uring_sqe_set_data64(sqe, kTagIgnore);
+}
+
+void Ring::forget_closed(RingListener* l) {
+  if (l->prev_ != nullptr)
+    l->prev_->next_ = l->next_;
+  else
+    closing_listeners_ = l->next_;
+  if (l->next_ != nullptr) l->next_->prev_ = l->prev_;
+  delete l;
+}
+
+void Ring::service_listeners() {
+  bool all_done = true;
+  for (RingListener* l = open_listeners_; l != nullptr; l = l->next_) all_done &= l->service();
+  listeners_need_service_ = !all_done;
+}
 
 void Ring::close_in_background(int fd) {
   reserve(2);
@@ -302,6 +368,7 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
     enter(to_submit, wait ? 1 : 0, flags, wake_by);
   }
   reap();
+  if (listeners_need_service_) service_listeners();
   stats.ring_enters += enters_;
   stats.ring_waits += waits_;
   stats.sqes_submitted += submitted_;
@@ -321,7 +388,7 @@ void Ring::reap() {
   reaped_ += n;
 }
 
-void Ring::dispatch(const io_uring_cqe* cqe) {
+void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
   if ((cqe->flags & IORING_CQE_F_MORE) == 0) --in_flight_;
   const std::uint64_t data = cqe->user_data;
   void* record = reinterpret_cast<void*>(data & ~kTagMask);
@@ -339,37 +406,40 @@ void Ring::dispatch(const io_uring_cqe* cqe) {
       break;
     }
     case kTagListener:
-      static_cast<Listener*>(record)->on_completion(cqe->res, cqe->flags);
+      static_cast<RingListener*>(record)->on_completion(cqe->res, cqe->flags);
       break;
     default:
       break;
   }
 }
 
-void Ring::operation_part_done(Operation* op) {
+void Ring::operation_part_done(Operation* op) noexcept {
   if (--op->pending != 0) return;
   // The linked timeout cancelled the request: report why it was cancelled.
   if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
   op->worker->ready(op->fiber);
 }
 
-void Ring::cancel_all(Stats& stats) {
-  for (Listener* l = listeners_; l != nullptr; l = l->next_) l->fail_waiters(ECANCELED);
+bool Ring::cancel_all(Stats& stats) {
+  for (RingListener* l = open_listeners_; l != nullptr; l = l->next_) l->fail_waiters(ECANCELED);
   if (in_flight_ != 0) {
     io_uring_sqe* sqe = fire_and_forget();
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, kTagIgnore);
   }
+  return drain(stats);
+}
+
+bool Ring::drain(Stats& stats) {
   // Requests the kernel cannot interrupt (a file read already running in a
   // worker thread) still finish; give them a few seconds.
   const Deadline give_up = Clock::now() + std::chrono::seconds(5);
-  while (in_flight_ != 0 && Clock::now() < give_up) {
-    poll(true, Clock::now() + std::chrono::milliseconds(100), stats);
+  while (Clock::now() < give_up) {
+    poll(in_flight_ != 0, Clock::now() + std::chrono::milliseconds(100), stats);
+    if (in_flight_ == 0 && io_uring_sq_ready(&ring_) == 0) return true;
   }
-  if (in_flight_ != 0) {
-    std::fprintf(stderr, "weft: %zu io_uring requests did not end after cancellation\n",
-                 in_flight_);
-  }
+  std::fprintf(stderr, "weft: %zu io_uring requests did not end in time\n", in_flight_);
+  return false;
 }
 
 }  // namespace weft::uring

@@ -48,6 +48,10 @@
 #include <weft/uring/backend.h>
 
 namespace weft::uring {
+class RingListener;
+}
+
+namespace weft::uring {
 
 struct RingOptions {
   unsigned entries = 1024;    // SQ size; the CQ gets twice as many
@@ -67,7 +71,8 @@ class Ring final : public Backend {
   // fibers::Poller
   void poll(bool block, Deadline wake_by, Stats& stats) override;
   bool busy() const override { return in_flight_ != 0; }
-  void cancel_all(Stats& stats) override;
+  bool cancel_all(Stats& stats) override;
+  bool drain(Stats& stats) override;
 
   // Backend
   bool submit(Operation& op) override;
@@ -79,9 +84,11 @@ class Ring final : public Backend {
 
   // Owner only. A request whose completion nobody waits for.
   io_uring_sqe* fire_and_forget();
+  // Owner only. A free SQE, or null when the queue is full (never submits).
+  io_uring_sqe* try_get_sqe() { return io_uring_get_sqe(&ring_); }
 
  private:
-  friend class Listener;
+  friend class RingListener;
   static constexpr std::uint64_t kTagOperation = 0;
   static constexpr std::uint64_t kTagTimeout = 1;
   static constexpr std::uint64_t kTagListener = 2;
@@ -98,8 +105,11 @@ class Ring final : public Backend {
   unsigned publish_sq();
   int enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by);
   void reap();
-  void dispatch(const io_uring_cqe* cqe);
-  void operation_part_done(Operation* op);
+  void dispatch(const io_uring_cqe* cqe) noexcept;
+  void operation_part_done(Operation* op) noexcept;
+  void service_listeners();
+  void forget_closed(RingListener* listener);
+  [[noreturn, gnu::cold]] void fail_submission(int rc);
 
   io_uring ring_{};
   bool ready_ = false;
@@ -109,7 +119,9 @@ class Ring final : public Backend {
   int enter_fd_ = -1;
   unsigned enter_flags_ = 0;
   std::size_t in_flight_ = 0;
-  Listener* listeners_ = nullptr;  // every open listener, for shutdown
+  RingListener* open_listeners_ = nullptr;     // owned by their sockets
+  RingListener* closing_listeners_ = nullptr;  // owned here until their final CQE
+  bool listeners_need_service_ = false;
   // Counters, added into the worker's Stats by poll().
   std::uint64_t enters_ = 0;
   std::uint64_t waits_ = 0;

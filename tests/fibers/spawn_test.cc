@@ -292,6 +292,31 @@ BOOST_AUTO_TEST_CASE(fibers_left_parked_when_main_returns_are_abandoned) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(an_event_or_token_outliving_the_runtime_forgets_abandoned_waiters) {
+  weft::Event event;
+  weft::CancelToken token;
+  weft::Runtime rt;
+  rt.run([&] {
+    weft::spawn([&] { (void)event.wait(); }).detach();
+    weft::spawn([&] {
+      (void)event.wait({.deadline = weft::after(1h), .cancel = &token});
+    }).detach();
+    weft::yield();  // both are parked now
+  });
+  const auto wakeups = rt.last_stats().wakeups;
+  // The waiters' stacks went back to the pool; nothing may point there now.
+  event.set();
+  token.cancel();
+  BOOST_TEST(rt.last_stats().wakeups == wakeups);
+  // The pool hands those stacks to new fibers, which must run undisturbed.
+  BOOST_TEST(rt.run([] {
+    auto a = weft::spawn([] { return 20; });
+    auto b = weft::spawn([] { return 22; });
+    return a.join() + b.join();
+  }) == 42);
+  BOOST_TEST(rt.last_stats().wakeups >= wakeups);
+}
+
 BOOST_AUTO_TEST_CASE(a_runtime_can_run_again) {
   weft::Runtime rt;
   BOOST_TEST(rt.run([] { return 1; }) == 1);

@@ -318,6 +318,48 @@ BOOST_AUTO_TEST_CASE(running_out_of_descriptors_is_an_error_the_server_survives)
   BOOST_TEST(r.exit_code == 0, r.err);
 }
 
+BOOST_AUTO_TEST_CASE(sockets_held_by_abandoned_fibers_are_closed) {
+  int client_end = -1;
+  {
+    weft::Runtime rt;
+    rt.run([&] {
+      TcpListener listener = listen_any();
+      Pair p = connect_pair(listener);
+      // A detached handler owns the server end and is parked in read() when
+      // main returns, as in every accept loop.
+      weft::spawn([s = std::move(p.server)]() mutable {
+        char buf[8];
+        (void)s.read(buf);
+      }).detach();
+      weft::sleep_for(5ms);
+      client_end = p.client.release();
+    });
+  }
+  BOOST_REQUIRE(client_end >= 0);
+  timeval wait_at_most{1, 0};
+  setsockopt(client_end, SOL_SOCKET, SO_RCVTIMEO, &wait_at_most, sizeof wait_at_most);
+  char b;
+  BOOST_TEST(::recv(client_end, &b, 1, 0) == 0);  // end of stream: the server end was closed
+  ::close(client_end);
+}
+
+BOOST_AUTO_TEST_CASE(a_listener_moves_to_the_next_runtime) {
+  TcpListener listener = listen_any();  // bound outside any runtime
+  const Address address = listener.local_address().value();
+  {
+    weft::Runtime first;
+    first.run([&] {
+      BOOST_TEST((listener.accept({.deadline = weft::after(5ms)}).error() == std::errc::timed_out));
+    });
+  }  // that runtime's ring is gone
+  weft::test::run([&] {
+    auto client = weft::spawn([&] { return TcpStream::connect(address).value(); });
+    auto accepted = listener.accept({.deadline = weft::after(5s)});
+    BOOST_TEST(accepted.has_value());
+    (void)client.join();
+  });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(udp)
