@@ -106,8 +106,10 @@ class Worker {
   // wake them (a deadlock).
   void run(Fiber* main);
   // Owner only, on the home context, after run(). Cancels I/O in flight and
-  // abandons every fiber that has not finished: their stacks go back to the
-  // pool without unwinding, and their handles report the abandonment.
+  // abandons every fiber that has not finished: each parked fiber's abandon
+  // hook detaches it from what it waits on, its stack goes back to the pool
+  // without unwinding, and its handle reports the abandonment. Then drains
+  // the backend (destroyed captures may have queued closes).
   void stop();
 
   // Owner only. Makes a parked fiber runnable.
