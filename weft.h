@@ -1,6 +1,7 @@
 // weft/weft.h — everything a weft program needs, in one include.
 #pragma once
 
+#include <weft/fibers/blocking.h>
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/event.h>
 #include <weft/fibers/result.h>

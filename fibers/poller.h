@@ -32,6 +32,9 @@ class Poller {
   // arrive and wake a fiber.
   virtual bool busy() const = 0;
 
+  // Any thread. Makes a poll that blocks now (or the next one) return soon.
+  virtual void wake() = 0;
+
   // Cancels everything in flight and waits until the kernel holds no
   // reference to any fiber's memory. Completions delivered meanwhile ready
   // nobody: the worker is stopping. Returns false if some request would not

@@ -186,17 +186,42 @@ void Worker::run(Fiber* main) {
 
 void Worker::round() {
   ++stats_.rounds;
+  if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
   const bool runnable = !run_queue_.empty();
   if (!runnable) {
-    if (timers_.empty() && !poller_.busy()) report_deadlock();
+    if (timers_.empty() && !poller_.busy() && remote_expected_ == 0) report_deadlock();
     // About to sleep: a good moment to look for stacks that grew deep.
     if (stacks_.has_unchecked()) stacks_.sweep();
   }
   poller_.poll(!runnable, timers_.next_deadline(), stats_);
+  // A thread that readied a fiber after the check above also woke the poll.
+  if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
   if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
   round_left_ = std::max(run_queue_.size(), kRoundMinimum);
   Fiber* next = pick_next();
   if (next != &home_) switch_to(next);
+}
+
+void Worker::ready_remote(Fiber* fiber) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    inbox_.push_back(fiber);
+    inbox_full_.store(true, std::memory_order_release);
+  }
+  poller_.wake();
+}
+
+void Worker::take_inbox() {
+  std::vector<Fiber*, alloc::Allocator<Fiber*>> arrived;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    arrived.swap(inbox_);
+    inbox_full_.store(false, std::memory_order_relaxed);
+  }
+  for (Fiber* f : arrived) {
+    --remote_expected_;
+    ready(f);
+  }
 }
 
 void Worker::report_deadlock() {
@@ -338,8 +363,8 @@ void Worker::park(Commit commit, void* arg) {
 
 void Worker::stop() {
   stopping_ = true;
-  // 1. No request may still write into a fiber's memory.
-  const bool io_ended = poller_.cancel_all(stats_);
+  // 1. No request, and no helper thread, may still write into a fiber's memory.
+  const bool io_ended = poller_.cancel_all(stats_) && wait_for_remote();
   while (run_queue_.pop_front() != nullptr) {
   }
   // 2. Detach every parked fiber from what it waits on, while its stack (where
@@ -361,6 +386,19 @@ void Worker::stop() {
   leak_abandoned_stacks_ = false;
   poller_.drain(stats_);
   stopping_ = false;
+}
+
+// Waits (a few seconds at most) until every fiber that waits on another
+// thread has been handed back.
+bool Worker::wait_for_remote() {
+  const Deadline give_up = Clock::now() + std::chrono::seconds(5);
+  while (remote_expected_ != 0 && Clock::now() < give_up) {
+    poller_.poll(true, Clock::now() + std::chrono::milliseconds(50), stats_);
+    take_inbox();
+  }
+  if (remote_expected_ == 0) return true;
+  std::fprintf(stderr, "weft: %zu blocking calls did not finish in time\n", remote_expected_);
+  return false;
 }
 
 void Worker::abandon(Fiber* f) {

@@ -49,8 +49,11 @@
 //   - One io_uring_enter per operation: batching per round is the point.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #include <weft/alloc/overflow.h>
 #include <weft/alloc/stack.h>
@@ -114,6 +117,15 @@ class Worker {
 
   // Owner only. Makes a parked fiber runnable.
   void ready(Fiber* fiber);
+  // Owner only, on a fiber, before it parks to wait for another thread (the
+  // blocking pool): the worker then neither reports a deadlock nor stops
+  // before that thread is done with the fiber's memory.
+  void expect_remote() { ++remote_expected_; }
+  // Owner only. No fiber waits on another thread any more.
+  bool remote_settled() const { return remote_expected_ == 0; }
+  // Any thread. Readies a fiber that expect_remote() announced, at the start
+  // of the worker's next round, and wakes the worker if it sleeps.
+  void ready_remote(Fiber* fiber);
   // Owner only, on a fiber. Lets the rest of the round run first.
   void yield();
   // Owner only, on a fiber. See "Parking" above. `commit` may be null.
@@ -133,6 +145,8 @@ class Worker {
   enum class After : std::uint8_t { nothing, park, finish };
 
   void round();
+  void take_inbox();
+  bool wait_for_remote();
   Fiber* pick_next();
   bool prepare(Fiber* f);
   void switch_to(Fiber* next);
@@ -174,6 +188,12 @@ class Worker {
   bool stopping_ = false;
   bool leak_abandoned_stacks_ = false;
   Stats stats_;
+
+  // Fibers readied by other threads (ready_remote), taken each round.
+  std::mutex inbox_mutex_;
+  std::vector<Fiber*, alloc::Allocator<Fiber*>> inbox_;  // guarded by inbox_mutex_
+  std::atomic<bool> inbox_full_{false};
+  std::size_t remote_expected_ = 0;  // parked fibers waiting on other threads
 };
 
 // Prints "weft: uncaught exception in detached fiber <name> (#id): <what>"

@@ -150,6 +150,7 @@ std::string format_stats(const Stats& s) {
   line("cqes_reaped", s.cqes_reaped);
   line("ring_enters", s.ring_enters);
   line("ring_waits", s.ring_waits);
+  line("epoll_waits", s.epoll_waits);
   return out;
 }
 

@@ -32,6 +32,7 @@ struct Stats {
   std::uint64_t cqes_reaped = 0;     // completion queue entries consumed
   std::uint64_t ring_enters = 0;     // io_uring_enter system calls
   std::uint64_t ring_waits = 0;      // of which waited for completions (idle)
+  std::uint64_t epoll_waits = 0;     // epoll_pwait2 system calls (epoll backend)
 };
 
 // The calling worker's counters. All zero outside a runtime.

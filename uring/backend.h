@@ -9,6 +9,8 @@
 // calls it.
 #pragma once
 
+#include <string>
+
 #include <weft/fibers/poller.h>
 #include <weft/uring/features.h>
 #include <weft/uring/operation.h>
@@ -58,6 +60,14 @@ class Backend : public fibers::Poller {
   // destructors, which must not park.
   virtual void close_in_background(int fd) = 0;
 
+  // The caller took `fd` out of weft's hands (TcpStream::release): forget
+  // any state kept for it, without closing it.
+  virtual void forget(int fd) { (void)fd; }
+
+  // "io_uring" or "epoll", and a one-line account of what it runs with.
+  virtual const char* name() const = 0;
+  virtual std::string describe() const = 0;
+  // The ring's features (all off for a backend that is not a ring).
   virtual const RingFeatures& features() const = 0;
 };
 

@@ -81,7 +81,8 @@ std::int64_t perform(Operation& op) {
   op.abandon.run = [](fibers::AbandonHook* h) {
     Operation* o = static_cast<Operation::Abandon*>(h)->op;
     if (o->options.cancel != nullptr) o->options.cancel->remove(&o->cancel_registration);
-    delete o;
+    // A helper thread that never finished may still hold the record: leak it.
+    if (o->pool_job.op == nullptr || o->worker->remote_settled()) delete o;
   };
   op.fiber->abandon_hook = &op.abandon;
   worker->park();

@@ -20,6 +20,7 @@
 #include <linux/time_types.h>
 
 #include <weft/alloc/heap.h>
+#include <weft/fibers/blocking.h>
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/timer.h>
@@ -78,6 +79,15 @@ struct Operation : alloc::HeapObject {
   } timer;
   Operation* next_waiter = nullptr;
   bool queued = false;
+  // The epoll backend: where the operation waits (a descriptor's state, and
+  // which of its two lists), whether a connect is under way, and the job
+  // that runs a file operation on the blocking pool.
+  void* waits_in = nullptr;
+  bool waits_to_write = false;
+  bool connect_started = false;
+  struct PoolJob : fibers::BlockingJob {
+    Operation* op = nullptr;  // set while a helper thread may hold the job
+  } pool_job;
   struct Cancel : CancelToken::Registration {
     Operation* op = nullptr;
   } cancel_registration;

@@ -1,7 +1,9 @@
 #include <weft/uring/ring.h>
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -79,6 +81,9 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
   if (rc != 0) return errno_error(-rc);
   ring->ready_ = true;
   ring->probe();
+  ring->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (ring->wake_fd_ < 0) return errno_error(errno);
+  ring->arm_wake();
   return ring;
 }
 
@@ -122,6 +127,20 @@ Ring::~Ring() {
     l->armed_ = false;
   }
   if (ready_) io_uring_queue_exit(&ring_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Ring::arm_wake() {
+  io_uring_sqe* sqe = try_get_sqe();
+  if (sqe == nullptr) return;  // next poll
+  io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+  io_uring_sqe_set_data64(sqe, kTagWake);
+  wake_armed_ = true;
+}
+
+void Ring::wake() {
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
 }
 
 // ---- submission ------------------------------------------------------------------
@@ -369,6 +388,7 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
   }
   reap();
   if (listeners_need_service_) service_listeners();
+  if (!wake_armed_) arm_wake();
   stats.ring_enters += enters_;
   stats.ring_waits += waits_;
   stats.sqes_submitted += submitted_;
@@ -389,8 +409,12 @@ void Ring::reap() {
 }
 
 void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
-  if ((cqe->flags & IORING_CQE_F_MORE) == 0) --in_flight_;
   const std::uint64_t data = cqe->user_data;
+  if (data == kTagWake) {
+    wake_armed_ = false;  // re-armed after the reap; the worker looks at its inbox
+    return;
+  }
+  if ((cqe->flags & IORING_CQE_F_MORE) == 0) --in_flight_;
   void* record = reinterpret_cast<void*>(data & ~kTagMask);
   switch (data & kTagMask) {
     case kTagOperation: {

@@ -16,7 +16,8 @@
 //        kTagOperation  the Operation's own completion
 //        kTagTimeout    its linked timeout (the record waits for both)
 //        kTagListener   a Listener's multishot accept
-//        kTagIgnore     fire-and-forget requests (cancels)
+//        kTagIgnore     fire-and-forget requests (cancels, closes)
+//        kTagWake       the read armed on the wake eventfd (see wake())
 //   3. in_flight_ counts the CQEs still owed to us (a multishot request owes
 //      one until a CQE arrives without IORING_CQE_F_MORE). An Operation is
 //      freed by its fiber only after all its CQEs arrived, so the kernel
@@ -71,6 +72,7 @@ class Ring final : public Backend {
   // fibers::Poller
   void poll(bool block, Deadline wake_by, Stats& stats) override;
   bool busy() const override { return in_flight_ != 0; }
+  void wake() override;
   bool cancel_all(Stats& stats) override;
   bool drain(Stats& stats) override;
 
@@ -80,6 +82,8 @@ class Ring final : public Backend {
   Listener* open_listener(int fd) override;
   void close_listener(Listener* listener) override;
   void close_in_background(int fd) override;
+  const char* name() const override { return "io_uring"; }
+  std::string describe() const override { return features_.describe(); }
   const RingFeatures& features() const override { return features_; }
 
   // Owner only. A request whose completion nobody waits for.
@@ -93,6 +97,7 @@ class Ring final : public Backend {
   static constexpr std::uint64_t kTagTimeout = 1;
   static constexpr std::uint64_t kTagListener = 2;
   static constexpr std::uint64_t kTagIgnore = 3;
+  static constexpr std::uint64_t kTagWake = 4;
   static constexpr std::uint64_t kTagMask = 7;
 
   Ring() = default;
@@ -108,6 +113,7 @@ class Ring final : public Backend {
   void dispatch(const io_uring_cqe* cqe) noexcept;
   void operation_part_done(Operation* op) noexcept;
   void service_listeners();
+  void arm_wake();
   void forget_closed(RingListener* listener);
   [[noreturn, gnu::cold]] void fail_submission(int rc);
 
@@ -122,6 +128,11 @@ class Ring final : public Backend {
   RingListener* open_listeners_ = nullptr;     // owned by their sockets
   RingListener* closing_listeners_ = nullptr;  // owned here until their final CQE
   bool listeners_need_service_ = false;
+  // Other threads wake a sleeping ring by writing to an eventfd that has a
+  // read armed on it (not counted in in_flight_: it never ends on its own).
+  int wake_fd_ = -1;
+  std::uint64_t wake_value_ = 0;
+  bool wake_armed_ = false;
   // Counters, added into the worker's Stats by poll().
   std::uint64_t enters_ = 0;
   std::uint64_t waits_ = 0;

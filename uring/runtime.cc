@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <weft/fibers/scheduler.h>
+#include <weft/uring/epoll.h>
 #include <weft/uring/ring.h>
 
 namespace weft {
@@ -42,7 +43,7 @@ bool env_flag(const char* name) {
 
 struct Runtime::Impl {
   RuntimeOptions options;
-  std::unique_ptr<uring::Ring> ring;
+  std::unique_ptr<uring::Backend> backend;
   std::unique_ptr<fibers::Worker> worker;
   std::thread::id owner;
   bool running = false;
@@ -54,9 +55,26 @@ struct Bindings {
   uring::BackendBinding backend;
 };
 
-Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()) {
-  impl_->options = options;
-  impl_->owner = std::this_thread::get_id();
+namespace {
+
+Backend chosen_backend(Backend asked) {
+  if (asked != Backend::automatic) return asked;
+  const char* env = std::getenv("WEFT_BACKEND");
+  if (env == nullptr || env[0] == '\0') return Backend::automatic;
+  if (std::strcmp(env, "uring") == 0 || std::strcmp(env, "io_uring") == 0) return Backend::uring;
+  if (std::strcmp(env, "epoll") == 0) return Backend::epoll;
+  throw std::invalid_argument(std::string("weft: WEFT_BACKEND must be uring or epoll, not ") + env);
+}
+
+std::unique_ptr<uring::Backend> make_epoll() {
+  Result<std::unique_ptr<uring::EpollBackend>> epoll = uring::EpollBackend::create();
+  if (!epoll) throw std::system_error(epoll.error(), "weft: cannot set up epoll");
+  return std::move(*epoll);
+}
+
+std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options) {
+  const Backend want = chosen_backend(options.backend);
+  if (want == Backend::epoll) return make_epoll();
   uring::RingOptions ring_options;
   ring_options.entries = options.ring_entries;
   ring_options.defer_taskrun = options.defer_taskrun;
@@ -64,20 +82,33 @@ Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()
   ring_options.register_ring_fd = options.register_ring_fd;
   ring_options.multishot_accept = options.multishot_accept;
   Result<std::unique_ptr<uring::Ring>> ring = uring::Ring::create(ring_options);
-  if (!ring) throw std::system_error(ring.error(), explain_setup_failure(ring.error()));
-  impl_->ring = std::move(*ring);
+  if (ring) return std::move(*ring);
+  const std::string why = explain_setup_failure(ring.error());
+  if (want == Backend::uring) throw std::system_error(ring.error(), why);
+  std::fprintf(stderr, "%s; running on epoll\n", why.c_str());
+  return make_epoll();
+}
+
+}  // namespace
+
+Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  impl_->owner = std::this_thread::get_id();
+  impl_->backend = make_backend(options);
   fibers::WorkerOptions worker_options;
   worker_options.default_stack_size = options.default_stack_size;
-  impl_->worker = std::make_unique<fibers::Worker>(*impl_->ring, worker_options);
+  impl_->worker = std::make_unique<fibers::Worker>(*impl_->backend, worker_options);
 }
 
 Runtime::~Runtime() {
-  // The worker may still hold abandoned fibers' stacks; it goes before the ring.
+  // The worker may still hold abandoned fibers' stacks; it goes before the backend.
   impl_->worker.reset();
-  impl_->ring.reset();
+  impl_->backend.reset();
 }
 
-const RingFeatures& Runtime::features() const { return impl_->ring->features(); }
+const RingFeatures& Runtime::features() const { return impl_->backend->features(); }
+const char* Runtime::backend_name() const { return impl_->backend->name(); }
+std::string Runtime::describe_backend() const { return impl_->backend->describe(); }
 
 Stats Runtime::last_stats() const { return impl_->worker->snapshot(); }
 
@@ -93,7 +124,7 @@ Runtime::Session::Session(Runtime& rt) : rt_(rt), bindings_(nullptr) {
         "accepts submissions from that thread only)");
   }
   impl.running = true;
-  bindings_ = new Bindings(*impl.worker, impl.ring.get());
+  bindings_ = new Bindings(*impl.worker, impl.backend.get());
 }
 
 Runtime::Session::~Session() {
@@ -101,7 +132,7 @@ Runtime::Session::~Session() {
   Impl& impl = *rt_.impl_;
   impl.running = false;
   if (impl.options.print_stats || env_flag("WEFT_STATS")) {
-    std::fprintf(stderr, "weft: %s\n%s", impl.ring->features().describe().c_str(),
+    std::fprintf(stderr, "weft: %s\n%s", impl.backend->describe().c_str(),
                  format_stats(impl.worker->snapshot()).c_str());
   }
 }

@@ -12,7 +12,8 @@
 // without unwinding, and their join handles report the abandonment. Join
 // what you spawn if its destructors must run.
 //
-// Environment: WEFT_STATS=1 prints the runtime's counters when run() ends.
+// Environment: WEFT_BACKEND=uring|epoll picks the backend (unless the code
+// chose one); WEFT_STATS=1 prints the runtime's counters when run() ends.
 //
 // Thread rules: one run() at a time per Runtime, on any one thread; a thread
 // runs one Runtime at a time.
@@ -20,6 +21,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -29,7 +31,16 @@
 
 namespace weft {
 
+// Which I/O backend a runtime drives.
+enum class Backend {
+  automatic,  // io_uring where the kernel allows it, else epoll (with a notice)
+  uring,      // io_uring or nothing: start-up fails with the reason
+  epoll,      // epoll, even where io_uring works
+};
+
 struct RuntimeOptions {
+  // automatic honours WEFT_BACKEND=uring|epoll; an explicit choice here wins.
+  Backend backend = Backend::automatic;
   // Stack reserved for fibers that do not ask (SpawnOptions::stack_size).
   std::size_t default_stack_size = 256 << 10;
   // Submission queue entries of the ring (the completion queue gets twice as
@@ -47,8 +58,10 @@ struct RuntimeOptions {
 
 class Runtime {
  public:
-  // Sets up the ring. Throws std::system_error with the reason (and what to
-  // do about it) when io_uring is unavailable.
+  // Sets up the backend. With Backend::automatic, a kernel that refuses
+  // io_uring (ENOSYS, EPERM from seccomp or kernel.io_uring_disabled, ENOMEM)
+  // gets one line on stderr saying why, and the runtime runs on epoll. With
+  // Backend::uring that is a std::system_error carrying the reason instead.
   explicit Runtime(const RuntimeOptions& options = {});
   ~Runtime();
   Runtime(const Runtime&) = delete;
@@ -62,6 +75,11 @@ class Runtime {
     return handle.join();
   }
 
+  // "io_uring" or "epoll".
+  const char* backend_name() const;
+  // One line: the backend and what it runs with (ring flags and features).
+  std::string describe_backend() const;
+  // The ring's features (all off on epoll).
   const RingFeatures& features() const;
   // The counters as they stood when the last run() ended.
   Stats last_stats() const;

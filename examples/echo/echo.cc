@@ -37,7 +37,7 @@ struct Options {
   double seconds = 0;  // server: 0 = until killed; client: default 5
   int server_pid = 0;
   int workers = 1;
-  std::string backend = "uring";
+  std::string backend;  // empty: WEFT_BACKEND, else io_uring with epoll fallback
   std::string mode = "multi";
 };
 
@@ -47,7 +47,7 @@ struct Options {
                "usage: weft-echo [--host H] [--port P] [--seconds S]\n"
                "       weft-echo --client [--host H] [--port P] [--connections N] [--size BYTES]\n"
                "                 [--seconds S] [--server-pid PID]\n"
-               "common: [--workers N] [--backend uring] [--mode multi|single]\n",
+               "common: [--workers 1] [--backend uring|epoll] [--mode multi|single]\n",
                why);
   std::exit(2);
 }
@@ -86,7 +86,9 @@ Options parse(int argc, char** argv) {
   if (o.port <= 0 || o.port > 65535) usage("--port must be 1..65535");
   if (o.connections < 1) usage("--connections must be at least 1");
   if (o.size < 1 || o.size > (64u << 20)) usage("--size must be 1 byte to 64 MiB");
-  if (o.backend != "uring") usage("only --backend uring exists so far (epoll is planned)");
+  if (!o.backend.empty() && o.backend != "uring" && o.backend != "epoll") {
+    usage("--backend must be uring or epoll");
+  }
   if (o.workers != 1) usage("only --workers 1 exists so far (per-core workers are planned)");
   if (o.mode != "multi" && o.mode != "single") usage("--mode must be multi or single");
   return o;
@@ -102,8 +104,15 @@ void echo(TcpStream conn, weft::CancelToken* stop) {
   }
 }
 
+weft::RuntimeOptions runtime_options(const Options& o) {
+  weft::RuntimeOptions r;
+  if (o.backend == "uring") r.backend = weft::Backend::uring;
+  if (o.backend == "epoll") r.backend = weft::Backend::epoll;
+  return r;
+}
+
 int serve(const Options& o) {
-  weft::Runtime rt;
+  weft::Runtime rt(runtime_options(o));
   return rt.run([&] {
     auto bound = TcpListener::bind({o.host, static_cast<std::uint16_t>(o.port)});
     if (!bound) {
@@ -153,7 +162,7 @@ struct ClientResult {
 };
 
 int run_client(const Options& o) {
-  weft::Runtime rt;
+  weft::Runtime rt(runtime_options(o));
   return rt.run([&] {
     const weft::net::Address address(o.host, static_cast<std::uint16_t>(o.port));
     std::vector<TcpStream> streams;

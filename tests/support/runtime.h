@@ -3,6 +3,8 @@
 #pragma once
 
 #include <boost/test/unit_test.hpp>
+#include <cstdlib>
+#include <string_view>
 
 #include <weft/weft.h>
 
@@ -24,6 +26,22 @@ auto run(F&& body, RuntimeOptions options = {}) {
     return body();
   });
 }
+
+// The backend the suite runs on: CTest runs each I/O suite twice, with
+// WEFT_BACKEND=uring and WEFT_BACKEND=epoll.
+inline bool on_epoll() {
+  const char* b = std::getenv("WEFT_BACKEND");
+  return b != nullptr && std::string_view(b) == "epoll";
+}
+
+// Skips a test that is about the io_uring backend itself.
+#define WEFT_RING_ONLY()                                                 \
+  do {                                                                   \
+    if (weft::test::on_epoll()) {                                        \
+      BOOST_TEST_MESSAGE("skipped: a property of the io_uring backend"); \
+      return;                                                            \
+    }                                                                    \
+  } while (0)
 
 // In a child process: report a failed expectation and exit 1.
 #define WEFT_CHILD_EXPECT(cond)                                                    \

@@ -36,6 +36,7 @@ bool forbid_io_uring_setup(int error) {
 BOOST_AUTO_TEST_SUITE(ring)
 
 BOOST_AUTO_TEST_CASE(many_operations_in_one_round_share_few_enters) {
+  WEFT_RING_ONLY();
   weft::test::run([] {
     char tmpl[] = "/tmp/weft-batch-XXXXXX";
     const int fd = mkstemp(tmpl);
@@ -66,6 +67,7 @@ BOOST_AUTO_TEST_CASE(many_operations_in_one_round_share_few_enters) {
 }
 
 BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is_lost) {
+  WEFT_RING_ONLY();
   weft::RuntimeOptions options;
   options.ring_entries = 8;
   weft::test::run(
@@ -87,6 +89,7 @@ BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is
 }
 
 BOOST_AUTO_TEST_CASE(an_idle_ring_makes_no_system_calls) {
+  WEFT_RING_ONLY();
   weft::test::run([] {
     const weft::Stats before = weft::stats();
     for (int i = 0; i < 1000; ++i) weft::yield();
@@ -97,7 +100,9 @@ BOOST_AUTO_TEST_CASE(an_idle_ring_makes_no_system_calls) {
 }
 
 BOOST_AUTO_TEST_CASE(features_are_probed_and_described) {
+  WEFT_RING_ONLY();
   weft::Runtime rt;
+  BOOST_TEST(std::string(rt.backend_name()) == "io_uring");
   const weft::RingFeatures& f = rt.features();
   BOOST_TEST(f.sq_entries >= 1024u);
   BOOST_TEST(f.cq_entries >= 2 * f.sq_entries);
@@ -132,24 +137,89 @@ BOOST_AUTO_TEST_CASE(every_optional_feature_can_be_switched_off) {
       options);
 }
 
-BOOST_AUTO_TEST_CASE(io_uring_unavailable_gives_a_clear_error) {
+// A TCP round trip, to show a runtime really works.
+void echo_once() {
+  auto listener = weft::net::TcpListener::bind({"127.0.0.1", 0}).value();
+  auto server = weft::spawn([&] {
+    auto c = listener.accept().value();
+    char buf[4];
+    c.read_exact(buf).value();
+    c.write_all(weft::ConstBuffer(buf, 4)).value();
+  });
+  auto c = weft::net::TcpStream::connect(listener.local_address().value()).value();
+  c.write_all("ping").value();
+  char buf[4];
+  c.read_exact(buf).value();
+  WEFT_CHILD_EXPECT(std::string(buf, 4) == "ping");
+  server.join();
+}
+
+BOOST_AUTO_TEST_CASE(io_uring_refused_falls_back_to_epoll_with_one_line) {
   for (int error : {ENOSYS, EPERM}) {
     const auto r = weft::test::run_in_child([error] {
+      unsetenv("WEFT_BACKEND");
       WEFT_CHILD_EXPECT(forbid_io_uring_setup(error));
-      try {
-        weft::Runtime rt;
-        std::_Exit(2);  // must not get here
-      } catch (const std::system_error& e) {
-        std::fprintf(stderr, "%s\n", e.what());
-        WEFT_CHILD_EXPECT(e.code().value() == error);
-        WEFT_CHILD_EXPECT(std::string(e.what()).find("io_uring is unavailable") !=
-                          std::string::npos);
-      }
+      weft::Runtime rt;
+      WEFT_CHILD_EXPECT(std::string(rt.backend_name()) == "epoll");
+      rt.run([] { echo_once(); });
     });
     BOOST_TEST(r.exited);
     BOOST_TEST(r.exit_code == 0, r.err);
-    BOOST_TEST_MESSAGE("errno " << error << ": " << r.err);
+    BOOST_TEST(r.err.find("weft: io_uring is unavailable: ") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find(error == ENOSYS ? "(ENOSYS)" : "(EPERM)") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("running on epoll") != std::string::npos, r.err);
+    std::size_t lines = 0;
+    for (char c : r.err) lines += c == '\n';
+    BOOST_TEST(lines == 1u, r.err);  // one line, nothing more
   }
+}
+
+BOOST_AUTO_TEST_CASE(io_uring_demanded_but_refused_fails_with_the_reason) {
+  for (int error : {ENOSYS, EPERM}) {
+    for (bool by_environment : {false, true}) {
+      const auto r = weft::test::run_in_child([error, by_environment] {
+        weft::RuntimeOptions options;
+        if (by_environment)
+          setenv("WEFT_BACKEND", "uring", 1);
+        else
+          options.backend = weft::Backend::uring;
+        WEFT_CHILD_EXPECT(forbid_io_uring_setup(error));
+        try {
+          weft::Runtime rt(options);
+          std::_Exit(2);  // must not get here
+        } catch (const std::system_error& e) {
+          std::fprintf(stderr, "%s\n", e.what());
+          WEFT_CHILD_EXPECT(e.code().value() == error);
+          WEFT_CHILD_EXPECT(std::string(e.what()).find("io_uring is unavailable") !=
+                            std::string::npos);
+        }
+      });
+      BOOST_TEST(r.exited);
+      BOOST_TEST(r.exit_code == 0, r.err);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_backend_can_be_chosen_in_code_or_by_environment) {
+  weft::RuntimeOptions options;
+  options.backend = weft::Backend::epoll;
+  BOOST_TEST(std::string(weft::Runtime(options).backend_name()) == "epoll");
+  options.backend = weft::Backend::uring;
+  BOOST_TEST(std::string(weft::Runtime(options).backend_name()) == "io_uring");
+  const auto r = weft::test::run_in_child([] {
+    setenv("WEFT_BACKEND", "epoll", 1);
+    WEFT_CHILD_EXPECT(std::string(weft::Runtime().backend_name()) == "epoll");
+    setenv("WEFT_BACKEND", "uring", 1);
+    WEFT_CHILD_EXPECT(std::string(weft::Runtime().backend_name()) == "io_uring");
+    setenv("WEFT_BACKEND", "kqueue", 1);
+    try {
+      weft::Runtime rt;
+      std::_Exit(2);
+    } catch (const std::invalid_argument& e) {
+      WEFT_CHILD_EXPECT(std::string(e.what()).find("WEFT_BACKEND") != std::string::npos);
+    }
+  });
+  BOOST_TEST(r.exit_code == 0, r.err);
 }
 
 BOOST_AUTO_TEST_CASE(io_outside_a_fiber_is_refused_clearly) {

@@ -1,0 +1,397 @@
+#include <weft/uring/epoll.h>
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include <weft/fibers/stats.h>
+
+namespace weft::uring {
+namespace {
+
+std::int64_t sys_result(long rc) { return rc >= 0 ? rc : -errno; }
+
+bool is_seekable_file(int fd) {
+  struct stat st {};
+  return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+// The system call of a file operation, run on a helper thread.
+std::int64_t run_file_call(Operation& op) {
+  switch (op.kind) {
+    case OpKind::read:
+      return sys_result(::pread(op.fd, op.buf, op.len, static_cast<off_t>(op.offset)));
+    case OpKind::write:
+      return sys_result(::pwrite(op.fd, op.buf, op.len, static_cast<off_t>(op.offset)));
+    case OpKind::openat:
+      return sys_result(::openat(AT_FDCWD, op.path, op.flags | O_CLOEXEC, op.mode));
+    case OpKind::statx:
+      return sys_result(::statx(op.fd, op.path, op.flags, STATX_BASIC_STATS, op.statx_buf));
+    case OpKind::fsync:
+      return sys_result((op.flags & 1) != 0 ? ::fdatasync(op.fd) : ::fsync(op.fd));
+    default:
+      return -EINVAL;
+  }
+}
+
+}  // namespace
+
+struct EpollBackend::FdState : alloc::HeapObject {
+  int fd = -1;
+  Operation* readers = nullptr;  // accept, recv, recvmsg, read (pipes)
+  Operation* readers_tail = nullptr;
+  Operation* writers = nullptr;  // send, sendmsg, write (pipes), connect
+  Operation* writers_tail = nullptr;
+  bool read_ready = true;  // until an attempt says EAGAIN
+  bool write_ready = true;
+};
+
+// epoll needs nothing per listener beyond the descriptor's own FdState; the
+// object exists so sockets treat both backends alike (and so a socket can
+// tell when its backend is gone).
+class EpollBackend::EpollListener final : public Listener {
+ public:
+  EpollListener(Backend* backend, int listening_fd) : Listener(backend), fd(listening_fd) {}
+  void orphan() { backend_ = nullptr; }
+  int fd;
+  EpollListener* prev = nullptr;
+  EpollListener* next = nullptr;
+};
+
+Result<std::unique_ptr<EpollBackend>> EpollBackend::create() {
+  std::unique_ptr<EpollBackend> b(new EpollBackend);
+  b->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (b->epoll_fd_ < 0) return errno_error(errno);
+  b->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (b->wake_fd_ < 0) return errno_error(errno);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;  // the wake eventfd
+  if (epoll_ctl(b->epoll_fd_, EPOLL_CTL_ADD, b->wake_fd_, &ev) != 0) return errno_error(errno);
+  return b;
+}
+
+EpollBackend::~EpollBackend() {
+  // Sockets still open keep their listener objects; tell them we are gone.
+  for (EpollListener* l = listeners_; l != nullptr; l = l->next) l->orphan();
+  for (FdState* st : fds_) delete st;
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+std::string EpollBackend::describe() const {
+  return "backend=epoll (edge-triggered, epoll_pwait2 timeouts, eventfd wake-ups, file I/O on "
+         "the blocking pool)";
+}
+
+// ---- descriptors -----------------------------------------------------------------
+
+EpollBackend::FdState* EpollBackend::find(int fd) const {
+  return fd >= 0 && static_cast<std::size_t>(fd) < fds_.size() ? fds_[static_cast<std::size_t>(fd)]
+                                                               : nullptr;
+}
+
+EpollBackend::FdState* EpollBackend::state_for(int fd) {
+  if (FdState* st = find(fd)) return st;
+  // Non-blocking from now on: every call on it is an attempt.
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)) {
+    return nullptr;
+  }
+  auto* st = new FdState;
+  st->fd = fd;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = st;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    delete st;
+    return nullptr;
+  }
+  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  fds_[static_cast<std::size_t>(fd)] = st;
+  return st;
+}
+
+// Weft is closing (or letting go of) `fd`: whatever waits on it ends.
+void EpollBackend::drop(int fd, int error) {
+  FdState* st = find(fd);
+  if (st == nullptr) return;
+  fds_[static_cast<std::size_t>(fd)] = nullptr;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  for (Operation** list : {&st->readers, &st->writers}) {
+    while (Operation* op = *list) {
+      *list = op->next_waiter;
+      op->queued = false;
+      --waiting_;
+      finish(*op, -error);
+    }
+  }
+  delete st;
+}
+
+void EpollBackend::forget(int fd) { drop(fd, ECANCELED); }
+
+void EpollBackend::close_in_background(int fd) {
+  drop(fd, ECANCELED);
+  ::close(fd);
+}
+
+// ---- operations ------------------------------------------------------------------
+
+std::int64_t EpollBackend::attempt(Operation& op) {
+  switch (op.kind) {
+    case OpKind::recv:
+      return sys_result(::recv(op.fd, op.buf, op.len, op.flags | MSG_DONTWAIT));
+    case OpKind::send:
+      return sys_result(::send(op.fd, op.buf, op.len, op.flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+    case OpKind::recvmsg:
+      return sys_result(::recvmsg(op.fd, &op.msg, op.flags | MSG_DONTWAIT));
+    case OpKind::sendmsg:
+      return sys_result(::sendmsg(op.fd, &op.msg, op.flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+    case OpKind::accept:
+      return sys_result(::accept4(op.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    case OpKind::read:  // a pipe, FIFO or terminal: no offset
+      return sys_result(::read(op.fd, op.buf, op.len));
+    case OpKind::write:
+      return sys_result(::write(op.fd, op.buf, op.len));
+    case OpKind::connect: {
+      if (!op.connect_started) {
+        op.connect_started = true;
+        const int rc = ::connect(op.fd, op.addr, op.addr_len);
+        if (rc == 0) return 0;
+        return errno == EINPROGRESS ? -EAGAIN : -errno;
+      }
+      int error = 0;
+      socklen_t len = sizeof error;
+      if (getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) return -errno;
+      return -error;  // 0 when connected
+    }
+    default:
+      return -EINVAL;
+  }
+}
+
+bool EpollBackend::submit(Operation& op) {
+  switch (op.kind) {
+    case OpKind::nop:
+      op.result = 0;
+      return true;
+    case OpKind::close:
+      drop(op.fd, ECANCELED);
+      op.result = sys_result(::close(op.fd));
+      return true;
+    case OpKind::shutdown:
+      op.result = sys_result(::shutdown(op.fd, op.flags));
+      return true;
+    case OpKind::openat:
+    case OpKind::statx:
+    case OpKind::fsync:
+      return submit_to_pool(op);
+    case OpKind::read:
+    case OpKind::write:
+      if (find(op.fd) == nullptr && is_seekable_file(op.fd)) return submit_to_pool(op);
+      break;
+    default:
+      break;
+  }
+  FdState* st = state_for(op.fd);
+  if (st == nullptr) {
+    op.result = -errno;
+    return true;
+  }
+  const bool write = op.kind == OpKind::send || op.kind == OpKind::sendmsg ||
+                     op.kind == OpKind::write || op.kind == OpKind::connect;
+  return wait_on(*st, op, write);
+}
+
+// Tries `op` if nobody waits ahead of it on that side, else (or on EAGAIN)
+// parks it there. Returns true when it completed at once.
+bool EpollBackend::wait_on(FdState& st, Operation& op, bool write) {
+  Operation*& head = write ? st.writers : st.readers;
+  Operation*& tail = write ? st.writers_tail : st.readers_tail;
+  bool& ready = write ? st.write_ready : st.read_ready;
+  if (head == nullptr && (ready || (op.kind == OpKind::connect && !op.connect_started))) {
+    const std::int64_t r = attempt(op);
+    if (r != -EAGAIN) {
+      op.result = r;
+      return true;
+    }
+    ready = false;
+  }
+  if (op.options.deadline != kNoDeadline) {
+    op.timer.op = &op;
+    op.timer.deadline = op.options.deadline;
+    op.timer.fire = [](fibers::Timer* t) {
+      Operation* o = static_cast<Operation::Timer*>(t)->op;
+      static_cast<EpollBackend*>(current_backend())->end_wait(*o, ETIMEDOUT);
+    };
+    op.worker->timers().add(&op.timer);  // may throw: before anything is linked
+  }
+  op.queued = true;
+  op.waits_in = &st;
+  op.waits_to_write = write;
+  op.next_waiter = nullptr;
+  if (tail != nullptr)
+    tail->next_waiter = &op;
+  else
+    head = &op;
+  tail = &op;
+  ++waiting_;
+  return false;
+}
+
+// The descriptor is ready on one side: run its waiting operations in order
+// until one would block again.
+void EpollBackend::retry(FdState& st, bool write) {
+  Operation*& head = write ? st.writers : st.readers;
+  Operation*& tail = write ? st.writers_tail : st.readers_tail;
+  bool& ready = write ? st.write_ready : st.read_ready;
+  ready = true;
+  while (Operation* op = head) {
+    const std::int64_t r = attempt(*op);
+    if (r == -EAGAIN) {
+      ready = false;
+      return;
+    }
+    head = op->next_waiter;
+    if (head == nullptr) tail = nullptr;
+    op->queued = false;
+    --waiting_;
+    finish(*op, r);
+  }
+}
+
+void EpollBackend::finish(Operation& op, std::int64_t result) {
+  op.worker->timers().remove(&op.timer);
+  op.result = result;
+  op.worker->ready(op.fiber);
+}
+
+void EpollBackend::end_wait(Operation& op, int error) {
+  if (!op.queued) return;
+  auto* st = static_cast<FdState*>(op.waits_in);
+  Operation*& head = op.waits_to_write ? st->writers : st->readers;
+  Operation*& tail = op.waits_to_write ? st->writers_tail : st->readers_tail;
+  Operation* prev = nullptr;
+  for (Operation* o = head; o != nullptr; prev = o, o = o->next_waiter) {
+    if (o != &op) continue;
+    if (prev != nullptr)
+      prev->next_waiter = o->next_waiter;
+    else
+      head = o->next_waiter;
+    if (tail == o) tail = prev;
+    op.queued = false;
+    --waiting_;
+    finish(op, -error);
+    return;
+  }
+}
+
+void EpollBackend::cancel(Operation& op) { end_wait(op, ECANCELED); }
+
+bool EpollBackend::submit_to_pool(Operation& op) {
+  op.pool_job.op = &op;
+  op.pool_job.worker = op.worker;
+  op.pool_job.fiber = op.fiber;
+  op.pool_job.run = [](fibers::BlockingJob* job) noexcept {
+    Operation* o = static_cast<Operation::PoolJob*>(job)->op;
+    o->result = run_file_call(*o);
+  };
+  op.worker->expect_remote();
+  fibers::submit_blocking(op.pool_job);
+  return false;
+}
+
+// ---- the round's wait ------------------------------------------------------------
+
+void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
+  timespec timeout{0, 0};
+  timespec* wait = &timeout;
+  if (block) {
+    if (wake_by == kNoDeadline) {
+      wait = nullptr;
+    } else {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(wake_by - Clock::now());
+      if (left.count() > 0) {
+        timeout.tv_sec = static_cast<time_t>(left.count() / 1'000'000'000);
+        timeout.tv_nsec = static_cast<long>(left.count() % 1'000'000'000);
+      }
+    }
+  }
+  epoll_event events[256];
+  ++stats.epoll_waits;
+  const int n = epoll_pwait2(epoll_fd_, events, 256, wait, nullptr);
+  for (int i = 0; i < n; ++i) {
+    auto* st = static_cast<FdState*>(events[i].data.ptr);
+    if (st == nullptr) {
+      std::uint64_t drained;
+      while (::read(wake_fd_, &drained, sizeof drained) > 0) {
+      }
+      continue;
+    }
+    const std::uint32_t ev = events[i].events;
+    if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) retry(*st, false);
+    if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) retry(*st, true);
+  }
+}
+
+void EpollBackend::wake() {
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+bool EpollBackend::cancel_all(Stats&) {
+  for (FdState* st : fds_) {
+    if (st == nullptr) continue;
+    for (Operation** list : {&st->readers, &st->writers}) {
+      while (Operation* op = *list) {
+        *list = op->next_waiter;
+        op->queued = false;
+        --waiting_;
+        finish(*op, -ECANCELED);
+      }
+    }
+    st->readers_tail = st->writers_tail = nullptr;
+  }
+  return true;  // file operations on the pool are the worker's to wait for
+}
+
+bool EpollBackend::drain(Stats&) { return true; }  // closes are immediate here
+
+// ---- listeners -------------------------------------------------------------------
+
+Listener* EpollBackend::open_listener(int fd) {
+  auto* l = new EpollListener(this, fd);
+  l->next = listeners_;
+  if (listeners_ != nullptr) listeners_->prev = l;
+  listeners_ = l;
+  return l;
+}
+
+void EpollBackend::close_listener(Listener* listener) {
+  auto* l = static_cast<EpollListener*>(listener);
+  if (FdState* st = find(l->fd)) {
+    while (Operation* op = st->readers) {
+      st->readers = op->next_waiter;
+      op->queued = false;
+      --waiting_;
+      finish(*op, -ECANCELED);
+    }
+    st->readers_tail = nullptr;
+  }
+  if (l->prev != nullptr)
+    l->prev->next = l->next;
+  else
+    listeners_ = l->next;
+  if (l->next != nullptr) l->next->prev = l->prev;
+  delete l;
+}
+
+}  // namespace weft::uring

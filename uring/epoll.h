@@ -1,0 +1,87 @@
+// The epoll backend: the same Backend interface as the Ring, over readiness.
+//
+// What it does
+//   Sockets and pipes: the operation's system call is tried at once
+//   (MSG_DONTWAIT, or a non-blocking descriptor). If it would block, the
+//   operation waits in its descriptor's reader or writer list, and the
+//   backend retries it when epoll reports the descriptor ready; the fiber is
+//   readied when the call finally succeeds or fails.
+//   Regular files (and opening, stat, fsync): the blocking pool runs the
+//   system call, as libuv does; epoll has no notion of disk readiness.
+//   Deadlines and cancellation of waiting operations: scheduler timers and
+//   cancel tokens. Wake-ups from other threads: an eventfd in the set.
+//
+// Invariants
+//   1. Owned by one worker; only its thread touches the epoll set, the
+//      descriptor table and the wait lists.
+//   2. Each descriptor the backend has used has one FdState, registered once
+//      (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET) and dropped when weft closes the
+//      descriptor (the operations still waiting on it end with -ECANCELED).
+//   3. read_ready / write_ready are set by every event and cleared by the
+//      EAGAIN that ends a retry; an operation parks only after its own
+//      attempt returned EAGAIN (or behind others already waiting), so an
+//      edge between the attempt and the park is never lost.
+//   4. Operations on one descriptor and direction complete in arrival order.
+//   5. A file operation on the pool cannot be interrupted: its deadline and
+//      cancellation apply only while it waits on a descriptor.
+//
+// Thread rules: owner worker only, except wake() (any thread).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <weft/fibers/result.h>
+#include <weft/uring/backend.h>
+
+namespace weft::uring {
+
+class EpollBackend final : public Backend {
+ public:
+  // epoll_create1 and the wake eventfd. Errors: their errno.
+  static Result<std::unique_ptr<EpollBackend>> create();
+  ~EpollBackend() override;
+
+  // fibers::Poller
+  void poll(bool block, Deadline wake_by, Stats& stats) override;
+  bool busy() const override { return waiting_ != 0; }
+  void wake() override;
+  bool cancel_all(Stats& stats) override;
+  bool drain(Stats& stats) override;
+
+  // Backend
+  bool submit(Operation& op) override;
+  void cancel(Operation& op) override;
+  Listener* open_listener(int fd) override;
+  void close_listener(Listener* listener) override;
+  void close_in_background(int fd) override;
+  void forget(int fd) override;
+  const char* name() const override { return "epoll"; }
+  std::string describe() const override;
+  const RingFeatures& features() const override { return no_ring_; }
+
+ private:
+  struct FdState;
+  class EpollListener;
+  EpollBackend() = default;
+
+  FdState* state_for(int fd);
+  FdState* find(int fd) const;
+  void drop(int fd, int error);
+  bool wait_on(FdState& st, Operation& op, bool write);
+  void retry(FdState& st, bool write);
+  void finish(Operation& op, std::int64_t result);
+  void end_wait(Operation& op, int error);
+  bool submit_to_pool(Operation& op);
+  static std::int64_t attempt(Operation& op);
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::vector<FdState*, alloc::Allocator<FdState*>> fds_;  // by descriptor number
+  std::size_t waiting_ = 0;                                // operations parked on descriptors
+  EpollListener* listeners_ = nullptr;                     // open ones, owned by their sockets
+  RingFeatures no_ring_;
+  std::uint64_t waits_ = 0;
+};
+
+}  // namespace weft::uring
