@@ -195,7 +195,20 @@ bool EpollBackend::submit(Operation& op) {
       return submit_to_pool(op);
     case OpKind::read:
     case OpKind::write:
-      if (find(op.fd) == nullptr && is_seekable_file(op.fd)) return submit_to_pool(op);
+      if (find(op.fd) == nullptr && is_seekable_file(op.fd)) {
+        // Data in the page cache needs no thread: RWF_NOWAIT answers at once
+        // or says EAGAIN (EOPNOTSUPP where the file system cannot tell).
+        iovec iov{op.buf, op.len};
+        const auto off = static_cast<off_t>(op.offset);
+        const std::int64_t r = op.kind == OpKind::read
+                                   ? sys_result(::preadv2(op.fd, &iov, 1, off, RWF_NOWAIT))
+                                   : sys_result(::pwritev2(op.fd, &iov, 1, off, RWF_NOWAIT));
+        if (r != -EAGAIN && r != -EOPNOTSUPP && !(r == 0 && op.kind == OpKind::write)) {
+          op.result = r;
+          return true;
+        }
+        return submit_to_pool(op);
+      }
       break;
     default:
       break;

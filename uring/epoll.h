@@ -6,8 +6,10 @@
 //   operation waits in its descriptor's reader or writer list, and the
 //   backend retries it when epoll reports the descriptor ready; the fiber is
 //   readied when the call finally succeeds or fails.
-//   Regular files (and opening, stat, fsync): the blocking pool runs the
-//   system call, as libuv does; epoll has no notion of disk readiness.
+//   Regular files: a read or write is first tried with RWF_NOWAIT, which
+//   answers from the page cache at once; otherwise (and for open, stat,
+//   fsync) the blocking pool runs the system call, as libuv does: epoll has
+//   no notion of disk readiness.
 //   Deadlines and cancellation of waiting operations: scheduler timers and
 //   cancel tokens. Wake-ups from other threads: an eventfd in the set.
 //
