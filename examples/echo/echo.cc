@@ -39,6 +39,7 @@ struct Options {
   int workers = 1;
   std::string backend;  // empty: WEFT_BACKEND, else io_uring with epoll fallback
   std::string mode = "multi";
+  std::string disable;  // comma-separated io_uring features to switch off
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -47,7 +48,8 @@ struct Options {
                "usage: weft-echo [--host H] [--port P] [--seconds S]\n"
                "       weft-echo --client [--host H] [--port P] [--connections N] [--size BYTES]\n"
                "                 [--seconds S] [--server-pid PID]\n"
-               "common: [--workers 1] [--backend uring|epoll] [--mode multi|single]\n",
+               "common: [--workers 1] [--backend uring|epoll] [--mode multi|single]\n"
+               "        [--disable defer_taskrun,single_issuer,registered_ring_fd,multishot_accept]\n",
                why);
   std::exit(2);
 }
@@ -80,6 +82,8 @@ Options parse(int argc, char** argv) {
       o.backend = value();
     else if (a == "--mode")
       o.mode = value();
+    else if (a == "--disable")
+      o.disable = value();
     else
       usage(("unknown option " + a).c_str());
   }
@@ -108,6 +112,16 @@ weft::RuntimeOptions runtime_options(const Options& o) {
   weft::RuntimeOptions r;
   if (o.backend == "uring") r.backend = weft::Backend::uring;
   if (o.backend == "epoll") r.backend = weft::Backend::epoll;
+  std::string list = o.disable + ",";
+  for (std::size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos; at = comma + 1) {
+    const std::string f = list.substr(at, comma - at);
+    if (f.empty()) continue;
+    if (f == "defer_taskrun") r.defer_taskrun = false;
+    else if (f == "single_issuer") r.single_issuer = false;
+    else if (f == "registered_ring_fd") r.register_ring_fd = false;
+    else if (f == "multishot_accept") r.multishot_accept = false;
+    else usage(("--disable: unknown feature " + f).c_str());
+  }
   return r;
 }
 
