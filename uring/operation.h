@@ -1,8 +1,8 @@
 // Operation: one I/O request of one fiber, from submission to completion.
 //
-// The record comes from mimalloc (it must outlive every completion the
-// kernel will post for it, and a fiber's frame is the wrong place to bet on
-// that). The fiber that performs it owns it: it fills it, hands it to the
+// The record comes from mimalloc through a per-thread cache (it must outlive
+// every completion the kernel will post for it, and a fiber's frame is the
+// wrong place to bet on that). The fiber that performs it owns it: it fills it, hands it to the
 // backend, parks, and frees it once resumed. The backend touches it only
 // between submission and the completion that readies the fiber.
 //
@@ -46,7 +46,12 @@ enum class OpKind : std::uint8_t {
 
 class Listener;
 
-struct Operation : alloc::HeapObject {
+struct Operation {
+  // Records come from a small per-thread cache on top of mimalloc: an I/O
+  // call allocates and frees one, so the cache saves a malloc/free pair.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p) noexcept;
+
   OpKind kind = OpKind::nop;
   int fd = -1;
   int flags = 0;  // msg flags, open flags, fsync flags, shutdown how
