@@ -73,7 +73,7 @@ class BlockingPool {
       auto* worker = static_cast<Worker*>(job->worker);
       auto* fiber = static_cast<Fiber*>(job->fiber);
       job->run(job);
-      worker->ready_remote(fiber);  // the job may be gone from here on
+      worker->ready_remote(fiber, /*announced=*/true);  // the job may be gone from here on
     }
   }
 

@@ -6,19 +6,22 @@ CancelToken::~CancelToken() {
   // Waits unregister before they return, so a token that dies with waits
   // still registered was destroyed under a parked fiber: detach them so
   // nothing points at freed memory.
-  while (head_ != nullptr) remove(head_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  while (head_ != nullptr) unlink(head_);
 }
 
 void CancelToken::cancel() {
-  cancelled_ = true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  cancelled_.store(true, std::memory_order_release);
   while (Registration* r = head_) {
-    remove(r);  // unlink first: the callback may wake a fiber that re-registers
+    unlink(r);  // first: the callback may wake a fiber that registers again
     r->on_cancel(r);
   }
 }
 
 bool CancelToken::add(Registration* r) {
-  if (cancelled_) return false;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cancelled_.load(std::memory_order_relaxed)) return false;
   r->token = this;
   r->prev = nullptr;
   r->next = head_;
@@ -28,6 +31,11 @@ bool CancelToken::add(Registration* r) {
 }
 
 void CancelToken::remove(Registration* r) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  unlink(r);
+}
+
+void CancelToken::unlink(Registration* r) {
   if (r->token != this) return;
   if (r->prev != nullptr)
     r->prev->next = r->next;

@@ -10,11 +10,15 @@
 // and writes at once, or every connection at shutdown). Cancelling is sticky:
 // a wait that starts on a cancelled token fails at once.
 //
-// Thread rules: a token and the waits registered on it belong to one worker;
-// cancel() is called from a fiber (or the home context) of that worker.
+// Thread rules: any thread may cancel a token; waits on any worker may use it.
+// A mutex guards the registrations, and cancel() runs each wait's callback
+// under it, so a wait that unregisters after cancel() began waits until its
+// callback is done.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 
 namespace weft {
 
@@ -41,7 +45,7 @@ class CancelToken {
 
   // Cancels every wait registered now and every wait started later.
   void cancel();
-  bool cancelled() const { return cancelled_; }
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
   // For the runtime's wait implementations: a wait registers while it is
   // parked and is told once if the token is cancelled meanwhile.
@@ -57,8 +61,10 @@ class CancelToken {
   void remove(Registration* r);
 
  private:
-  Registration* head_ = nullptr;
-  bool cancelled_ = false;
+  void unlink(Registration* r);
+  std::mutex mutex_;
+  Registration* head_ = nullptr;  // guarded by mutex_
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace weft

@@ -6,20 +6,23 @@
 namespace weft {
 
 struct Event::Node {
-  explicit Node(fibers::Worker& w) : waiter(w) {}
+  Node(fibers::Worker& w, Event* e) : waiter(w), event(e) {}
   fibers::Waiter waiter;
+  Event* event;
   Node* prev = nullptr;
   Node* next = nullptr;
-  bool linked = false;
+  bool linked = false;  // guarded by the event's mutex
 };
 
 Event::~Event() {
   // Fibers still parked here were abandoned with their runtime; forget them.
+  std::lock_guard<std::mutex> lock(mutex_);
   for (Node* n = waiters_; n != nullptr; n = n->next) n->linked = false;
 }
 
 void Event::set() {
-  set_ = true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  set_.store(true, std::memory_order_release);
   while (Node* n = waiters_) {
     waiters_ = n->next;
     if (waiters_ != nullptr)
@@ -31,7 +34,13 @@ void Event::set() {
   }
 }
 
+void Event::reset() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  set_.store(false, std::memory_order_release);
+}
+
 void Event::unlink(Node* node) {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (!node->linked) return;
   if (node->prev != nullptr)
     node->prev->next = node->next;
@@ -46,27 +55,32 @@ void Event::unlink(Node* node) {
 
 std::error_code Event::wait(const WaitOptions& options) {
   fibers::Worker& w = fibers::require_fiber("weft::Event::wait");
-  if (set_) return {};
-  Node node(w);
-  node.prev = tail_;
-  if (tail_ != nullptr)
-    tail_->next = &node;
-  else
-    waiters_ = &node;
-  tail_ = &node;
-  node.linked = true;
-  struct Unlink {
-    Event* event;
-    Node* node;
-    ~Unlink() { event->unlink(node); }  // also when wait() throws
-  } unlink{this, &node};
+  if (set_.load(std::memory_order_acquire)) return {};
+  Node node(w, this);
   node.waiter.on_abandon(
       [](void* arg) {
-        auto* u = static_cast<Unlink*>(arg);
-        u->event->unlink(u->node);
+        auto* n = static_cast<Node*>(arg);
+        n->event->unlink(n);
       },
-      &unlink);
-  const int outcome = node.waiter.wait(options);
+      &node);
+  const int outcome = node.waiter.wait(
+      options,
+      [](fibers::Waiter&, void* arg) {
+        auto* n = static_cast<Node*>(arg);
+        Event* e = n->event;
+        std::lock_guard<std::mutex> lock(e->mutex_);
+        if (e->set_.load(std::memory_order_relaxed)) return false;
+        n->prev = e->tail_;
+        if (e->tail_ != nullptr)
+          e->tail_->next = n;
+        else
+          e->waiters_ = n;
+        e->tail_ = n;
+        n->linked = true;
+        return true;
+      },
+      &node);
+  unlink(&node);
   return outcome == 0 ? std::error_code() : errno_error(outcome);
 }
 

@@ -6,11 +6,12 @@
 //
 // Once set, an Event stays set (wait() returns at once) until reset().
 //
-// Thread rules: an Event and its waiters belong to one worker. (Channels,
-// mutexes and the other primitives that work across workers come with the
-// multi-worker runtime.)
+// Thread rules: any fiber on any worker may wait; any thread may set() or
+// reset().
 #pragma once
 
+#include <atomic>
+#include <mutex>
 #include <system_error>
 
 #include <weft/fibers/cancel.h>
@@ -26,8 +27,8 @@ class Event {
 
   // Sets the event and wakes every fiber waiting for it.
   void set();
-  void reset() { set_ = false; }
-  bool is_set() const { return set_; }
+  void reset();
+  bool is_set() const { return set_.load(std::memory_order_acquire); }
 
   // Parks until the event is set. Returns an empty error_code when it is,
   // std::errc::timed_out or std::errc::operation_canceled otherwise.
@@ -36,9 +37,10 @@ class Event {
  private:
   struct Node;
   void unlink(Node* node);
-  Node* waiters_ = nullptr;  // woken first in, first out
-  Node* tail_ = nullptr;
-  bool set_ = false;
+  std::mutex mutex_;
+  Node* waiters_ = nullptr;  // woken first in, first out; guarded by mutex_
+  Node* tail_ = nullptr;     // guarded by mutex_
+  std::atomic<bool> set_{false};
 };
 
 }  // namespace weft

@@ -202,25 +202,25 @@ void Worker::round() {
   if (next != &home_) switch_to(next);
 }
 
-void Worker::ready_remote(Fiber* fiber) {
+void Worker::ready_remote(Fiber* fiber, bool announced) {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
-    inbox_.push_back(fiber);
+    inbox_.push_back({fiber, announced});
     inbox_full_.store(true, std::memory_order_release);
   }
   poller_.wake();
 }
 
 void Worker::take_inbox() {
-  std::vector<Fiber*, alloc::Allocator<Fiber*>> arrived;
+  std::vector<Arrival, alloc::Allocator<Arrival>> arrived;
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     arrived.swap(inbox_);
     inbox_full_.store(false, std::memory_order_relaxed);
   }
-  for (Fiber* f : arrived) {
-    --remote_expected_;
-    ready(f);
+  for (const Arrival& a : arrived) {
+    if (a.announced) --remote_expected_;
+    ready(a.fiber);
   }
 }
 

@@ -123,9 +123,10 @@ class Worker {
   void expect_remote() { ++remote_expected_; }
   // Owner only. No fiber waits on another thread any more.
   bool remote_settled() const { return remote_expected_ == 0; }
-  // Any thread. Readies a fiber that expect_remote() announced, at the start
-  // of the worker's next round, and wakes the worker if it sleeps.
-  void ready_remote(Fiber* fiber);
+  // Any thread. Readies a fiber parked on this worker, at the start of the
+  // worker's next round, and wakes the worker if it sleeps. `announced`: the
+  // fiber was counted by expect_remote() (a blocking-pool job).
+  void ready_remote(Fiber* fiber, bool announced = false);
   // Owner only, on a fiber. Lets the rest of the round run first.
   void yield();
   // Owner only, on a fiber. See "Parking" above. `commit` may be null.
@@ -191,7 +192,11 @@ class Worker {
 
   // Fibers readied by other threads (ready_remote), taken each round.
   std::mutex inbox_mutex_;
-  std::vector<Fiber*, alloc::Allocator<Fiber*>> inbox_;  // guarded by inbox_mutex_
+  struct Arrival {
+    Fiber* fiber;
+    bool announced;
+  };
+  std::vector<Arrival, alloc::Allocator<Arrival>> inbox_;  // guarded by inbox_mutex_
   std::atomic<bool> inbox_full_{false};
   std::size_t remote_expected_ = 0;  // parked fibers waiting on other threads
 };

@@ -1,16 +1,47 @@
 #include <weft/fibers/timer.h>
 
+#include <thread>
+
 namespace weft::fibers {
 
+std::size_t TimerHeap::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return heap_.size();
+}
+
 void TimerHeap::add(Timer* t) {
+  std::lock_guard<std::mutex> lock(mutex_);
   t->seq = next_seq_++;
   heap_.push_back(t);
   place(static_cast<std::uint32_t>(heap_.size() - 1), t);
   sift_up(t->index);
+  publish_earliest();
 }
 
 void TimerHeap::remove(Timer* t) {
-  if (!t->queued()) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (t->queued()) {
+    erase(t);
+    publish_earliest();
+    return;
+  }
+  // Fired, or firing right now on the owner: wait until its callback is done
+  // with it (never the case on the owner's own thread, which is the one
+  // running the callback).
+  while (firing_ == t && firing_thread_ != std::this_thread::get_id()) {
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
+  }
+}
+
+void TimerHeap::clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  heap_.clear();
+  publish_earliest();
+}
+
+void TimerHeap::erase(Timer* t) {
   const std::uint32_t i = t->index;
   Timer* last = heap_.back();
   heap_.pop_back();
@@ -23,12 +54,19 @@ void TimerHeap::remove(Timer* t) {
 
 unsigned TimerHeap::fire_expired(Deadline now) {
   unsigned fired = 0;
+  std::unique_lock<std::mutex> lock(mutex_);
   while (!heap_.empty() && heap_[0]->deadline <= now) {
     Timer* t = heap_[0];
-    remove(t);
-    t->fire(t);
+    erase(t);
+    firing_ = t;
+    firing_thread_ = std::this_thread::get_id();
+    lock.unlock();
+    t->fire(t);  // may add or remove timers; t itself stays valid until firing_ clears
+    lock.lock();
+    firing_ = nullptr;
     ++fired;
   }
+  publish_earliest();
   return fired;
 }
 

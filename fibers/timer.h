@@ -5,10 +5,18 @@
 // fiber that waits on it); the heap only points at it and each timer knows
 // its heap position, so removing one that did not fire is O(log n).
 //
-// Thread rules: owner worker only.
+// Thread rules: fire_expired() on the owner worker only; add() and remove()
+// from any thread (a fiber parked on one worker may be woken, and go on, on
+// another, and must take its timer back). A mutex guards the heap. Callbacks
+// run without it, so they may add and remove timers; remove() of a timer
+// whose callback is running on another thread waits for the callback to
+// return, so a timer's memory may be reused as soon as remove() returns.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include <weft/alloc/heap.h>
@@ -27,17 +35,21 @@ struct Timer {
 
 class TimerHeap {
  public:
-  bool empty() const { return heap_.empty(); }
-  std::size_t size() const { return heap_.size(); }
-  Deadline next_deadline() const { return heap_.empty() ? kNoDeadline : heap_[0]->deadline; }
+  // Any thread, without the lock (a hint for the owner's loop).
+  bool empty() const { return next_deadline() == kNoDeadline; }
+  Deadline next_deadline() const {
+    return Deadline(Clock::duration(earliest_.load(std::memory_order_acquire)));
+  }
+  std::size_t size() const;
 
   void add(Timer* t);
-  // Removes a timer that has not fired. No effect when it is not queued.
+  // Removes a timer that has not fired; if its callback is running on
+  // another thread, returns only once it has. No effect otherwise.
   void remove(Timer* t);
   // Forgets every timer without touching them (their memory may be gone).
-  void clear() { heap_.clear(); }
-  // Fires, in order, every timer whose deadline is not after `now`. Returns
-  // how many fired. Callbacks may add and remove timers.
+  void clear();
+  // Owner only. Fires, in order, every timer whose deadline is not after
+  // `now`. Returns how many fired.
   unsigned fire_expired(Deadline now);
 
  private:
@@ -46,13 +58,23 @@ class TimerHeap {
   }
   void sift_up(std::uint32_t i);
   void sift_down(std::uint32_t i);
+  void erase(Timer* t);
+  void publish_earliest() {
+    earliest_.store(heap_.empty() ? kNoDeadline.time_since_epoch().count()
+                                  : heap_[0]->deadline.time_since_epoch().count(),
+                    std::memory_order_release);
+  }
   void place(std::uint32_t i, Timer* t) {
     heap_[i] = t;
     t->index = i;
   }
 
-  std::vector<Timer*, alloc::Allocator<Timer*>> heap_;
-  std::uint64_t next_seq_ = 0;
+  mutable std::mutex mutex_;
+  std::vector<Timer*, alloc::Allocator<Timer*>> heap_;  // guarded by mutex_
+  std::uint64_t next_seq_ = 0;                          // guarded by mutex_
+  const Timer* firing_ = nullptr;  // the timer whose callback runs now; guarded by mutex_
+  std::thread::id firing_thread_;  // guarded by mutex_
+  std::atomic<Clock::rep> earliest_{kNoDeadline.time_since_epoch().count()};
 };
 
 }  // namespace weft::fibers

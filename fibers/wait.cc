@@ -10,6 +10,14 @@ void throw_not_on_fiber(const char* what) {
   throw std::logic_error(std::string(what) + " must be called from a weft fiber");
 }
 
+void ready_from_anywhere(Fiber* fiber, Worker* home) {
+  if (Worker* w = Worker::current()) {
+    w->ready(fiber);
+  } else {
+    home->ready_remote(fiber);
+  }
+}
+
 Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()) {
   timer_.waiter = this;
   timer_.fire = [](Timer* t) { static_cast<DeadlineTimer*>(t)->waiter->wake(ETIMEDOUT); };
@@ -20,34 +28,59 @@ Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()
   abandon_.waiter = this;
   abandon_.run = [](AbandonHook* h) {
     Waiter* w = static_cast<Abandon*>(h)->waiter;
-    w->worker_->timers().remove(&w->timer_);
-    if (w->options_->cancel != nullptr) w->options_->cancel->remove(&w->cancel_);
+    w->take_back_registrations();
     if (w->unlink_ != nullptr) w->unlink_(w->unlink_arg_);
   };
 }
 
-int Waiter::wait(const WaitOptions& options) {
+int Waiter::wait(const WaitOptions& options, Publish publish, void* arg) {
   if (options.cancel != nullptr && options.cancel->cancelled()) return ECANCELED;
-  if (options.deadline != kNoDeadline) {
-    if (options.deadline <= Clock::now()) return ETIMEDOUT;
-    timer_.deadline = options.deadline;
-    worker_->timers().add(&timer_);  // the only step that can throw: do it first
-  }
-  if (options.cancel != nullptr) options.cancel->add(&cancel_);
+  if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return ETIMEDOUT;
   options_ = &options;
+  publish_ = publish;
+  publish_arg_ = arg;
+  timer_.deadline = options.deadline;
   fiber_->abandon_hook = &abandon_;
-  worker_->park();
+  worker_->park(&Waiter::commit, this);
   fiber_->abandon_hook = nullptr;
-  worker_->timers().remove(&timer_);
-  if (options.cancel != nullptr) options.cancel->remove(&cancel_);
-  return outcome_;
+  take_back_registrations();
+  const int outcome = outcome_.load(std::memory_order_acquire);
+  return outcome == kWaiting ? 0 : outcome;
+}
+
+// Runs on the parking worker's next context, the fiber's registers saved.
+bool Waiter::commit(Fiber*, void* self) {
+  auto* w = static_cast<Waiter*>(self);
+  if (!w->publish_(*w, w->publish_arg_)) {
+    int expected = kWaiting;
+    w->outcome_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+    return false;  // resume now
+  }
+  if (w->options_->deadline != kNoDeadline) w->worker_->timers().add(&w->timer_);
+  if (w->options_->cancel != nullptr && !w->options_->cancel->add(&w->cancel_)) {
+    w->wake(ECANCELED);
+  }
+  int expected = kPublishing;
+  // Published: from here on a wake readies the fiber itself. If one came
+  // while we published, it left the readying to us.
+  return w->phase_.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel);
 }
 
 bool Waiter::wake(int outcome) {
-  if (outcome_ != kWaiting) return false;
-  outcome_ = outcome;
-  worker_->ready(fiber_);
+  int expected = kWaiting;
+  if (!outcome_.compare_exchange_strong(expected, outcome, std::memory_order_acq_rel)) {
+    return false;
+  }
+  if (phase_.exchange(kWokenWhilePublishing, std::memory_order_acq_rel) == kParked) {
+    ready_from_anywhere(fiber_, worker_);
+  }
   return true;
+}
+
+void Waiter::take_back_registrations() {
+  if (options_ == nullptr) return;
+  if (options_->deadline != kNoDeadline) worker_->timers().remove(&timer_);
+  if (options_->cancel != nullptr) options_->cancel->remove(&cancel_);
 }
 
 }  // namespace weft::fibers

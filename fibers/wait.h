@@ -1,14 +1,27 @@
 // Waiter: one parked fiber waiting for a wake-up, its deadline or its
 // cancellation, whichever comes first. Every user-space wait in weft (events,
-// joins with options, accept queues, ...) is a Waiter in some list.
+// channels, mutexes, accept queues, ...) is a Waiter in some list.
 //
-// The Waiter lives in the frame of the fiber that waits. The object it waits
-// on keeps a pointer to it while it is parked; wake() tells the first cause
-// apart from the later ones, so a timeout racing a wake-up readies the fiber
-// once.
+// The Waiter lives in the frame of the fiber that waits. The protocol that
+// makes it safe across workers:
+//   1. wait() checks the token and the deadline, then parks the fiber.
+//   2. Once the fiber has switched out, the worker's next context runs the
+//      caller's publish(): it links the waiter where wakers find it, under the
+//      lock they take (or says the wait is already over). Only then are the
+//      deadline timer and the token registration added. No waker can know of
+//      the waiter before it is parked, so no waker readies a running fiber.
+//   3. A wake (wake() from any thread, the timer, the token) claims the
+//      outcome with a CAS: the first cause wins, later ones do nothing.
+//   4. The winner readies the fiber, unless publication (2) is still under
+//      way: then it leaves a mark and publication readies it when done.
+//   5. Back on a worker, the fiber takes its timer and token registration
+//      back (each waits for a callback of its own still running) and the
+//      caller unlinks the waiter; only then does the frame go.
 //
-// Thread rules: owner worker only (the waiting fiber's worker).
+// Thread rules: wait() on a fiber; wake() from any thread.
 #pragma once
+
+#include <atomic>
 
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/scheduler.h>
@@ -22,16 +35,20 @@ class Waiter {
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
+  // Links the parked waiter where wakers will find it, under their lock.
+  // Returns false when there is nothing to wait for any more (the fiber then
+  // resumes at once with outcome 0).
+  using Publish = bool (*)(Waiter& waiter, void* arg);
+
   // Parks the calling fiber until wake(), the deadline or the token. Returns
   // 0 when woken, ETIMEDOUT or ECANCELED. Returns at once (without parking)
   // when the token is already cancelled or the deadline has passed.
-  int wait(const WaitOptions& options);
+  int wait(const WaitOptions& options, Publish publish, void* arg);
 
-  // Wakes the waiter with `outcome` (0, or an errno value) if nothing woke it
-  // yet. Returns true when this call woke it.
+  // Wakes the waiter with `outcome` (0, or an errno value) if nothing woke
+  // it yet. Returns true when this call woke it. Any thread.
   bool wake(int outcome = 0);
 
-  bool waiting() const { return outcome_ == kWaiting; }
   Fiber* fiber() const { return fiber_; }
 
   // What else to undo if the runtime abandons the parked fiber: the object
@@ -43,21 +60,27 @@ class Waiter {
 
  private:
   static constexpr int kWaiting = -1;
+  enum Phase : int { kPublishing = 0, kParked = 1, kWokenWhilePublishing = 2 };
   struct DeadlineTimer : Timer {
     Waiter* waiter;
   };
   struct Cancel : CancelToken::Registration {
     Waiter* waiter;
   };
-
   struct Abandon : AbandonHook {
     Waiter* waiter;
   };
 
-  Worker* worker_;
+  static bool commit(Fiber* parked, void* self);
+  void take_back_registrations();
+
+  Worker* worker_;  // where the fiber parked (its timer is on this worker's heap)
   Fiber* fiber_;
-  int outcome_ = kWaiting;
+  std::atomic<int> outcome_{kWaiting};
+  std::atomic<int> phase_{kPublishing};
   const WaitOptions* options_ = nullptr;  // while parked
+  Publish publish_ = nullptr;
+  void* publish_arg_ = nullptr;
   DeadlineTimer timer_;
   Cancel cancel_;
   Abandon abandon_;
@@ -75,5 +98,10 @@ inline Worker& require_fiber(const char* what) {
     throw_not_on_fiber(what);
   return *w;
 }
+
+// Readies `fiber` from whatever thread calls: on the caller's worker if it is
+// one (the fiber runs there next), else through the inbox of `home`, the
+// worker the fiber parked on.
+void ready_from_anywhere(Fiber* fiber, Worker* home);
 
 }  // namespace weft::fibers
