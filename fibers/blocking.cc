@@ -17,7 +17,7 @@
 #include <mutex>
 #include <thread>
 
-#include <weft/fibers/scheduler.h>
+#include <weft/fibers/worker.h>
 #include <weft/fibers/wait.h>
 
 namespace weft::fibers {

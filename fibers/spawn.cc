@@ -8,7 +8,7 @@
 #include <system_error>
 
 #include <weft/fibers/result.h>
-#include <weft/fibers/scheduler.h>
+#include <weft/fibers/worker.h>
 #include <weft/fibers/stats.h>
 #include <weft/fibers/wait.h>
 

@@ -24,7 +24,7 @@
 #include <atomic>
 
 #include <weft/fibers/cancel.h>
-#include <weft/fibers/scheduler.h>
+#include <weft/fibers/worker.h>
 
 namespace weft::fibers {
 

@@ -22,7 +22,7 @@
 #include <weft/alloc/heap.h>
 #include <weft/fibers/blocking.h>
 #include <weft/fibers/cancel.h>
-#include <weft/fibers/scheduler.h>
+#include <weft/fibers/worker.h>
 #include <weft/fibers/timer.h>
 
 namespace weft::uring {

@@ -9,7 +9,7 @@
 #include <system_error>
 #include <thread>
 
-#include <weft/fibers/scheduler.h>
+#include <weft/fibers/worker.h>
 #include <weft/uring/epoll.h>
 #include <weft/uring/ring.h>
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include <weft/alloc/stack.h>
-#include <weft/fibers/scheduler.h>
+#include <weft/fibers/worker.h>
 
 #include "support/runtime.h"
 

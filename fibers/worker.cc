@@ -1,4 +1,4 @@
-#include <weft/fibers/scheduler.h>
+#include <weft/fibers/worker.h>
 
 #include <cxxabi.h>
 
