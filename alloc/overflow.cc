@@ -44,9 +44,13 @@ void forward(int sig, siginfo_t* info, void* context) {
 // that chains back to us (a crash reporter installed after us, whose own
 // "previous" is us) would otherwise bounce the fault between the two forever.
 thread_local bool t_forwarding = false;
+// The address of the last fault handed on. A previous handler that returned
+// without curing it makes the instruction fault again at once, at the same
+// address: the second time, the default action takes it.
+thread_local const void* t_last_forwarded = nullptr;
 
 void on_fault(int sig, siginfo_t* info, void* context) {
-  if (t_forwarding) {
+  if (t_forwarding || (t_last_forwarded != nullptr && info->si_addr == t_last_forwarded)) {
     signal(sig, SIG_DFL);  // returning re-faults into the default action
     return;
   }
@@ -63,6 +67,7 @@ void on_fault(int sig, siginfo_t* info, void* context) {
     }
   }
   t_forwarding = true;
+  t_last_forwarded = info->si_addr;
   forward(sig, info, context);
   t_forwarding = false;
 }

@@ -20,28 +20,41 @@ constexpr std::size_t kMaxArenaSlots = 4096;
 
 }  // namespace
 
-StackPool::StackPool(StackPoolOptions options)
-    : options_(options),
-      guard_method_(guard_method()),
-      page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
-  options_.guard_bytes = std::max(page_, (options_.guard_bytes + page_ - 1) / page_ * page_);
-  options_.keep_bytes = std::max(page_, (options_.keep_bytes + page_ - 1) / page_ * page_);
-  for (std::size_t i = 0; i < std::size(classes_); ++i) {
-    classes_[i].stack_size = kMinSize << i;
-  }
+// ---- arenas ---------------------------------------------------------------------
+
+StackArenas::StackArenas(std::size_t guard_bytes) : guard_method_(guard_method()) {
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  guard_bytes_ = std::max(page, (guard_bytes + page - 1) / page * page);
 }
 
-StackPool::~StackPool() {
+StackArenas::~StackArenas() {
 #ifdef WEFT_HAVE_VALGRIND
   for (unsigned id : valgrind_ids_) VALGRIND_STACK_DEREGISTER(id);
 #endif
   if (keep_mapped_) return;
   for (const Arena& a : arenas_) munmap(a.base, a.bytes);
-  MapCountBudget::instance().give_back_stacks(stats_.slots_created);
+  MapCountBudget::instance().give_back_stacks(slots_created_);
 }
 
-int StackPool::carve(SizeClass& cls, Stack* out) {
-  const std::size_t slot_bytes = options_.guard_bytes + cls.stack_size;
+void StackArenas::keep_mapped() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  keep_mapped_ = true;
+}
+
+std::uint64_t StackArenas::slots_created() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return slots_created_;
+}
+
+std::size_t StackArenas::arena_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return arena_bytes_;
+}
+
+int StackArenas::carve(std::size_t stack_size, Stack* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Class& cls = classes_[std::countr_zero(stack_size) - std::countr_zero(StackPool::kMinSize)];
+  const std::size_t slot_bytes = guard_bytes_ + stack_size;
   if (cls.slots_left == 0) {
     // Arenas double in slots, so a program with few fibers reserves little
     // and one with a million maps few large ranges.
@@ -52,27 +65,46 @@ int StackPool::carve(SizeClass& cls, Stack* out) {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (p == MAP_FAILED) return -ENOMEM;
     arenas_.push_back({static_cast<char*>(p), bytes});
-    stats_.arena_bytes += bytes;
+    arena_bytes_ += bytes;
     cls.next_slot = static_cast<char*>(p);
     cls.slots_left = slots;
     cls.next_arena_slots = slots * 2;
   }
   if (!MapCountBudget::instance().try_take_stack()) return -EAGAIN;
   char* slot = cls.next_slot;
-  if (int rc = install_guard(slot, options_.guard_bytes, guard_method_); rc != 0) {
+  if (int rc = install_guard(slot, guard_bytes_, guard_method_); rc != 0) {
     MapCountBudget::instance().give_back_stacks(1);
     return rc;
   }
   cls.next_slot += slot_bytes;
   --cls.slots_left;
-  ++stats_.slots_created;
-  out->base = slot + options_.guard_bytes;
-  out->size = cls.stack_size;
+  ++slots_created_;
+  out->base = slot + guard_bytes_;
+  out->size = stack_size;
 #ifdef WEFT_HAVE_VALGRIND
   valgrind_ids_.push_back(VALGRIND_STACK_REGISTER(out->base, out->top()));
 #endif
   return 0;
 }
+
+// ---- pools ------------------------------------------------------------------------
+
+StackPool::StackPool(StackPoolOptions options)
+    : options_(options),
+      own_arenas_(std::make_unique<StackArenas>(options.guard_bytes)),
+      arenas_(own_arenas_.get()),
+      page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
+  options_.guard_bytes = arenas_->guard_bytes();
+  options_.keep_bytes = std::max(page_, (options_.keep_bytes + page_ - 1) / page_ * page_);
+}
+
+StackPool::StackPool(StackArenas& arenas, StackPoolOptions options)
+    : options_(options), arenas_(&arenas), page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
+  options_.guard_bytes = arenas_->guard_bytes();
+  options_.keep_bytes = std::max(page_, (options_.keep_bytes + page_ - 1) / page_ * page_);
+}
+
+StackPool::~StackPool() = default;
 
 void StackPool::trim(const Stack& stack) {
   // MADV_DONTNEED frees at once (MADV_FREE would leave the pages counted as
@@ -110,6 +142,8 @@ unsigned StackPool::sweep() {
 
 StackPoolStats StackPool::stats() const {
   StackPoolStats s = stats_;
+  s.slots_created = arenas_->slots_created();
+  s.arena_bytes = arenas_->arena_bytes();
   s.pooled = 0;
   for (const SizeClass& cls : classes_) s.pooled += cls.unchecked.size() + cls.checked.size();
   return s;

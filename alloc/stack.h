@@ -14,8 +14,9 @@
 // Invariants:
 //  1. A StackPool belongs to one worker. Only that worker's thread calls
 //     acquire(), release() and sweep(); the pool takes no locks.
-//  2. Arenas are unmapped only when the pool is destroyed. Slots are reused
-//     last-in first-out, so a new fiber gets the stack that was warm last.
+//  2. Arenas (StackArenas) are shared by a runtime's pools and unmapped only
+//     when the runtime goes. Slots are reused last-in first-out, so a new
+//     fiber gets the stack that was warm last.
 //  3. A stack handed back to the pool keeps at most `keep_bytes` committed
 //     below its top once it has been checked:
 //       - release() trims at once when the fiber was seen deeper than that
@@ -38,6 +39,8 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include <weft/alloc/guard.h>
@@ -67,6 +70,53 @@ struct StackPoolStats {
   std::size_t pooled = 0;           // stacks waiting in the pool now
 };
 
+// The address space stacks are carved from: arenas that double in size, each
+// slot a guard region and a stack. Shared by every worker's pool of a runtime
+// (a fiber may finish on another worker than the one that gave it its stack,
+// and its stack joins that worker's pool), so arenas live as long as the
+// runtime, not as any one pool.
+//
+// Thread rules: carve() from any thread (a mutex; it runs only when a pool
+// is empty); the rest owner-of-the-runtime only.
+class StackArenas {
+ public:
+  explicit StackArenas(std::size_t guard_bytes = 64 << 10);
+  ~StackArenas();  // unmaps every arena unless keep_mapped() was called
+  StackArenas(const StackArenas&) = delete;
+  StackArenas& operator=(const StackArenas&) = delete;
+
+  // A fresh slot for a stack of `stack_size` usable bytes (a size class), or
+  // -ENOMEM / -EAGAIN (map-count budget spent) / the guard's -errno.
+  int carve(std::size_t stack_size, Stack* out);
+
+  // The kernel may still write into stacks it was given: never unmap.
+  void keep_mapped();
+  std::size_t guard_bytes() const { return guard_bytes_; }
+  std::uint64_t slots_created() const;
+  std::size_t arena_bytes() const;
+
+ private:
+  struct Arena {
+    char* base;
+    std::size_t bytes;
+  };
+  struct Class {
+    char* next_slot = nullptr;  // next uncarved slot in the newest arena
+    std::size_t slots_left = 0;
+    std::size_t next_arena_slots = 16;
+  };
+
+  mutable std::mutex mutex_;
+  std::size_t guard_bytes_;
+  GuardMethod guard_method_;
+  Class classes_[10];                                        // guarded by mutex_
+  std::vector<Arena, Allocator<Arena>> arenas_;              // guarded by mutex_
+  std::vector<unsigned, Allocator<unsigned>> valgrind_ids_;  // guarded by mutex_
+  std::uint64_t slots_created_ = 0;                          // guarded by mutex_
+  std::size_t arena_bytes_ = 0;                              // guarded by mutex_
+  bool keep_mapped_ = false;                                 // guarded by mutex_
+};
+
 class StackPool {
  public:
   static constexpr std::size_t kDefaultSize = 256 << 10;
@@ -80,7 +130,10 @@ class StackPool {
     return requested <= kMinSize ? kMinSize : std::bit_ceil(requested);
   }
 
+  // A pool with arenas of its own.
   explicit StackPool(StackPoolOptions options = {});
+  // A pool carving from `arenas`, which must outlive it (a runtime's workers).
+  StackPool(StackArenas& arenas, StackPoolOptions options = {});
   ~StackPool();
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
@@ -104,7 +157,7 @@ class StackPool {
       cls.checked.pop_back();
       return 0;
     }
-    return carve(cls, out);
+    return arenas_->carve(rounded, out);
   }
 
   // Owner worker only. Takes a stack back. `lowest_seen` is the deepest
@@ -127,26 +180,16 @@ class StackPool {
   bool has_unchecked() const { return unchecked_count_ != 0; }
 
   // Owner worker only. Never unmap the arenas (the kernel may still write
-  // into stacks it was given): the pool's destructor leaves them mapped.
-  void keep_mapped() { keep_mapped_ = true; }
+  // into stacks it was given).
+  void keep_mapped() { arenas_->keep_mapped(); }
   const StackPoolOptions& options() const { return options_; }
   StackPoolStats stats() const;
 
  private:
-  struct Arena {
-    char* base;
-    std::size_t bytes;
-  };
   struct SizeClass {
-    std::size_t stack_size = 0;
     std::vector<Stack, Allocator<Stack>> unchecked;  // released, not yet swept
     std::vector<Stack, Allocator<Stack>> checked;    // known shallow
-    char* next_slot = nullptr;                       // next uncarved slot in the newest arena
-    std::size_t slots_left = 0;                      // uncarved slots in the newest arena
-    std::size_t next_arena_slots = 16;
   };
-
-  int carve(SizeClass& cls, Stack* out);
   void trim(const Stack& stack);
   [[gnu::noinline]] void trim_and_keep(const Stack& stack);
   SizeClass& class_for(std::size_t rounded) {
@@ -154,13 +197,11 @@ class StackPool {
   }
 
   StackPoolOptions options_;
-  GuardMethod guard_method_;
+  std::unique_ptr<StackArenas> own_arenas_;  // when not given shared ones
+  StackArenas* arenas_;
   std::size_t page_;
   SizeClass classes_[10];  // kMinSize << i
-  std::vector<Arena, Allocator<Arena>> arenas_;
-  std::vector<unsigned, Allocator<unsigned>> valgrind_ids_;
   std::size_t unchecked_count_ = 0;
-  bool keep_mapped_ = false;
   StackPoolStats stats_;
 };
 

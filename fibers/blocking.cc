@@ -17,8 +17,8 @@
 #include <mutex>
 #include <thread>
 
-#include <weft/fibers/worker.h>
 #include <weft/fibers/wait.h>
+#include <weft/fibers/worker.h>
 
 namespace weft::fibers {
 namespace {

@@ -45,7 +45,7 @@ class Worker;
 
 // How to detach a parked fiber from whatever it waits on (a wait list, a
 // cancel token, the timer heap, an I/O operation) if the runtime abandons it.
-// Set by the wait while the fiber is parked; run by Worker::stop() while the
+// Set by the wait while the fiber is parked; run by Worker::abandon_all() while the
 // fiber's stack, where the hook lives, is still intact.
 struct AbandonHook {
   void (*run)(AbandonHook* self) = nullptr;
@@ -63,8 +63,9 @@ struct Fiber {
   FiberState state = FiberState::runnable;
   bool abandoned = false;  // the runtime stopped before it finished
   // Touched at spawn and finish, or only when something goes wrong.
-  Fiber* all_prev = nullptr;  // the worker's list of live fibers
+  Fiber* all_prev = nullptr;  // the creating worker's list of live fibers
   Fiber* all_next = nullptr;
+  Worker* listed_on = nullptr;  // whose list that is
   std::uint64_t id = 0;
   AbandonHook* abandon_hook = nullptr;  // set while parked in a wait that has one
   EhGlobals eh;

@@ -8,9 +8,9 @@
 #include <system_error>
 
 #include <weft/fibers/result.h>
-#include <weft/fibers/worker.h>
 #include <weft/fibers/stats.h>
 #include <weft/fibers/wait.h>
+#include <weft/fibers/worker.h>
 
 namespace weft {
 namespace fibers {
@@ -125,7 +125,34 @@ void set_name(std::string_view name) noexcept {
 
 Stats stats() {
   fibers::Worker* w = fibers::Worker::current();
-  return w != nullptr ? w->snapshot() : Stats{};
+  if (w == nullptr) return Stats{};
+  Stats s = w->snapshot();
+  s.fibers_live = static_cast<std::uint64_t>(w->scheduler().live_fibers());
+  return s;
+}
+
+Stats& operator+=(Stats& a, const Stats& b) {
+  a.spawns += b.spawns;
+  a.switches += b.switches;
+  a.yields += b.yields;
+  a.parks += b.parks;
+  a.wakeups += b.wakeups;
+  a.rounds += b.rounds;
+  a.parks_worker += b.parks_worker;
+  a.steals += b.steals;
+  a.stolen_in += b.stolen_in;
+  a.stolen_out += b.stolen_out;
+  a.timers_fired += b.timers_fired;
+  a.fibers_live += b.fibers_live;
+  a.stack_slots += b.stack_slots;
+  a.stack_trims += b.stack_trims;
+  a.stack_checks += b.stack_checks;
+  a.sqes_submitted += b.sqes_submitted;
+  a.cqes_reaped += b.cqes_reaped;
+  a.ring_enters += b.ring_enters;
+  a.ring_waits += b.ring_waits;
+  a.epoll_waits += b.epoll_waits;
+  return a;
 }
 
 std::string format_stats(const Stats& s) {
@@ -141,6 +168,10 @@ std::string format_stats(const Stats& s) {
   line("parks", s.parks);
   line("wakeups", s.wakeups);
   line("rounds", s.rounds);
+  line("parks_worker", s.parks_worker);
+  line("steals", s.steals);
+  line("stolen_in", s.stolen_in);
+  line("stolen_out", s.stolen_out);
   line("timers_fired", s.timers_fired);
   line("fibers_live", s.fibers_live);
   line("stack_slots", s.stack_slots);

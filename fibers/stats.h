@@ -15,12 +15,16 @@ namespace weft {
 
 struct Stats {
   // scheduler
-  std::uint64_t spawns = 0;    // fibers created
-  std::uint64_t switches = 0;  // context switches (fiber to fiber or home)
-  std::uint64_t yields = 0;    // weft::yield() calls
-  std::uint64_t parks = 0;     // a fiber parked to wait
-  std::uint64_t wakeups = 0;   // a parked fiber made runnable
-  std::uint64_t rounds = 0;    // scheduling rounds (one poll of the backend each)
+  std::uint64_t spawns = 0;        // fibers created
+  std::uint64_t switches = 0;      // context switches (fiber to fiber or home)
+  std::uint64_t yields = 0;        // weft::yield() calls
+  std::uint64_t parks = 0;         // a fiber parked to wait
+  std::uint64_t wakeups = 0;       // a parked fiber made runnable
+  std::uint64_t rounds = 0;        // scheduling rounds (one poll of the backend each)
+  std::uint64_t parks_worker = 0;  // the worker found nothing to do and slept
+  std::uint64_t steals = 0;        // successful steals by this worker
+  std::uint64_t stolen_in = 0;     // fibers this worker took from others
+  std::uint64_t stolen_out = 0;    // fibers others took from this worker
   std::uint64_t timers_fired = 0;
   std::uint64_t fibers_live = 0;  // fibers spawned and not yet finished
   // stacks
@@ -37,6 +41,9 @@ struct Stats {
 
 // The calling worker's counters. All zero outside a runtime.
 Stats stats();
+
+// Adds every counter of `b` to `a` (fibers_live included).
+Stats& operator+=(Stats& a, const Stats& b);
 
 // One "name value" line per counter.
 std::string format_stats(const Stats& s);

@@ -78,28 +78,38 @@ void free_record(Fiber* f) noexcept {
   alloc::deallocate(f);
 }
 
-constinit thread_local Worker* Worker::tls_current_ = nullptr;
+void install_fault_reporting() { alloc::install_overflow_handler(&describe_fault); }
+
+// initial-exec: a %fs-relative load, not a call to __tls_get_addr.
+__attribute__((tls_model("initial-exec"))) constinit thread_local Worker* Worker::tls_current_ =
+    nullptr;
+
+Worker* Worker::current() noexcept { return tls_current_; }
 
 Worker::Binding::Binding(Worker& w) : previous_(tls_current_) { tls_current_ = &w; }
 Worker::Binding::~Binding() { tls_current_ = previous_; }
 
-Worker::Worker(Poller& poller, const WorkerOptions& options)
+Worker::Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
+               const WorkerOptions& options)
     : poller_(poller),
+      scheduler_(scheduler),
+      index_(index),
+      multi_(!scheduler.single()),
       options_(options),
       default_stack_size_(alloc::StackPool::round_size(options.default_stack_size)),
       guard_budget_limited_(alloc::MapCountBudget::instance().stacks_left() != SIZE_MAX),
-      stacks_(options.stacks),
+      stacks_(scheduler.arenas(), options.stacks),
       fp_control_(capture_fp_control()),
-      eh_globals_(reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals())) {
+      eh_globals_(reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals())),
+      rng_(0x9e3779b97f4a7c15ull * (index + 1)) {
   alloc::install_overflow_handler(&describe_fault);
   home_.state = FiberState::running;
   std::strcpy(home_.name, "home");
   sanitizer::adopt_thread(home_.san);
+  scheduler.attach(index, this);
 }
 
-Worker::~Worker() {
-  if (live_ != nullptr) stop();
-}
+Worker::~Worker() = default;
 
 inline std::uint64_t Worker::next_id() {
   if (id_next_ == id_end_) {
@@ -110,21 +120,28 @@ inline std::uint64_t Worker::next_id() {
 }
 
 inline void Worker::link(Fiber* f) {
+  if (multi_) lock_live();
+  f->listed_on = this;
   f->all_prev = nullptr;
   f->all_next = live_;
   if (live_ != nullptr) live_->all_prev = f;
   live_ = f;
-  ++stats_.fibers_live;
+  if (multi_) unlock_live();
+  live_balance_.store(live_balance_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+// The fiber may be listed on another worker (it was made there).
 inline void Worker::unlink(Fiber* f) {
+  Worker* owner = f->listed_on;
+  if (multi_) owner->lock_live();
   if (f->all_prev != nullptr)
     f->all_prev->all_next = f->all_next;
   else
-    live_ = f->all_next;
+    owner->live_ = f->all_next;
   if (f->all_next != nullptr) f->all_next->all_prev = f->all_prev;
+  if (multi_) owner->unlock_live();
   f->all_prev = f->all_next = nullptr;
-  --stats_.fibers_live;
+  live_balance_.store(live_balance_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const SpawnOptions& options,
@@ -161,7 +178,8 @@ void Worker::throw_stack_too_large(std::size_t asked) {
 // than fail later when the fiber first runs.
 void Worker::check_guard_budget() {
   auto& budget = alloc::MapCountBudget::instance();
-  if (stats_.fibers_live >= stacks_.stats().slots_created + budget.stacks_left()) {
+  const auto live = static_cast<std::uint64_t>(std::max<std::int64_t>(0, scheduler_.live_fibers()));
+  if (live >= stacks_.stats().slots_created + budget.stacks_left()) {
     throw std::system_error(errno_error(EAGAIN), "weft::spawn: " + budget.describe());
   }
 }
@@ -169,7 +187,30 @@ void Worker::check_guard_budget() {
 void Worker::launch(Fiber* fiber, TaskBase* task) {
   fiber->task = task;
   fiber->state = FiberState::runnable;
-  run_queue_.push_back(fiber);
+  enqueue(fiber);
+}
+
+// Queues a runnable fiber here; with several workers, lets an idle one know.
+inline void Worker::enqueue(Fiber* fiber) {
+  if (!runnable_.push(fiber)) [[unlikely]] {
+    overflow(fiber);
+    return;
+  }
+  if (multi_) scheduler_.notify_work();
+}
+
+// The local queue is full: half of it, and `fiber`, go to the global queue.
+void Worker::overflow(Fiber* fiber) {
+  Fiber* first = nullptr;
+  Fiber* last = nullptr;
+  std::uint32_t n = runnable_.take_half(&first, &last);
+  if (n == 0) {
+    first = last = fiber;
+  } else {
+    last->next = fiber;
+    last = fiber;
+  }
+  scheduler_.push_global(first, last, n + 1);
 }
 
 void Worker::discard(Fiber* fiber) noexcept {
@@ -180,26 +221,119 @@ void Worker::discard(Fiber* fiber) noexcept {
 
 // ---- the loop -------------------------------------------------------------------
 
-void Worker::run(Fiber* main) {
-  while (main->join_state.load(std::memory_order_acquire) != kJoinFinished) round();
+void Worker::run() {
+  while (!scheduler_.stopping()) round();
 }
 
 void Worker::round() {
   ++stats_.rounds;
   if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
-  const bool runnable = !run_queue_.empty();
+  bool runnable = !runnable_.empty();
   if (!runnable) {
-    if (timers_.empty() && !poller_.busy() && remote_expected_ == 0) report_deadlock();
-    // About to sleep: a good moment to look for stacks that grew deep.
-    if (stacks_.has_unchecked()) stacks_.sweep();
+    if (find_work()) {
+      runnable = true;
+    } else if (scheduler_.single()) {
+      if (options_.detect_deadlock && !prospects()) report_deadlock();
+      if (scheduler_.stopping()) return;
+    } else {
+      park_worker();  // returns after blocking; the next round looks again
+      return;
+    }
   }
+  if (!runnable && stacks_.has_unchecked()) stacks_.sweep();  // about to sleep
   poller_.poll(!runnable, timers_.next_deadline(), stats_);
   // A thread that readied a fiber after the check above also woke the poll.
   if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
   if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
-  round_left_ = std::max(run_queue_.size(), kRoundMinimum);
+  if (spinning_) {
+    spinning_ = false;
+    scheduler_.done_spinning();
+    if (!runnable_.empty()) scheduler_.notify_work();  // there may be more: chain
+  }
+  round_left_ = std::max<std::size_t>(runnable_.size(), kRoundMinimum);
   Fiber* next = pick_next();
   if (next != &home_) switch_to(next);
+}
+
+// The local queue is empty: the global queue, then the others' queues.
+bool Worker::find_work() {
+  std::uint32_t n = 0;
+  const std::uint32_t share = std::min<std::uint32_t>(
+      LocalQueue::kCapacity / 2,
+      scheduler_.global_size() / static_cast<std::uint32_t>(scheduler_.size()) + 1);
+  if (Fiber* f = scheduler_.take_global(share, &n)) {
+    while (f != nullptr) {
+      Fiber* next = f->next;
+      runnable_.push(f);  // room: the queue was empty and share <= half
+      f = next;
+    }
+    return true;
+  }
+  return multi_ && steal();
+}
+
+bool Worker::steal() {
+  const std::size_t n = scheduler_.size();
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  const std::size_t start = static_cast<std::size_t>(rng_ % n);
+  for (std::size_t i = 0; i < n; ++i) {
+    Worker* victim = scheduler_.worker((start + i) % n);
+    if (victim == nullptr || victim == this) continue;
+    LocalQueue::Stealer from(victim->queue_);
+    if (const std::uint32_t got = from.steal_into(runnable_); got != 0) {
+      ++stats_.steals;
+      victim->stats_stolen_.fetch_add(got, std::memory_order_relaxed);
+      stats_.stolen_in += got;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Worker::anything_queued_anywhere() const {
+  if (!scheduler_.global_empty() || inbox_full_.load(std::memory_order_acquire)) return true;
+  for (std::size_t i = 0; i < scheduler_.size(); ++i) {
+    const Worker* w = scheduler_.worker(i);
+    if (w != nullptr && !w->queue_.empty()) return true;
+  }
+  return false;
+}
+
+// Nothing to run anywhere: sleep in the backend until woken (see "Parking
+// and waking" in scheduler.h).
+void Worker::park_worker() {
+  if (spinning_) {
+    spinning_ = false;
+    scheduler_.done_spinning();
+  }
+  quiet_.store(!prospects(), std::memory_order_release);
+  scheduler_.go_idle(this);
+  if (anything_queued_anywhere() || scheduler_.stopping()) {
+    quiet_.store(false, std::memory_order_relaxed);
+    spinning_ = scheduler_.leave_idle(this);
+    return;
+  }
+  if (options_.detect_deadlock && scheduler_.idle_count() == static_cast<int>(scheduler_.size())) {
+    bool all_quiet = true;
+    for (std::size_t i = 0; i < scheduler_.size(); ++i) {
+      all_quiet &= scheduler_.worker(i)->idle_without_prospects();
+    }
+    if (all_quiet && !anything_queued_anywhere()) {
+      quiet_.store(false, std::memory_order_relaxed);
+      scheduler_.leave_idle(this);
+      report_deadlock();
+      return;
+    }
+  }
+  if (stacks_.has_unchecked()) stacks_.sweep();
+  ++stats_.parks_worker;
+  poller_.poll(true, timers_.next_deadline(), stats_);
+  quiet_.store(false, std::memory_order_relaxed);
+  spinning_ = scheduler_.leave_idle(this);
+  if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
+  if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
 }
 
 void Worker::ready_remote(Fiber* fiber, bool announced) {
@@ -224,15 +358,25 @@ void Worker::take_inbox() {
   }
 }
 
+bool Worker::prospects() const {
+  return !timers_.empty() || poller_.busy() || remote_expected_ != 0;
+}
+
 void Worker::report_deadlock() {
-  throw std::runtime_error("weft: deadlock: every fiber is parked (" +
-                           std::to_string(stats_.fibers_live) +
-                           " alive) and no timer, I/O operation or other fiber can wake them");
+  scheduler_.report_deadlock("weft: deadlock: every fiber is parked (" +
+                             std::to_string(scheduler_.live_fibers()) +
+                             " alive) and no timer, I/O operation or other fiber can wake them");
 }
 
 Fiber* Worker::pick_next() {
   while (round_left_ > 0) {
-    Fiber* f = run_queue_.pop_front();
+    Fiber* f = nullptr;
+    // Every 61st pick the global queue goes first, so it cannot starve.
+    if (multi_ && ++picks_ % 61 == 0 && !scheduler_.global_empty()) {
+      std::uint32_t n = 0;
+      f = scheduler_.take_global(1, &n);
+    }
+    if (f == nullptr) f = runnable_.pop();
     if (f == nullptr) break;
     --round_left_;
     if (prepare(f)) return f;
@@ -292,6 +436,10 @@ void Worker::after_switch(Fiber* previous) {
   switch (after_) {
     case After::nothing:
       return;
+    case After::requeue:
+      after_ = After::nothing;
+      enqueue(previous);
+      return;
     case After::park:
       after_ = After::nothing;
       if (commit_ != nullptr && !commit_(previous, commit_arg_)) ready(previous);
@@ -310,6 +458,7 @@ void Worker::after_switch(Fiber* previous) {
 // wake the joiner.
 void Worker::complete(Fiber* f) {
   unlink(f);
+  if (scheduler_.is_main(f)) scheduler_.begin_stop();
   const std::uintptr_t prev = f->join_state.exchange(kJoinFinished, std::memory_order_acq_rel);
   if (prev == kJoinDetached) {
     if (f->task->error && !f->abandoned) report_detached_error(f);
@@ -331,7 +480,7 @@ void Worker::ready(Fiber* fiber) {
   if (stopping_) return;
   ++stats_.wakeups;
   fiber->state = FiberState::runnable;
-  run_queue_.push_back(fiber);
+  enqueue(fiber);
 }
 
 void Worker::yield() {
@@ -340,13 +489,17 @@ void Worker::yield() {
   // Depth is otherwise noted at switches, and this yield may not switch.
   const void* sp = __builtin_frame_address(0);
   if (sp < self->lowest_sp) self->lowest_sp = sp;
-  self->state = FiberState::runnable;
-  run_queue_.push_back(self);
-  Fiber* next = pick_next();
-  if (next == self) {
-    self->state = FiberState::running;
+  if (runnable_.empty() && round_left_ > 0) {
+    // Nothing else to run here: go on, but the round still ends in time.
+    --round_left_;
     return;
   }
+  Fiber* next = pick_next();
+  // The next context queues us (After::requeue). Queuing ourselves here
+  // would let another worker steal and run this fiber while it still runs
+  // on this thread.
+  self->state = FiberState::runnable;
+  after_ = After::requeue;
   switch_to(next);
 }
 
@@ -361,29 +514,48 @@ void Worker::park(Commit commit, void* arg) {
 
 // ---- stopping -------------------------------------------------------------------
 
-void Worker::stop() {
+void Worker::quiesce() {
   stopping_ = true;
-  // 1. No request, and no helper thread, may still write into a fiber's memory.
-  const bool io_ended = poller_.cancel_all(stats_) && wait_for_remote();
-  while (run_queue_.pop_front() != nullptr) {
+  // No request, and no helper thread, may still write into a fiber's memory.
+  io_ended_ = poller_.cancel_all(stats_) && wait_for_remote();
+}
+
+void Worker::abandon_all() {
+  bool io_ended = true;
+  for (std::size_t i = 0; i < scheduler_.size(); ++i) {
+    Worker* w = scheduler_.worker(i);
+    io_ended &= w->io_ended_;
+    while (w->runnable_.pop() != nullptr) {
+    }
   }
-  // 2. Detach every parked fiber from what it waits on, while its stack (where
-  //    the wait's bookkeeping lives) is intact: events and tokens that outlive
-  //    the run must not point into recycled stacks.
-  for (Fiber* f = live_; f != nullptr; f = f->all_next) {
-    if (AbandonHook* hook = std::exchange(f->abandon_hook, nullptr)) hook->run(hook);
+  std::uint32_t n = 0;
+  while (scheduler_.take_global(LocalQueue::kCapacity, &n) != nullptr) {
   }
-  timers_.clear();
-  // 3. Free them. Destroying a detached fiber's captures may close sockets
-  //    in the background: 4. hand those closes to the kernel.
+  // Detach every parked fiber from what it waits on, while its stack (where
+  // the wait's bookkeeping lives) is intact: events and tokens that outlive
+  // the run must not point into recycled stacks.
+  for (std::size_t i = 0; i < scheduler_.size(); ++i) {
+    for (Fiber* f = scheduler_.worker(i)->live_; f != nullptr; f = f->all_next) {
+      if (AbandonHook* hook = std::exchange(f->abandon_hook, nullptr)) hook->run(hook);
+    }
+  }
+  for (std::size_t i = 0; i < scheduler_.size(); ++i) scheduler_.worker(i)->timers_.clear();
+  // Free them. Destroying a detached fiber's captures may close sockets in
+  // the background; drain() hands those closes to the kernel.
   if (!io_ended) {
     // A request that would not end may still write into abandoned stacks:
     // never reuse them, and never unmap the arenas they live in.
     leak_abandoned_stacks_ = true;
     stacks_.keep_mapped();
   }
-  while (live_ != nullptr) abandon(live_);
+  for (std::size_t i = 0; i < scheduler_.size(); ++i) {
+    Worker* w = scheduler_.worker(i);
+    while (w->live_ != nullptr) abandon(w->live_);
+  }
   leak_abandoned_stacks_ = false;
+}
+
+void Worker::drain() {
   poller_.drain(stats_);
   stopping_ = false;
 }
@@ -421,6 +593,8 @@ void Worker::abandon(Fiber* f) {
 
 Stats Worker::snapshot() const {
   Stats s = stats_;
+  s.fibers_live = static_cast<std::uint64_t>(live_balance());
+  s.stolen_out = stats_stolen_.load(std::memory_order_relaxed);
   const alloc::StackPoolStats pool = stacks_.stats();
   s.stack_slots = pool.slots_created;
   s.stack_trims = pool.trims;

@@ -1,23 +1,31 @@
-// The scheduler: one Worker per thread that runs fibers.
+// The Worker: one thread that runs fibers. The workers of a runtime share a
+// Scheduler (scheduler.h: global queue, idle workers, stopping).
 //
 // Vocabulary
 //   Fiber   a function with its own stack (fiber.h).
-//   Worker  a thread that runs fibers: run queue, timers, stack pool, and
-//           one Poller (the I/O backend, poller.h). This file.
+//   Worker  a thread that runs fibers: a local run queue others may steal
+//           from, timers, a stack pool, and one Poller (the I/O backend,
+//           poller.h). This file.
 //   home    the worker thread's own stack. The worker's loop runs there
 //           between rounds; fibers switch back to it when the round is over.
 //
 // Ownership and threads
-//   Everything a Worker holds is touched only by its own thread: run queue,
-//   timers, stacks, counters, the poller. Functions below say "Owner only."
-//   The only cross-thread traffic is freeing a finished fiber record, which
-//   goes through the record's atomic join_state (fiber.h).
+//   Owned by its thread: the poller, the stack pool, the counters, the
+//   current fiber and round. Shared, each with its own rule: the local queue
+//   (the owner pushes and pops, anyone steals: local_queue.h), the timer
+//   heap (locked: a fiber woken elsewhere takes its timer back), the inbox
+//   (locked: other threads ready fibers through it), the list of live fibers
+//   (locked when there are several workers: a fiber may finish on another
+//   worker than the one that made it). Functions say "Owner only." or
+//   "Any thread.".
 //
 // Scheduling rounds
-//   1. The home context polls the backend once: it submits every operation
-//      fibers queued during the last round and collects every completion that
-//      is ready (one io_uring_enter at most). If nothing is runnable it blocks
-//      there until a completion arrives or the next timer is due.
+//   1. The home context takes its inbox and polls the backend once: it
+//      submits every operation fibers queued during the last round and
+//      collects every completion that is ready (one io_uring_enter at most).
+//      With nothing to run it first looks for work elsewhere (the global
+//      queue, then stealing: scheduler.h) and otherwise parks: it blocks in
+//      that poll until a completion, its next timer, or a waker.
 //   2. Expired timers fire; completions and timers ready their fibers.
 //   3. The round's budget is the run queue's length now (at least 64 hand-
 //      offs). The home context switches to the first fiber; from then on
@@ -36,7 +44,9 @@
 //      so commit may publish it to other threads; if commit returns false (the
 //      event already happened) the fiber is readied at once.
 //   4. Whoever the fiber waits for calls ready(fiber) exactly once.
-//   The same hand-over runs when a fiber finishes: the next context returns
+//   The same hand-over runs when a fiber yields (the next context queues it:
+//   queued any earlier, another worker could steal it while it still runs)
+//   and when a fiber finishes: the next context returns
 //   the finished fiber's stack to the pool (nobody can free the stack it is
 //   running on) and only then publishes kJoinFinished.
 //
@@ -58,8 +68,9 @@
 #include <weft/alloc/overflow.h>
 #include <weft/alloc/stack.h>
 #include <weft/fibers/fiber.h>
+#include <weft/fibers/local_queue.h>
 #include <weft/fibers/poller.h>
-#include <weft/fibers/run_queue.h>
+#include <weft/fibers/scheduler.h>
 #include <weft/fibers/stats.h>
 #include <weft/fibers/timer.h>
 
@@ -68,18 +79,30 @@ namespace weft::fibers {
 struct WorkerOptions {
   std::size_t default_stack_size = alloc::StackPool::kDefaultSize;
   alloc::StackPoolOptions stacks;
+  // Report a deadlock (every worker idle with nothing that could wake a
+  // fiber) instead of sleeping forever. Off by default: a thread outside the
+  // runtime may still set an event or send on a channel later.
+  bool detect_deadlock = false;
 };
 
 class Worker {
  public:
-  // Owner only: constructed on the thread it will run on.
-  Worker(Poller& poller, const WorkerOptions& options = {});
+  // Owner only: constructed on the thread it will run on, as worker `index`
+  // of `scheduler`.
+  Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
+         const WorkerOptions& options = {});
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   // The worker bound to the calling thread, or null. Any thread.
-  static Worker* current() noexcept { return tls_current_; }
+  //
+  // Out of line on purpose: a fiber may resume on another thread than the
+  // one it parked on, and a compiler may keep a thread-local's *address*
+  // across a call it cannot see into (it assumes a function never changes
+  // threads). Every caller gets a fresh lookup; code must not keep the
+  // result across a switch (park, yield, I/O).
+  [[gnu::noinline]] static Worker* current() noexcept;
 
   // Binds this worker to the calling thread for the object's lifetime.
   class Binding {
@@ -93,6 +116,14 @@ class Worker {
     Worker* previous_;
   };
 
+  // Any thread. Fibers made on this worker minus fibers finished on it (a
+  // fiber may finish elsewhere, so one worker's figure can be negative; the
+  // sum over workers is the number alive).
+  std::int64_t live_balance() const { return live_balance_.load(std::memory_order_relaxed); }
+  // Any thread. Published before the worker sleeps: nothing of its own (a
+  // timer, I/O in flight, a blocking call) can wake one of its fibers.
+  bool idle_without_prospects() const { return quiet_.load(std::memory_order_acquire); }
+
   // Owner only. The fiber running now (&home when none).
   Fiber* current_fiber() const { return current_; }
   bool on_fiber() const { return current_ != &home_; }
@@ -104,18 +135,28 @@ class Worker {
   void launch(Fiber* fiber, TaskBase* task);
   void discard(Fiber* fiber) noexcept;
 
-  // Owner only, on the home context. Runs rounds until `main` has finished.
-  // Throws std::runtime_error if every fiber is parked with nothing that can
-  // wake them (a deadlock).
-  void run(Fiber* main);
-  // Owner only, on the home context, after run(). Cancels I/O in flight and
-  // abandons every fiber that has not finished: each parked fiber's abandon
-  // hook detaches it from what it waits on, its stack goes back to the pool
-  // without unwinding, and its handle reports the abandonment. Then drains
-  // the backend (destroyed captures may have queued closes).
-  void stop();
+  // Owner only, on the home context. Runs rounds until the scheduler stops
+  // (its main fiber finished). Throws std::runtime_error if, with a single
+  // worker, every fiber is parked with nothing that can wake them (a
+  // deadlock).
+  void run();
+  // Owner only, after run(): the three stop phases of scheduler.h.
+  //   quiesce(): no I/O in flight on this worker's backend, no blocking call
+  //     of its fibers still running; ready() does nothing from now on.
+  //   abandon_all(): (one worker, all others quiesced) every fiber still alive
+  //     on any worker is detached from what it waits on, its stack goes back
+  //     without unwinding, and its handle reports the abandonment.
+  //   drain(): hands the closes destroyed captures queued to the kernel.
+  void quiesce();
+  void abandon_all();
+  void drain();
 
-  // Owner only. Makes a parked fiber runnable.
+  // Any thread. Wakes the worker if it is parked.
+  void wake() { poller_.wake(); }
+  std::size_t index() const { return index_; }
+  Scheduler& scheduler() { return scheduler_; }
+
+  // Owner only. Makes a parked fiber runnable here (it may be stolen).
   void ready(Fiber* fiber);
   // Owner only, on a fiber, before it parks to wait for another thread (the
   // blocking pool): the worker then neither reports a deadlock nor stops
@@ -143,11 +184,17 @@ class Worker {
   static void fiber_main(void* fiber, void* from);
 
  private:
-  enum class After : std::uint8_t { nothing, park, finish };
+  enum class After : std::uint8_t { nothing, requeue, park, finish };
 
   void round();
   void take_inbox();
+  bool find_work();
+  bool steal();
+  bool anything_queued_anywhere() const;
+  void park_worker();
   bool wait_for_remote();
+  void enqueue(Fiber* fiber);
+  void overflow(Fiber* fiber);
   Fiber* pick_next();
   bool prepare(Fiber* f);
   void switch_to(Fiber* next);
@@ -157,29 +204,42 @@ class Worker {
   void abandon(Fiber* f);
   void link(Fiber* f);
   void unlink(Fiber* f);
+  void lock_live() {
+    while (live_lock_.test_and_set(std::memory_order_acquire)) {
+    }
+  }
+  void unlock_live() { live_lock_.clear(std::memory_order_release); }
   std::uint64_t next_id();
   [[gnu::cold]] void check_guard_budget();
   [[noreturn, gnu::cold]] static void throw_stack_too_large(std::size_t asked);
   [[gnu::cold, gnu::noinline]] void fail_to_start(Fiber* f, int rc);
-  [[noreturn, gnu::cold]] void report_deadlock();
+  [[gnu::cold]] void report_deadlock();
+  bool prospects() const;
 
-  // initial-exec: a plain %fs-relative load, not a call to __tls_get_addr.
   // constinit: no lazy-initialisation guard on each access.
-  [[gnu::tls_model("initial-exec")]] static constinit thread_local Worker* tls_current_;
+  static constinit thread_local Worker* tls_current_;
 
   Poller& poller_;
+  Scheduler& scheduler_;
+  std::size_t index_;
+  bool multi_;  // more than one worker: shared structures need their locks
   WorkerOptions options_;
   std::size_t default_stack_size_;  // options_.default_stack_size, rounded
   bool guard_budget_limited_;       // the mprotect guard method caps stacks
   alloc::AltStack alt_stack_;
   alloc::StackPool stacks_;
-  RunQueue run_queue_;
+  LocalQueue queue_;
+  LocalQueue::Owner runnable_{queue_};
   TimerHeap timers_;
   Fiber home_;
   Fiber* current_ = &home_;
-  Fiber* live_ = nullptr;  // fibers created and not finished
+  Fiber* live_ = nullptr;  // fibers created here and not finished; see lock_live()
+  std::atomic_flag live_lock_ = ATOMIC_FLAG_INIT;
+  std::uint32_t picks_ = 0;  // for the global queue's turn every 61 picks
+  bool spinning_ = false;    // chosen by notify_work() and still looking
   std::uint64_t fp_control_;
   EhGlobals* eh_globals_;
+  std::uint64_t rng_;  // victim choice when stealing
   After after_ = After::nothing;
   Commit commit_ = nullptr;
   void* commit_arg_ = nullptr;
@@ -187,8 +247,12 @@ class Worker {
   std::uint64_t id_next_ = 0;
   std::uint64_t id_end_ = 0;
   bool stopping_ = false;
+  bool io_ended_ = true;  // quiesce(): every request and blocking call ended
   bool leak_abandoned_stacks_ = false;
   Stats stats_;
+  std::atomic<std::uint64_t> stats_stolen_{0};  // fibers others stole from us
+  std::atomic<std::int64_t> live_balance_{0};   // written by the owner only
+  std::atomic<bool> quiet_{false};              // see idle_without_prospects()
 
   // Fibers readied by other threads (ready_remote), taken each round.
   std::mutex inbox_mutex_;
@@ -204,6 +268,10 @@ class Worker {
 // Prints "weft: uncaught exception in detached fiber <name> (#id): <what>"
 // and aborts. Any thread.
 [[noreturn]] void report_detached_error(const Fiber* f);
+
+// Installs the fault handler that names the fiber whose stack overflowed
+// (alloc/overflow.h). Workers do it too; a runtime does it when made.
+void install_fault_reporting();
 
 // Frees a finished fiber's record and its task's outcome. Any thread.
 void free_record(Fiber* f) noexcept;

@@ -38,8 +38,10 @@ int main(int argc, char** argv) {
   const long file_mb = weft::perf::option(argc, argv, "--file-mb", 64);
   const std::string backend = option_text(argc, argv, "--backend", "");
   weft::RuntimeOptions options;
-  if (backend == "uring") options.backend = weft::Backend::uring;
-  else if (backend == "epoll") options.backend = weft::Backend::epoll;
+  if (backend == "uring")
+    options.backend = weft::Backend::uring;
+  else if (backend == "epoll")
+    options.backend = weft::Backend::epoll;
   else if (!backend.empty()) {
     std::fprintf(stderr, "weft-bench-fileread: --backend must be uring or epoll\n");
     return 2;
@@ -76,12 +78,12 @@ int main(int argc, char** argv) {
     weft::perf::Histogram all;
     for (auto& h : hs) all.merge(h.join());
     const double elapsed = static_cast<double>(weft::perf::now_ns() - t0) / 1e9;
-    std::printf("backend=%s fibers=%ld file_mb=%ld seconds=%.1f reads=%llu reads_per_s=%.0f "
-                "p50_us=%.1f p99_us=%.1f\n",
-                rt.backend_name(), fibers, file_mb, elapsed,
-                static_cast<unsigned long long>(all.count()),
-                static_cast<double>(all.count()) / elapsed, all.quantile(0.5) / 1000.0,
-                all.quantile(0.99) / 1000.0);
+    std::printf(
+        "backend=%s fibers=%ld file_mb=%ld seconds=%.1f reads=%llu reads_per_s=%.0f "
+        "p50_us=%.1f p99_us=%.1f\n",
+        rt.backend_name(), fibers, file_mb, elapsed, static_cast<unsigned long long>(all.count()),
+        static_cast<double>(all.count()) / elapsed, all.quantile(0.5) / 1000.0,
+        all.quantile(0.99) / 1000.0);
     return 0;
   });
   unlink(path);

@@ -22,8 +22,8 @@
 #include <weft/alloc/heap.h>
 #include <weft/fibers/blocking.h>
 #include <weft/fibers/cancel.h>
-#include <weft/fibers/worker.h>
 #include <weft/fibers/timer.h>
+#include <weft/fibers/worker.h>
 
 namespace weft::uring {
 

@@ -8,7 +8,12 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <weft/fibers/scheduler.h>
 #include <weft/fibers/worker.h>
 #include <weft/uring/epoll.h>
 #include <weft/uring/ring.h>
@@ -43,16 +48,18 @@ bool env_flag(const char* name) {
 
 struct Runtime::Impl {
   RuntimeOptions options;
+  Backend kind = Backend::automatic;  // what worker 0 ended up with: uring or epoll
+  std::size_t workers = 1;
+  std::vector<int> cpus;  // the CPUs the process may run on, for pinning
+  bool pin = false;
+  // Worker 0's backend lives as long as the runtime: it is made (and io_uring
+  // probed) on the thread that made the runtime, the one that runs run().
   std::unique_ptr<uring::Backend> backend;
-  std::unique_ptr<fibers::Worker> worker;
   std::thread::id owner;
   bool running = false;
-};
-
-struct Bindings {
-  Bindings(fibers::Worker& w, uring::Backend* b) : worker(w), backend(b) {}
-  fibers::Worker::Binding worker;
-  uring::BackendBinding backend;
+  Stats totals;                     // every run so far
+  std::vector<Stats> last_workers;  // per worker, the last run
+  std::mutex stats_mutex;
 };
 
 namespace {
@@ -72,8 +79,7 @@ std::unique_ptr<uring::Backend> make_epoll() {
   return std::move(*epoll);
 }
 
-std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options) {
-  const Backend want = chosen_backend(options.backend);
+std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options, Backend want) {
   if (want == Backend::epoll) return make_epoll();
   uring::RingOptions ring_options;
   ring_options.entries = options.ring_entries;
@@ -89,30 +95,159 @@ std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options) {
   return make_epoll();
 }
 
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+  }
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+
+std::size_t worker_count(const RuntimeOptions& options, std::size_t cpus) {
+  if (options.workers != 0) return options.workers;
+  if (const char* env = std::getenv("WEFT_WORKERS"); env != nullptr && env[0] != '\0') {
+    const long n = std::strtol(env, nullptr, 10);
+    if (n < 1 || n > 1024) {
+      throw std::invalid_argument(std::string("weft: WEFT_WORKERS must be 1 to 1024, not ") + env);
+    }
+    return static_cast<std::size_t>(n);
+  }
+  return cpus;
+}
+
+void pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 }  // namespace
+
+struct Bindings {
+  Bindings(fibers::Worker& w, uring::Backend* b) : worker(w), backend(b) {}
+  fibers::Worker::Binding worker;
+  uring::BackendBinding backend;
+};
+
+// One run(): the scheduler, worker 0 on the calling thread, and the threads of
+// the other workers, each of which makes its own backend (a ring accepts
+// submissions from the thread that made it).
+struct Runtime::Run {
+  explicit Run(Impl& runtime)
+      : impl(runtime), scheduler(runtime.workers, alloc::StackPoolOptions{}.guard_bytes) {
+    options.default_stack_size = impl.options.default_stack_size;
+    options.detect_deadlock = impl.options.detect_deadlock;
+    worker0 = std::make_unique<fibers::Worker>(*impl.backend, scheduler, 0, options);
+    bindings = std::make_unique<Bindings>(*worker0, impl.backend.get());
+    stats.resize(impl.workers);
+    for (std::size_t i = 1; i < impl.workers; ++i) threads.emplace_back([this, i] { serve(i); });
+  }
+
+  void serve(std::size_t index) {
+    if (impl.pin) pin_to(impl.cpus[index % impl.cpus.size()]);
+    std::unique_ptr<uring::Backend> backend;
+    try {
+      backend = make_backend(impl.options, impl.kind);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "weft: worker %zu: %s; running on epoll\n", index, e.what());
+      backend = make_epoll();
+    }
+    fibers::Worker worker(*backend, scheduler, index, options);
+    {
+      Bindings bound(worker, backend.get());
+      worker.run();
+      worker.quiesce();
+      scheduler.stop_barrier();  // every worker quiet
+      scheduler.stop_barrier();  // worker 0 abandoned what was left
+      worker.drain();
+      stats[index] = worker.snapshot();
+    }
+  }
+
+  // On the calling thread: worker 0 runs until main finishes, then leads the
+  // stop (scheduler.h, "Stopping").
+  void drive(fibers::Fiber* main) {
+    scheduler.set_main(main);
+    std::exception_ptr failure;
+    try {
+      worker0->run();
+    } catch (...) {
+      failure = std::current_exception();
+      scheduler.begin_stop();
+    }
+    worker0->quiesce();
+    scheduler.stop_barrier();
+    worker0->abandon_all();
+    scheduler.stop_barrier();
+    worker0->drain();
+    stats[0] = worker0->snapshot();
+    for (std::thread& t : threads) t.join();
+    threads.clear();
+    if (failure) std::rethrow_exception(failure);
+    if (!scheduler.deadlock().empty()) throw std::runtime_error(scheduler.deadlock());
+  }
+
+  ~Run() {
+    if (!threads.empty()) {  // drive() never ran (spawning main threw): stop the others
+      scheduler.begin_stop();
+      worker0->quiesce();
+      scheduler.stop_barrier();
+      scheduler.stop_barrier();
+      worker0->drain();
+      for (std::thread& t : threads) t.join();
+    }
+    bindings.reset();
+    worker0.reset();
+    std::lock_guard<std::mutex> lock(impl.stats_mutex);
+    impl.last_workers = stats;
+    for (const Stats& s : stats) impl.totals += s;
+  }
+
+  Impl& impl;
+  fibers::WorkerOptions options;
+  fibers::Scheduler scheduler;
+  std::unique_ptr<fibers::Worker> worker0;
+  std::unique_ptr<Bindings> bindings;
+  std::vector<std::thread> threads;
+  std::vector<Stats> stats;
+};
 
 Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
   impl_->owner = std::this_thread::get_id();
-  impl_->backend = make_backend(options);
-  fibers::WorkerOptions worker_options;
-  worker_options.default_stack_size = options.default_stack_size;
-  impl_->worker = std::make_unique<fibers::Worker>(*impl_->backend, worker_options);
+  impl_->cpus = allowed_cpus();
+  impl_->workers = worker_count(options, impl_->cpus.size());
+  impl_->pin = options.pin || env_flag("WEFT_PIN");
+  impl_->backend = make_backend(options, chosen_backend(options.backend));
+  impl_->kind = std::strcmp(impl_->backend->name(), "epoll") == 0 ? Backend::epoll : Backend::uring;
+  if (impl_->pin) pin_to(impl_->cpus[0]);
+  fibers::install_fault_reporting();
 }
 
-Runtime::~Runtime() {
-  // The worker may still hold abandoned fibers' stacks; it goes before the backend.
-  impl_->worker.reset();
-  impl_->backend.reset();
-}
+Runtime::~Runtime() { impl_->backend.reset(); }
 
 const RingFeatures& Runtime::features() const { return impl_->backend->features(); }
 const char* Runtime::backend_name() const { return impl_->backend->name(); }
 std::string Runtime::describe_backend() const { return impl_->backend->describe(); }
+std::size_t Runtime::workers() const { return impl_->workers; }
 
-Stats Runtime::last_stats() const { return impl_->worker->snapshot(); }
+Stats Runtime::last_stats() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->totals;
+}
 
-Runtime::Session::Session(Runtime& rt) : rt_(rt), bindings_(nullptr) {
+std::vector<Stats> Runtime::worker_stats() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->last_workers;
+}
+
+Runtime::Session::Session(Runtime& rt) : rt_(rt), run_(nullptr) {
   Impl& impl = *rt.impl_;
   if (impl.running) throw std::logic_error("weft::Runtime::run: this runtime is already running");
   if (fibers::Worker::current() != nullptr) {
@@ -124,28 +259,19 @@ Runtime::Session::Session(Runtime& rt) : rt_(rt), bindings_(nullptr) {
         "accepts submissions from that thread only)");
   }
   impl.running = true;
-  bindings_ = new Bindings(*impl.worker, impl.backend.get());
+  run_ = new Run(impl);
 }
 
 Runtime::Session::~Session() {
-  delete static_cast<Bindings*>(bindings_);
+  delete run_;
   Impl& impl = *rt_.impl_;
   impl.running = false;
   if (impl.options.print_stats || env_flag("WEFT_STATS")) {
-    std::fprintf(stderr, "weft: %s\n%s", impl.backend->describe().c_str(),
-                 format_stats(impl.worker->snapshot()).c_str());
+    std::fprintf(stderr, "weft: %s, %zu worker%s\n%s", impl.backend->describe().c_str(),
+                 impl.workers, impl.workers == 1 ? "" : "s", format_stats(impl.totals).c_str());
   }
 }
 
-void Runtime::Session::drive(fibers::Fiber* main) {
-  fibers::Worker& worker = *rt_.impl_->worker;
-  try {
-    worker.run(main);
-  } catch (...) {
-    worker.stop();
-    throw;
-  }
-  worker.stop();
-}
+void Runtime::Session::drive(fibers::Fiber* main) { run_->drive(main); }
 
 }  // namespace weft

@@ -5,15 +5,17 @@
 //     return rt.run([] { ... straight-line blocking code ... return 0; });
 //   }
 //
-// run() turns the calling thread into a worker, runs `main` as the first
-// fiber and returns its value (or rethrows its exception) once it finishes.
+// run() starts the workers (one per CPU by default; the calling thread is
+// worker 0), runs `main` as the first fiber and returns its value (or
+// rethrows its exception) once it finishes.
 // Fibers still parked when `main` returns are abandoned, as goroutines are
 // when Go's main returns: their I/O is cancelled and their stacks freed
 // without unwinding, and their join handles report the abandonment. Join
 // what you spawn if its destructors must run.
 //
-// Environment: WEFT_BACKEND=uring|epoll picks the backend (unless the code
-// chose one); WEFT_STATS=1 prints the runtime's counters when run() ends.
+// Environment (where the code left the choice open): WEFT_WORKERS=N,
+// WEFT_PIN=1, WEFT_BACKEND=uring|epoll; WEFT_STATS=1 prints the runtime's
+// counters when run() ends.
 //
 // Thread rules: one run() at a time per Runtime, on any one thread; a thread
 // runs one Runtime at a time.
@@ -24,6 +26,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <weft/fibers/spawn.h>
 #include <weft/fibers/stats.h>
@@ -39,6 +42,11 @@ enum class Backend {
 };
 
 struct RuntimeOptions {
+  // Worker threads, each with its own run queue and backend. 0: one per CPU
+  // the process may run on, or WEFT_WORKERS=N.
+  std::size_t workers = 0;
+  // Pin worker k to the k-th allowed CPU (also WEFT_PIN=1).
+  bool pin = false;
   // automatic honours WEFT_BACKEND=uring|epoll; an explicit choice here wins.
   Backend backend = Backend::automatic;
   // Stack reserved for fibers that do not ask (SpawnOptions::stack_size).
@@ -54,6 +62,10 @@ struct RuntimeOptions {
   bool multishot_accept = true;
   // Print the counters when run() ends (also WEFT_STATS=1).
   bool print_stats = false;
+  // Throw from run() when every fiber is parked and nothing inside the
+  // runtime can wake one (no timer, no I/O, no blocking call). Off by
+  // default: a thread outside the runtime may still set an event later.
+  bool detect_deadlock = false;
 };
 
 class Runtime {
@@ -81,24 +93,29 @@ class Runtime {
   std::string describe_backend() const;
   // The ring's features (all off on epoll).
   const RingFeatures& features() const;
-  // The counters as they stood when the last run() ended.
+  // The counters of every run() so far, summed over workers.
   Stats last_stats() const;
+  // The last run()'s counters, one entry per worker.
+  std::vector<Stats> worker_stats() const;
+  std::size_t workers() const;
 
  private:
   struct Impl;
-  // Binds the worker and ring to the calling thread for one run().
+  struct Run;
+  // One run(): starts the workers, binds worker 0 to the calling thread.
   class Session {
    public:
     explicit Session(Runtime& rt);
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
-    // Runs rounds until `main` finishes, then abandons what is left.
+    // Runs until `main` finishes, then stops every worker and abandons what
+    // is left.
     void drive(fibers::Fiber* main);
 
    private:
     Runtime& rt_;
-    void* bindings_;
+    Run* run_;
   };
   std::unique_ptr<Impl> impl_;
 };

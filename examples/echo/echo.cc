@@ -43,14 +43,15 @@ struct Options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "weft-echo: %s\n"
-               "usage: weft-echo [--host H] [--port P] [--seconds S]\n"
-               "       weft-echo --client [--host H] [--port P] [--connections N] [--size BYTES]\n"
-               "                 [--seconds S] [--server-pid PID]\n"
-               "common: [--workers 1] [--backend uring|epoll] [--mode multi|single]\n"
-               "        [--disable defer_taskrun,single_issuer,registered_ring_fd,multishot_accept]\n",
-               why);
+  std::fprintf(
+      stderr,
+      "weft-echo: %s\n"
+      "usage: weft-echo [--host H] [--port P] [--seconds S]\n"
+      "       weft-echo --client [--host H] [--port P] [--connections N] [--size BYTES]\n"
+      "                 [--seconds S] [--server-pid PID]\n"
+      "common: [--workers 1] [--backend uring|epoll] [--mode multi|single]\n"
+      "        [--disable defer_taskrun,single_issuer,registered_ring_fd,multishot_accept]\n",
+      why);
   std::exit(2);
 }
 
@@ -113,14 +114,20 @@ weft::RuntimeOptions runtime_options(const Options& o) {
   if (o.backend == "uring") r.backend = weft::Backend::uring;
   if (o.backend == "epoll") r.backend = weft::Backend::epoll;
   std::string list = o.disable + ",";
-  for (std::size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos; at = comma + 1) {
+  for (std::size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos;
+       at = comma + 1) {
     const std::string f = list.substr(at, comma - at);
     if (f.empty()) continue;
-    if (f == "defer_taskrun") r.defer_taskrun = false;
-    else if (f == "single_issuer") r.single_issuer = false;
-    else if (f == "registered_ring_fd") r.register_ring_fd = false;
-    else if (f == "multishot_accept") r.multishot_accept = false;
-    else usage(("--disable: unknown feature " + f).c_str());
+    if (f == "defer_taskrun")
+      r.defer_taskrun = false;
+    else if (f == "single_issuer")
+      r.single_issuer = false;
+    else if (f == "registered_ring_fd")
+      r.register_ring_fd = false;
+    else if (f == "multishot_accept")
+      r.multishot_accept = false;
+    else
+      usage(("--disable: unknown feature " + f).c_str());
   }
   return r;
 }

@@ -81,7 +81,7 @@ BOOST_AUTO_TEST_CASE(spawn_fails_with_a_clear_error_when_guards_would_exceed_the
   const auto r = weft::test::run_in_child([] {
     weft::alloc::force_guard_method_for_testing(GuardMethod::mprotect);
     MapCountBudget::instance().set_limit_for_testing(map_count() + 1024 + 2 * 20);
-    weft::Runtime rt;
+    weft::Runtime rt(weft::test::options());
     const int spawned = rt.run([] {
       weft::Event gate;
       int n = 0;

@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(a_pending_call_is_not_a_deadlock) {
 
 BOOST_AUTO_TEST_CASE(stopping_waits_for_calls_still_running) {
   std::atomic<bool> finished{false};
-  weft::Runtime rt;
+  weft::Runtime rt(weft::test::options());
   rt.run([&] {
     weft::spawn([&] {
       weft::blocking([&] {

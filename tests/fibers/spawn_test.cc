@@ -55,51 +55,57 @@ BOOST_AUTO_TEST_CASE(join_moves_out_move_only_results) {
 }
 
 BOOST_AUTO_TEST_CASE(fibers_start_in_spawn_order_and_yield_round_robin) {
-  weft::test::run([] {
-    std::string trace;
-    std::vector<weft::JoinHandle<void>> hs;
-    for (char c : std::string("abc")) {
-      hs.push_back(weft::spawn([c, &trace] {
-        for (int i = 0; i < 3; ++i) {
-          trace += c;
-          weft::yield();
+  weft::test::run(
+      [] {
+        std::string trace;
+        std::vector<weft::JoinHandle<void>> hs;
+        for (char c : std::string("abc")) {
+          hs.push_back(weft::spawn([c, &trace] {
+            for (int i = 0; i < 3; ++i) {
+              trace += c;
+              weft::yield();
+            }
+          }));
         }
-      }));
-    }
-    for (auto& h : hs) h.join();
-    BOOST_TEST(trace == "abcabcabc");
-  });
+        for (auto& h : hs) h.join();
+        BOOST_TEST(trace == "abcabcabc");
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(a_spawned_fiber_does_not_run_until_the_spawner_yields) {
-  weft::test::run([] {
-    bool ran = false;
-    auto h = weft::spawn([&] { ran = true; });
-    BOOST_TEST(!ran);
-    BOOST_TEST(!h.finished());
-    weft::yield();
-    BOOST_TEST(ran);
-    BOOST_TEST(h.finished());
-    h.join();
-  });
+  weft::test::run(
+      [] {
+        bool ran = false;
+        auto h = weft::spawn([&] { ran = true; });
+        BOOST_TEST(!ran);
+        BOOST_TEST(!h.finished());
+        weft::yield();
+        BOOST_TEST(ran);
+        BOOST_TEST(h.finished());
+        h.join();
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(join_parks_until_the_fiber_finishes) {
-  weft::test::run([] {
-    std::string trace;
-    auto h = weft::spawn([&] {
-      trace += "1";
-      weft::sleep_for(20ms);
-      trace += "3";
-      return 7;
-    });
-    trace += "0";
-    weft::yield();
-    trace += "2";
-    BOOST_TEST(h.join() == 7);
-    trace += "4";
-    BOOST_TEST(trace == "01234");
-  });
+  weft::test::run(
+      [] {
+        std::string trace;
+        auto h = weft::spawn([&] {
+          trace += "1";
+          weft::sleep_for(20ms);
+          trace += "3";
+          return 7;
+        });
+        trace += "0";
+        weft::yield();
+        trace += "2";
+        BOOST_TEST(h.join() == 7);
+        trace += "4";
+        BOOST_TEST(trace == "01234");
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(an_exception_escaping_a_fiber_is_rethrown_by_join) {
@@ -212,17 +218,19 @@ BOOST_AUTO_TEST_CASE(misuse_is_reported_not_undefined) {
 }
 
 BOOST_AUTO_TEST_CASE(a_fiber_gets_its_stack_only_when_it_first_runs) {
-  weft::test::run([] {
-    const auto before = weft::stats().stack_slots;
-    std::vector<weft::JoinHandle<int>> hs;
-    for (int i = 0; i < 10000; ++i) hs.push_back(weft::spawn([i] { return i; }));
-    BOOST_TEST(weft::stats().stack_slots == before);  // nothing ran yet
-    long sum = 0;
-    for (auto& h : hs) sum += h.join();
-    BOOST_TEST(sum == 10000L * 9999 / 2);
-    // Each ran to the end before the next started: a handful of slots served all.
-    BOOST_TEST(weft::stats().stack_slots - before <= 2u);
-  });
+  weft::test::run(
+      [] {
+        const auto before = weft::stats().stack_slots;
+        std::vector<weft::JoinHandle<int>> hs;
+        for (int i = 0; i < 10000; ++i) hs.push_back(weft::spawn([i] { return i; }));
+        BOOST_TEST(weft::stats().stack_slots == before);  // nothing ran yet
+        long sum = 0;
+        for (auto& h : hs) sum += h.join();
+        BOOST_TEST(sum == 10000L * 9999 / 2);
+        // Each ran to the end before the next started: a handful of slots served all.
+        BOOST_TEST(weft::stats().stack_slots - before <= 2u);
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(a_shallow_fiber_costs_one_or_two_stack_pages) {
@@ -238,22 +246,24 @@ BOOST_AUTO_TEST_CASE(a_shallow_fiber_costs_one_or_two_stack_pages) {
 }
 
 BOOST_AUTO_TEST_CASE(a_deep_stack_is_trimmed_when_its_fiber_ends) {
-  weft::test::run([] {
-    const auto trims_before = weft::stats().stack_trims;
-    std::size_t deep_pages = 0;
-    auto h = weft::spawn([&] {
-      go_deep(160 << 10, [&] {
-        weft::yield();  // the scheduler sees it deep
-        deep_pages = my_resident_pages();
-      });
-    });
-    h.join();
-    BOOST_TEST(deep_pages >= 40u);
-    BOOST_TEST(weft::stats().stack_trims == trims_before + 1);
-    // The next fiber reuses that stack and finds only the kept pages.
-    auto next = weft::spawn([] { return my_resident_pages(); });
-    BOOST_TEST(next.join() <= 4u);
-  });
+  weft::test::run(
+      [] {
+        const auto trims_before = weft::stats().stack_trims;
+        std::size_t deep_pages = 0;
+        auto h = weft::spawn([&] {
+          go_deep(160 << 10, [&] {
+            weft::yield();  // the scheduler sees it deep
+            deep_pages = my_resident_pages();
+          });
+        });
+        h.join();
+        BOOST_TEST(deep_pages >= 40u);
+        BOOST_TEST(weft::stats().stack_trims == trims_before + 1);
+        // The next fiber reuses that stack and finds only the kept pages.
+        auto next = weft::spawn([] { return my_resident_pages(); });
+        BOOST_TEST(next.join() <= 4u);
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(a_fiber_may_ask_for_a_bigger_stack) {
@@ -270,7 +280,7 @@ BOOST_AUTO_TEST_CASE(a_fiber_may_ask_for_a_bigger_stack) {
 
 BOOST_AUTO_TEST_CASE(fibers_left_parked_when_main_returns_are_abandoned) {
   weft::JoinHandle<int> stuck;
-  weft::Runtime rt;
+  weft::Runtime rt(weft::test::options());
   rt.run([&] {
     stuck = weft::spawn([] {
       weft::Event never;
@@ -295,7 +305,7 @@ BOOST_AUTO_TEST_CASE(fibers_left_parked_when_main_returns_are_abandoned) {
 BOOST_AUTO_TEST_CASE(an_event_or_token_outliving_the_runtime_forgets_abandoned_waiters) {
   weft::Event event;
   weft::CancelToken token;
-  weft::Runtime rt;
+  weft::Runtime rt(weft::test::options());
   rt.run([&] {
     weft::spawn([&] { (void)event.wait(); }).detach();
     weft::spawn([&] {
@@ -318,7 +328,7 @@ BOOST_AUTO_TEST_CASE(an_event_or_token_outliving_the_runtime_forgets_abandoned_w
 }
 
 BOOST_AUTO_TEST_CASE(a_runtime_can_run_again) {
-  weft::Runtime rt;
+  weft::Runtime rt(weft::test::options());
   BOOST_TEST(rt.run([] { return 1; }) == 1);
   BOOST_TEST(rt.run([] {
     auto h = weft::spawn([] { return 2; });
@@ -327,7 +337,9 @@ BOOST_AUTO_TEST_CASE(a_runtime_can_run_again) {
 }
 
 BOOST_AUTO_TEST_CASE(a_deadlock_is_reported_instead_of_hanging) {
-  weft::Runtime rt;
+  weft::RuntimeOptions asked;
+  asked.detect_deadlock = true;
+  weft::Runtime rt(weft::test::options(asked));
   try {
     rt.run([] {
       weft::Event never;

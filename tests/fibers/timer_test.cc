@@ -50,45 +50,51 @@ BOOST_AUTO_TEST_CASE(heap_fires_by_deadline_then_insertion_order) {
 }
 
 BOOST_AUTO_TEST_CASE(sleepers_wake_in_deadline_order) {
-  weft::test::run([] {
-    std::string order;
-    std::vector<weft::JoinHandle<void>> hs;
-    for (auto [ms, tag] : {std::pair{30, 'c'}, {10, 'a'}, {20, 'b'}, {0, '0'}}) {
-      hs.push_back(weft::spawn([ms = ms, tag = tag, &order] {
-        weft::sleep_for(std::chrono::milliseconds(ms));
-        order += tag;
-      }));
-    }
-    for (auto& h : hs) h.join();
-    BOOST_TEST(order == "0abc");
-  });
+  weft::test::run(
+      [] {
+        std::string order;
+        std::vector<weft::JoinHandle<void>> hs;
+        for (auto [ms, tag] : {std::pair{30, 'c'}, {10, 'a'}, {20, 'b'}, {0, '0'}}) {
+          hs.push_back(weft::spawn([ms = ms, tag = tag, &order] {
+            weft::sleep_for(std::chrono::milliseconds(ms));
+            order += tag;
+          }));
+        }
+        for (auto& h : hs) h.join();
+        BOOST_TEST(order == "0abc");
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(equal_deadlines_wake_in_the_order_they_were_set) {
-  weft::test::run([] {
-    std::string order;
-    const auto when = Clock::now() + 15ms;
-    std::vector<weft::JoinHandle<void>> hs;
-    for (char c : std::string("wxyz")) {
-      hs.push_back(weft::spawn([c, when, &order] {
-        weft::sleep_until(when);
-        order += c;
-      }));
-    }
-    for (auto& h : hs) h.join();
-    BOOST_TEST(order == "wxyz");
-  });
+  weft::test::run(
+      [] {
+        std::string order;
+        const auto when = Clock::now() + 15ms;
+        std::vector<weft::JoinHandle<void>> hs;
+        for (char c : std::string("wxyz")) {
+          hs.push_back(weft::spawn([c, when, &order] {
+            weft::sleep_until(when);
+            order += c;
+          }));
+        }
+        for (auto& h : hs) h.join();
+        BOOST_TEST(order == "wxyz");
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(sleep_lasts_at_least_as_long_as_asked) {
-  weft::test::run([] {
-    const auto start = Clock::now();
-    weft::sleep_for(25ms);
-    const auto took = Clock::now() - start;
-    BOOST_TEST((took >= 25ms));
-    BOOST_TEST((took < 2s));
-    BOOST_TEST(weft::stats().timers_fired >= 1u);
-  });
+  weft::test::run(
+      [] {
+        const auto start = Clock::now();
+        weft::sleep_for(25ms);
+        const auto took = Clock::now() - start;
+        BOOST_TEST((took >= 25ms));
+        BOOST_TEST((took < 2s));
+        BOOST_TEST(weft::stats().timers_fired >= 1u);
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(other_fibers_run_while_one_sleeps) {
@@ -108,25 +114,27 @@ BOOST_AUTO_TEST_CASE(other_fibers_run_while_one_sleeps) {
 }
 
 BOOST_AUTO_TEST_CASE(event_wakes_every_waiter_first_come_first_served) {
-  weft::test::run([] {
-    weft::Event ev;
-    std::string order;
-    std::vector<weft::JoinHandle<void>> hs;
-    for (char c : std::string("pqr")) {
-      hs.push_back(weft::spawn([c, &ev, &order] {
-        BOOST_TEST(!ev.wait());
-        order += c;
-      }));
-    }
-    weft::yield();  // all three wait now
-    BOOST_TEST(order.empty());
-    ev.set();
-    for (auto& h : hs) h.join();
-    BOOST_TEST(order == "pqr");
-    BOOST_TEST(!ev.wait());  // stays set
-    ev.reset();
-    BOOST_TEST(!ev.is_set());
-  });
+  weft::test::run(
+      [] {
+        weft::Event ev;
+        std::string order;
+        std::vector<weft::JoinHandle<void>> hs;
+        for (char c : std::string("pqr")) {
+          hs.push_back(weft::spawn([c, &ev, &order] {
+            BOOST_TEST(!ev.wait());
+            order += c;
+          }));
+        }
+        weft::yield();  // all three wait now
+        BOOST_TEST(order.empty());
+        ev.set();
+        for (auto& h : hs) h.join();
+        BOOST_TEST(order == "pqr");
+        BOOST_TEST(!ev.wait());  // stays set
+        ev.reset();
+        BOOST_TEST(!ev.is_set());
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(a_wait_with_a_deadline_times_out) {

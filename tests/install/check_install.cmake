@@ -12,8 +12,8 @@ function(step)
 endfunction()
 
 step(${CMAKE_COMMAND} --install ${WEFT_BINARY_DIR} --prefix ${prefix})
-if(EXISTS ${prefix}/include/weft/fibers/scheduler.h)
-  message(FATAL_ERROR "an internal header was installed: fibers/scheduler.h")
+if(EXISTS ${prefix}/include/weft/fibers/worker.h)
+  message(FATAL_ERROR "an internal header was installed: fibers/worker.h")
 endif()
 step(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build
      -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CXX_COMPILER})

@@ -10,12 +10,28 @@
 
 namespace weft::test {
 
+// Options for a test's runtime: WEFT_TEST_WORKERS workers (CTest runs the
+// suites with 1 and with 2), the backend from WEFT_BACKEND.
+inline RuntimeOptions options(RuntimeOptions o = {}) {
+  if (o.workers == 0) {
+    const char* w = std::getenv("WEFT_TEST_WORKERS");
+    o.workers = w != nullptr ? static_cast<std::size_t>(std::atoi(w)) : 1;
+  }
+  return o;
+}
+
+// For tests that check an order only one worker guarantees.
+inline RuntimeOptions one_worker(RuntimeOptions o = {}) {
+  o.workers = 1;
+  return o;
+}
+
 // Runs `body` as the main fiber of a new runtime and returns what it returns.
 // Fails the test if other fibers were still alive when body returned (they
 // would be abandoned instead of finishing).
 template <class F>
-auto run(F&& body, RuntimeOptions options = {}) {
-  Runtime rt(options);
+auto run(F&& body, RuntimeOptions runtime_options = {}) {
+  Runtime rt(options(runtime_options));
   return rt.run([&]() -> decltype(auto) {
     struct Check {
       ~Check() {

@@ -278,7 +278,7 @@ BOOST_AUTO_TEST_CASE(closing_a_listener_ends_accepts_parked_on_it) {
 
 BOOST_AUTO_TEST_CASE(running_out_of_descriptors_is_an_error_the_server_survives) {
   const auto r = weft::test::run_in_child([] {
-    weft::Runtime rt;
+    weft::Runtime rt(weft::test::options());
     rt.run([] {
       TcpListener listener = listen_any();
       const Address address = listener.local_address().value();
@@ -321,7 +321,7 @@ BOOST_AUTO_TEST_CASE(running_out_of_descriptors_is_an_error_the_server_survives)
 BOOST_AUTO_TEST_CASE(sockets_held_by_abandoned_fibers_are_closed) {
   int client_end = -1;
   {
-    weft::Runtime rt;
+    weft::Runtime rt(weft::test::options());
     rt.run([&] {
       TcpListener listener = listen_any();
       Pair p = connect_pair(listener);

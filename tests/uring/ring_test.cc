@@ -37,33 +37,36 @@ BOOST_AUTO_TEST_SUITE(ring)
 
 BOOST_AUTO_TEST_CASE(many_operations_in_one_round_share_few_enters) {
   WEFT_RING_ONLY();
-  weft::test::run([] {
-    char tmpl[] = "/tmp/weft-batch-XXXXXX";
-    const int fd = mkstemp(tmpl);
-    BOOST_REQUIRE(fd >= 0);
-    BOOST_REQUIRE(write(fd, "0123456789", 10) == 10);
-    close(fd);
-    weft::fs::File f = weft::fs::File::open(tmpl).value();
-    unlink(tmpl);
-    constexpr int kFibers = 200;
-    const weft::Stats before = weft::stats();
-    std::vector<weft::JoinHandle<std::size_t>> hs;
-    for (int i = 0; i < kFibers; ++i) {
-      hs.push_back(weft::spawn([&f] {
-        char c;
-        return f.read_at(weft::MutableBuffer(&c, 1), 3).value();
-      }));
-    }
-    std::size_t bytes = 0;
-    for (auto& h : hs) bytes += h.join();
-    const weft::Stats after = weft::stats();
-    BOOST_TEST(bytes == std::size_t{kFibers});
-    const auto enters = after.ring_enters - before.ring_enters;
-    const auto sqes = after.sqes_submitted - before.sqes_submitted;
-    BOOST_TEST_MESSAGE("200 reads: " << sqes << " SQEs in " << enters << " io_uring_enter calls");
-    BOOST_TEST(sqes >= std::uint64_t{kFibers});
-    BOOST_TEST(enters <= 4u);
-  });
+  weft::test::run(
+      [] {
+        char tmpl[] = "/tmp/weft-batch-XXXXXX";
+        const int fd = mkstemp(tmpl);
+        BOOST_REQUIRE(fd >= 0);
+        BOOST_REQUIRE(write(fd, "0123456789", 10) == 10);
+        close(fd);
+        weft::fs::File f = weft::fs::File::open(tmpl).value();
+        unlink(tmpl);
+        constexpr int kFibers = 200;
+        const weft::Stats before = weft::stats();
+        std::vector<weft::JoinHandle<std::size_t>> hs;
+        for (int i = 0; i < kFibers; ++i) {
+          hs.push_back(weft::spawn([&f] {
+            char c;
+            return f.read_at(weft::MutableBuffer(&c, 1), 3).value();
+          }));
+        }
+        std::size_t bytes = 0;
+        for (auto& h : hs) bytes += h.join();
+        const weft::Stats after = weft::stats();
+        BOOST_TEST(bytes == std::size_t{kFibers});
+        const auto enters = after.ring_enters - before.ring_enters;
+        const auto sqes = after.sqes_submitted - before.sqes_submitted;
+        BOOST_TEST_MESSAGE("200 reads: " << sqes << " SQEs in " << enters
+                                         << " io_uring_enter calls");
+        BOOST_TEST(sqes >= std::uint64_t{kFibers});
+        BOOST_TEST(enters <= 4u);
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is_lost) {
@@ -90,13 +93,15 @@ BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is
 
 BOOST_AUTO_TEST_CASE(an_idle_ring_makes_no_system_calls) {
   WEFT_RING_ONLY();
-  weft::test::run([] {
-    const weft::Stats before = weft::stats();
-    for (int i = 0; i < 1000; ++i) weft::yield();
-    const weft::Stats after = weft::stats();
-    BOOST_TEST(after.ring_enters == before.ring_enters);
-    BOOST_TEST(after.rounds - before.rounds >= 10u);  // it did poll, without entering
-  });
+  weft::test::run(
+      [] {
+        const weft::Stats before = weft::stats();
+        for (int i = 0; i < 1000; ++i) weft::yield();
+        const weft::Stats after = weft::stats();
+        BOOST_TEST(after.ring_enters == before.ring_enters);
+        BOOST_TEST(after.rounds - before.rounds >= 10u);  // it did poll, without entering
+      },
+      weft::test::one_worker());
 }
 
 BOOST_AUTO_TEST_CASE(features_are_probed_and_described) {

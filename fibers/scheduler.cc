@@ -1,0 +1,121 @@
+#include <weft/fibers/scheduler.h>
+
+#include <algorithm>
+
+#include <weft/fibers/worker.h>
+
+namespace weft::fibers {
+
+Scheduler::Scheduler(std::size_t workers, std::size_t guard_bytes)
+    : arenas_(guard_bytes),
+      workers_(workers, nullptr),
+      stop_barrier_(static_cast<std::ptrdiff_t>(workers)) {
+  idle_.reserve(workers);
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::attach(std::size_t index, Worker* worker) {
+  std::lock_guard<std::mutex> lock(idle_mutex_);
+  workers_[index] = worker;
+}
+
+// ---- the global queue -------------------------------------------------------------
+
+void Scheduler::push_global(Fiber* first, Fiber* last, std::uint32_t n) {
+  {
+    std::lock_guard<std::mutex> lock(global_mutex_);
+    last->next = nullptr;
+    if (global_tail_ != nullptr)
+      global_tail_->next = first;
+    else
+      global_head_ = first;
+    global_tail_ = last;
+    global_size_.fetch_add(n, std::memory_order_release);
+  }
+  notify_work();
+}
+
+Fiber* Scheduler::take_global(std::uint32_t max, std::uint32_t* n) {
+  *n = 0;
+  if (global_empty()) return nullptr;
+  std::lock_guard<std::mutex> lock(global_mutex_);
+  Fiber* first = global_head_;
+  Fiber* last = nullptr;
+  while (global_head_ != nullptr && *n < max) {
+    last = global_head_;
+    global_head_ = global_head_->next;
+    ++*n;
+  }
+  if (global_head_ == nullptr) global_tail_ = nullptr;
+  if (last != nullptr) last->next = nullptr;
+  global_size_.fetch_sub(*n, std::memory_order_release);
+  return *n == 0 ? nullptr : first;
+}
+
+// ---- idle and spinning workers ----------------------------------------------------
+
+void Scheduler::notify_work() {
+  // Pairs with the fence in go_idle(): either this sees the idle worker, or
+  // that worker's second look sees the work queued before this call.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (idle_count_.load(std::memory_order_relaxed) == 0) return;
+  if (spinning_.load(std::memory_order_relaxed) != 0) return;
+  Worker* chosen = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(idle_mutex_);
+    if (idle_.empty()) return;
+    int expected = 0;
+    // Only one waker at a time makes a worker spin.
+    if (!spinning_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
+    chosen = idle_.back();
+    idle_.pop_back();
+    idle_count_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  chosen->wake();
+}
+
+void Scheduler::go_idle(Worker* w) {
+  {
+    std::lock_guard<std::mutex> lock(idle_mutex_);
+    idle_.push_back(w);
+    idle_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool Scheduler::leave_idle(Worker* w) {
+  std::lock_guard<std::mutex> lock(idle_mutex_);
+  auto it = std::find(idle_.begin(), idle_.end(), w);
+  if (it == idle_.end()) return true;  // notify_work() took us off: we are spinning
+  idle_.erase(it);
+  idle_count_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+std::int64_t Scheduler::live_fibers() const {
+  std::int64_t n = 0;
+  for (const Worker* w : workers_) {
+    if (w != nullptr) n += w->live_balance();
+  }
+  return n;
+}
+
+void Scheduler::report_deadlock(std::string message) {
+  {
+    std::lock_guard<std::mutex> lock(deadlock_mutex_);
+    if (deadlock_.empty()) deadlock_ = std::move(message);
+  }
+  begin_stop();
+}
+
+// ---- stopping -----------------------------------------------------------------------
+
+void Scheduler::begin_stop() {
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
+  for (Worker* w : workers_) {
+    if (w != nullptr) w->wake();
+  }
+}
+
+}  // namespace weft::fibers

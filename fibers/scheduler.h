@@ -1,0 +1,143 @@
+// The scheduler: what the workers of one runtime share.
+//
+// Vocabulary
+//   Fiber      a function with its own stack (fiber.h).
+//   Worker     one thread running fibers, with its own run queue, timers,
+//              stack pool and I/O backend (worker.h).
+//   Scheduler  the workers of a runtime and what they share: the global
+//              queue, the list of idle workers, the count of spinning ones,
+//              and the stop protocol. This file.
+//
+// Where runnable fibers live
+//   - a worker's local queue (LocalQueue: the owner pushes and pops, anyone
+//     steals half);
+//   - the global queue: fibers readied from outside any worker, and the
+//     overflow of a full local queue; every worker takes from it when its own
+//     queue is empty and once every 61 picks otherwise, so it cannot starve.
+//
+// Finding work (a worker whose queue is empty, in this order)
+//   1. its inbox (fibers readied by other threads), its backend's
+//      completions and its due timers;
+//   2. the global queue;
+//   3. stealing half of another worker's queue, trying every other worker
+//      once from a random start;
+//   4. parking: see below.
+//
+// Parking and waking (no lost wake-ups, no thundering herd)
+//   1. A worker with nothing to do puts itself on the idle list, then looks
+//      at every queue once more (a fiber may have been queued just before it
+//      appeared idle), and only then blocks in its backend's poll, with its
+//      next timer as the timeout.
+//   2. Whoever makes work available (a spawn, a ready, a global push) calls
+//      notify_work(): if no worker is spinning (woken and still looking) and
+//      one is idle, it takes that one off the idle list, counts it as
+//      spinning and wakes its backend (wake()). At most one worker is woken
+//      per notification, and none while another is already looking.
+//   3. A spinning worker that finds work stops spinning and calls
+//      notify_work() itself, so a burst of work wakes workers one by one, as
+//      many as there is work for; one that finds nothing parks again.
+//   Steps 1 and 2 each store, then load the other side's state, with a full
+//   fence between: whichever runs second sees the first.
+//
+// Stopping
+//   1. When the main fiber finishes (on whichever worker), the scheduler is
+//      marked stopping and every worker is woken.
+//   2. Every worker leaves its loop, cancels its own backend's I/O and waits
+//      for its blocking calls (only its thread may touch its ring).
+//   3. The first worker abandons every fiber still alive, on all workers.
+//   4. Every worker drains its backend; worker threads end.
+//   Barriers separate the phases.
+//
+// Thread rules: every function may be called from any thread unless it
+// says otherwise.
+#pragma once
+
+#include <atomic>
+#include <barrier>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <weft/alloc/heap.h>
+#include <weft/alloc/stack.h>
+#include <weft/fibers/fiber.h>
+
+namespace weft::fibers {
+
+class Worker;
+
+class Scheduler {
+ public:
+  // A scheduler for `workers` workers; `guard_bytes` sizes the stack guards.
+  Scheduler(std::size_t workers, std::size_t guard_bytes);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  std::size_t size() const { return workers_.size(); }
+  bool single() const { return workers_.size() == 1; }
+  // Every worker calls this once, from its own thread, before running fibers.
+  void attach(std::size_t index, Worker* worker);
+  Worker* worker(std::size_t index) const { return workers_[index]; }
+  alloc::StackArenas& arenas() { return arenas_; }
+
+  // ---- the global queue ----
+  // Queues a list of `n` fibers linked through Fiber::next.
+  void push_global(Fiber* first, Fiber* last, std::uint32_t n);
+  void push_global(Fiber* f) { push_global(f, f, 1); }
+  // Takes up to `max` fibers as a list (null when empty); *n says how many.
+  Fiber* take_global(std::uint32_t max, std::uint32_t* n);
+  bool global_empty() const { return global_size_.load(std::memory_order_acquire) == 0; }
+  std::uint32_t global_size() const { return global_size_.load(std::memory_order_acquire); }
+
+  // ---- idle and spinning workers ----
+  // Work became available: wake an idle worker unless one is already looking.
+  void notify_work();
+  // The calling worker (owner thread) goes idle; it must look for work once
+  // more before it blocks.
+  void go_idle(Worker* w);
+  // The calling worker woke up. Returns true if notify_work() chose it (it is
+  // then spinning), false if it woke on its own (I/O, a timer).
+  bool leave_idle(Worker* w);
+  // A worker chosen by notify_work() stopped looking.
+  void done_spinning() { spinning_.fetch_sub(1, std::memory_order_acq_rel); }
+  int idle_count() const { return idle_count_.load(std::memory_order_acquire); }
+
+  // ---- stopping ----
+  void set_main(Fiber* main) { main_.store(main, std::memory_order_release); }
+  bool is_main(const Fiber* f) const { return main_.load(std::memory_order_acquire) == f; }
+  // Marks the runtime stopping and wakes every worker.
+  void begin_stop();
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  // Every worker meets here between stop phases.
+  void stop_barrier() { stop_barrier_.arrive_and_wait(); }
+  // A worker found the runtime deadlocked: remember why, and stop.
+  void report_deadlock(std::string message);
+  // The deadlock report, if there was one (read after the workers stopped).
+  const std::string& deadlock() const { return deadlock_; }
+  // Fibers alive on all workers (a snapshot).
+  std::int64_t live_fibers() const;
+
+ private:
+  alloc::StackArenas arenas_;
+  std::vector<Worker*> workers_;
+
+  std::mutex global_mutex_;
+  Fiber* global_head_ = nullptr;  // guarded by global_mutex_
+  Fiber* global_tail_ = nullptr;  // guarded by global_mutex_
+  std::atomic<std::uint32_t> global_size_{0};
+
+  std::mutex idle_mutex_;
+  std::vector<Worker*> idle_;  // guarded by idle_mutex_
+  std::atomic<int> idle_count_{0};
+  std::atomic<int> spinning_{0};
+
+  std::atomic<Fiber*> main_{nullptr};
+  std::atomic<bool> stopping_{false};
+  std::barrier<> stop_barrier_;
+  std::mutex deadlock_mutex_;
+  std::string deadlock_;  // guarded by deadlock_mutex_
+};
+
+}  // namespace weft::fibers
