@@ -9,6 +9,7 @@
 #include <mimalloc.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <new>
 
 namespace weft::alloc {
@@ -16,13 +17,29 @@ namespace weft::alloc {
 [[noreturn, gnu::cold]] void throw_bad_alloc();
 
 // Memory for `size` bytes aligned to `align`. Throws std::bad_alloc.
+//
+// Sanitizer builds use the C heap instead, which the sanitizers intercept:
+// they then see every record's life (a use after free, a record reused by
+// another thread), which an uninstrumented mimalloc would hide from them.
 inline void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+#ifdef WEFT_SANITIZE_BUILD
+  void* p = align <= alignof(std::max_align_t)
+                ? std::malloc(size)
+                : std::aligned_alloc(align, (size + align - 1) / align * align);
+#else
   void* p = align <= alignof(std::max_align_t) ? mi_malloc(size) : mi_malloc_aligned(size, align);
+#endif
   if (p == nullptr) [[unlikely]]
     throw_bad_alloc();
   return p;
 }
-inline void deallocate(void* p) noexcept { mi_free(p); }
+inline void deallocate(void* p) noexcept {
+#ifdef WEFT_SANITIZE_BUILD
+  std::free(p);
+#else
+  mi_free(p);
+#endif
+}
 
 // Base class that makes `new T` and `delete` use mimalloc.
 struct HeapObject {

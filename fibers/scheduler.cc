@@ -2,9 +2,22 @@
 
 #include <algorithm>
 
+#include <weft/fibers/sanitizer.h>
 #include <weft/fibers/worker.h>
 
 namespace weft::fibers {
+
+// A full (store-load) fence between a publication and the look that follows
+// it. ThreadSanitizer does not model fences: in its builds both sides do a
+// read-modify-write of one shared word instead, which orders them the same
+// way and which it does understand.
+void Scheduler::store_load_fence() {
+#ifdef WEFT_TSAN
+  fence_word_.fetch_add(0, std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
 
 Scheduler::Scheduler(std::size_t workers, std::size_t guard_bytes)
     : arenas_(guard_bytes),
@@ -58,7 +71,7 @@ Fiber* Scheduler::take_global(std::uint32_t max, std::uint32_t* n) {
 void Scheduler::notify_work() {
   // Pairs with the fence in go_idle(): either this sees the idle worker, or
   // that worker's second look sees the work queued before this call.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_load_fence();
   if (idle_count_.load(std::memory_order_relaxed) == 0) return;
   if (spinning_.load(std::memory_order_relaxed) != 0) return;
   Worker* chosen = nullptr;
@@ -81,7 +94,7 @@ void Scheduler::go_idle(Worker* w) {
     idle_.push_back(w);
     idle_count_.fetch_add(1, std::memory_order_relaxed);
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_load_fence();
 }
 
 bool Scheduler::leave_idle(Worker* w) {
@@ -110,6 +123,11 @@ void Scheduler::report_deadlock(std::string message) {
 }
 
 // ---- stopping -----------------------------------------------------------------------
+
+void Scheduler::watch_main(Fiber* main) {
+  main_.store(main, std::memory_order_seq_cst);
+  if (main->join_state.load(std::memory_order_seq_cst) == kJoinFinished) begin_stop();
+}
 
 void Scheduler::begin_stop() {
   if (stopping_.exchange(true, std::memory_order_acq_rel)) return;

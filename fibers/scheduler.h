@@ -105,8 +105,10 @@ class Scheduler {
   int idle_count() const { return idle_count_.load(std::memory_order_acquire); }
 
   // ---- stopping ----
-  void set_main(Fiber* main) { main_.store(main, std::memory_order_release); }
-  bool is_main(const Fiber* f) const { return main_.load(std::memory_order_acquire) == f; }
+  // The runtime's main fiber: when it finishes, the runtime stops. Another
+  // worker may have run it to its end already: then stop at once.
+  void watch_main(Fiber* main);
+  bool is_main(const Fiber* f) const { return main_.load(std::memory_order_seq_cst) == f; }
   // Marks the runtime stopping and wakes every worker.
   void begin_stop();
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
@@ -120,6 +122,8 @@ class Scheduler {
   std::int64_t live_fibers() const;
 
  private:
+  void store_load_fence();
+
   alloc::StackArenas arenas_;
   std::vector<Worker*> workers_;
 
@@ -132,6 +136,7 @@ class Scheduler {
   std::vector<Worker*> idle_;  // guarded by idle_mutex_
   std::atomic<int> idle_count_{0};
   std::atomic<int> spinning_{0};
+  std::atomic<int> fence_word_{0};  // store_load_fence() under ThreadSanitizer
 
   std::atomic<Fiber*> main_{nullptr};
   std::atomic<bool> stopping_{false};

@@ -121,6 +121,10 @@ void set_name(std::string_view name) noexcept {
   f->name[n] = '\0';
 }
 
+std::size_t worker() noexcept {
+  return in_fiber() ? fibers::Worker::current()->index() : SIZE_MAX;
+}
+
 }  // namespace this_fiber
 
 Stats stats() {

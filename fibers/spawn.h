@@ -214,6 +214,10 @@ std::uint64_t id() noexcept;
 // The current fiber's name ("" when unnamed or outside a fiber).
 std::string_view name() noexcept;
 void set_name(std::string_view name) noexcept;
+// The index (0 to workers - 1) of the worker running the calling fiber, or
+// SIZE_MAX outside a fiber. A fiber may move to another worker whenever it
+// yields or parks, so this is only true until then.
+std::size_t worker() noexcept;
 }  // namespace this_fiber
 
 }  // namespace weft

@@ -336,12 +336,20 @@ void Worker::park_worker() {
   if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
 }
 
+// The wake happens under the inbox lock: once the worker can take the
+// arrival, it may run on, stop and be destroyed, so nothing here may touch
+// it after the lock is released.
 void Worker::ready_remote(Fiber* fiber, bool announced) {
-  {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    inbox_.push_back({fiber, announced});
-    inbox_full_.store(true, std::memory_order_release);
-  }
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  inbox_.push_back({fiber, announced, nullptr, nullptr});
+  inbox_full_.store(true, std::memory_order_release);
+  poller_.wake();
+}
+
+void Worker::post(void (*fn)(void* arg), void* arg) {
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  inbox_.push_back({nullptr, false, fn, arg});
+  inbox_full_.store(true, std::memory_order_release);
   poller_.wake();
 }
 
@@ -353,6 +361,10 @@ void Worker::take_inbox() {
     inbox_full_.store(false, std::memory_order_relaxed);
   }
   for (const Arrival& a : arrived) {
+    if (a.task != nullptr) {
+      a.task(a.arg);
+      continue;
+    }
     if (a.announced) --remote_expected_;
     ready(a.fiber);
   }
@@ -458,8 +470,11 @@ void Worker::after_switch(Fiber* previous) {
 // wake the joiner.
 void Worker::complete(Fiber* f) {
   unlink(f);
+  // Publish "finished" before asking whether f is the main fiber: the
+  // runtime publishes main before asking whether it already finished
+  // (Scheduler::watch_main), so one of the two sees the other.
+  const std::uintptr_t prev = f->join_state.exchange(kJoinFinished, std::memory_order_seq_cst);
   if (scheduler_.is_main(f)) scheduler_.begin_stop();
-  const std::uintptr_t prev = f->join_state.exchange(kJoinFinished, std::memory_order_acq_rel);
   if (prev == kJoinDetached) {
     if (f->task->error && !f->abandoned) report_detached_error(f);
     free_record(f);
@@ -514,6 +529,16 @@ void Worker::park(Commit commit, void* arg) {
 
 // ---- stopping -------------------------------------------------------------------
 
+void Worker::stop(bool leader) {
+  quiesce();
+  scheduler_.stop_barrier();  // every worker quiet: no fiber runs anywhere
+  take_inbox();
+  scheduler_.stop_barrier();  // every posted task ran
+  if (leader) abandon_all();
+  scheduler_.stop_barrier();  // no fiber left
+  drain();
+}
+
 void Worker::quiesce() {
   stopping_ = true;
   // No request, and no helper thread, may still write into a fiber's memory.
@@ -556,6 +581,16 @@ void Worker::abandon_all() {
 }
 
 void Worker::drain() {
+  // Fibers in the inbox are gone (abandoned); tasks still run.
+  std::vector<Arrival, alloc::Allocator<Arrival>> arrived;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    arrived.swap(inbox_);
+    inbox_full_.store(false, std::memory_order_relaxed);
+  }
+  for (const Arrival& a : arrived) {
+    if (a.task != nullptr) a.task(a.arg);
+  }
   poller_.drain(stats_);
   stopping_ = false;
 }

@@ -140,19 +140,25 @@ class Worker {
   // worker, every fiber is parked with nothing that can wake them (a
   // deadlock).
   void run();
-  // Owner only, after run(): the three stop phases of scheduler.h.
+  // Owner only, after run(): the stop phases of scheduler.h, in step with
+  // every other worker (barriers between them); one `leader` abandons what
+  // is left on all workers.
   //   quiesce(): no I/O in flight on this worker's backend, no blocking call
   //     of its fibers still running; ready() does nothing from now on.
-  //   abandon_all(): (one worker, all others quiesced) every fiber still alive
-  //     on any worker is detached from what it waits on, its stack goes back
-  //     without unwinding, and its handle reports the abandonment.
-  //   drain(): hands the closes destroyed captures queued to the kernel.
-  void quiesce();
-  void abandon_all();
-  void drain();
+  //   take_inbox(): tasks other workers posted before they went quiet run
+  //     while every fiber's stack is still intact.
+  //   abandon_all(): (the leader) every fiber still alive on any worker is
+  //     detached from what it waits on, its stack goes back without
+  //     unwinding, and its handle reports the abandonment.
+  //   drain(): runs tasks posted since, and hands the closes destroyed
+  //     captures queued to the kernel.
+  void stop(bool leader);
 
   // Any thread. Wakes the worker if it is parked.
   void wake() { poller_.wake(); }
+  // Any thread. Runs fn(arg) on this worker's home context at the start of
+  // its next round (where its backend may be used), waking it if it sleeps.
+  void post(void (*fn)(void* arg), void* arg);
   std::size_t index() const { return index_; }
   Scheduler& scheduler() { return scheduler_; }
 
@@ -188,6 +194,9 @@ class Worker {
 
   void round();
   void take_inbox();
+  void quiesce();
+  void abandon_all();
+  void drain();
   bool find_work();
   bool steal();
   bool anything_queued_anywhere() const;
@@ -257,8 +266,10 @@ class Worker {
   // Fibers readied by other threads (ready_remote), taken each round.
   std::mutex inbox_mutex_;
   struct Arrival {
-    Fiber* fiber;
+    Fiber* fiber;  // null for a task
     bool announced;
+    void (*task)(void*);
+    void* arg;
   };
   std::vector<Arrival, alloc::Allocator<Arrival>> inbox_;  // guarded by inbox_mutex_
   std::atomic<bool> inbox_full_{false};

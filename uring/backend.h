@@ -31,6 +31,8 @@ class Listener : public alloc::HeapObject {
   // The backend serving it; null once that backend was destroyed, after
   // which the socket simply deletes it.
   Backend* backend() const { return backend_; }
+  // The socket's other accept queues (one per worker that accepted on it).
+  Listener* next_for_socket = nullptr;
 
  protected:
   explicit Listener(Backend* backend) : backend_(backend) {}
@@ -64,11 +66,31 @@ class Backend : public fibers::Poller {
   // any state kept for it, without closing it.
   virtual void forget(int fd) { (void)fd; }
 
+  // Owner only. Part of closing `fd` on a runtime with several workers (see
+  // io.h): everything this backend has pending or armed on it ends (requests
+  // cancelled, accept queues closed, epoll state forgotten), and the kernel
+  // has been told by the time this returns.
+  virtual void retire_fd(int fd) = 0;
+
+  // ---- cancelling from another worker ----
+  // Owner only. Operations with a cancel token are watched while in flight,
+  // so that a cancel from another thread can find them (request_cancel).
+  void watch(Operation& op);
+  // Owner only. `op` completed: stop watching it and ready its fiber.
+  void deliver(Operation& op);
+  // Any thread, under the token's lock (so `op` is alive): asks this
+  // backend's worker to cancel `op` at its next round.
+  void request_cancel(Operation& op);
+
   // "io_uring" or "epoll", and a one-line account of what it runs with.
   virtual const char* name() const = 0;
   virtual std::string describe() const = 0;
   // The ring's features (all off for a backend that is not a ring).
   virtual const RingFeatures& features() const = 0;
+
+ private:
+  static void scan_cancel_requests(void* backend);
+  Operation* watched_ = nullptr;  // owner only
 };
 
 // The backend of the calling thread's running runtime, or null.

@@ -137,6 +137,15 @@ void EpollBackend::drop(int fd, int error) {
 
 void EpollBackend::forget(int fd) { drop(fd, ECANCELED); }
 
+void EpollBackend::retire_fd(int fd) {
+  for (EpollListener* l = listeners_; l != nullptr;) {
+    EpollListener* next = l->next;
+    if (l->fd == fd) close_listener(l);
+    l = next;
+  }
+  drop(fd, ECANCELED);
+}
+
 void EpollBackend::close_in_background(int fd) {
   drop(fd, ECANCELED);
   ::close(fd);
@@ -283,7 +292,7 @@ void EpollBackend::retry(FdState& st, bool write) {
 void EpollBackend::finish(Operation& op, std::int64_t result) {
   op.worker->timers().remove(&op.timer);
   op.result = result;
-  op.worker->ready(op.fiber);
+  deliver(op);
 }
 
 void EpollBackend::end_wait(Operation& op, int error) {

@@ -58,6 +58,7 @@ class EpollBackend final : public Backend {
   void close_listener(Listener* listener) override;
   void close_in_background(int fd) override;
   void forget(int fd) override;
+  void retire_fd(int fd) override;
   const char* name() const override { return "epoll"; }
   std::string describe() const override;
   const RingFeatures& features() const override { return no_ring_; }

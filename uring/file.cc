@@ -34,7 +34,7 @@ Result<struct statx> run_statx(int dirfd, const char* path, int flags) {
 File& File::operator=(File&& other) noexcept {
   if (this != &other) {
     uring::close_descriptor_quietly(fd_);
-    fd_ = std::exchange(other.fd_, -1);
+    fd_.reset(other.fd_.take());
   }
   return *this;
 }

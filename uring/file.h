@@ -21,6 +21,7 @@
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/result.h>
 #include <weft/uring/buffer.h>
+#include <weft/uring/descriptor.h>
 
 namespace weft::fs {
 
@@ -28,7 +29,7 @@ class File {
  public:
   File() = default;
   explicit File(int fd) : fd_(fd) {}
-  File(File&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  File(File&& other) noexcept : fd_(std::move(other.fd_)) {}
   File& operator=(File&& other) noexcept;
   ~File();
 
@@ -54,7 +55,7 @@ class File {
   int native_handle() const { return fd_; }
 
  private:
-  int fd_ = -1;
+  uring::Descriptor fd_;
 };
 
 // statx(2) of a path.

@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+#include <weft/fibers/event.h>
+#include <weft/fibers/scheduler.h>
+
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
 #define WEFT_HAVE_MEMCHECK 1
@@ -46,6 +49,42 @@ void tell_memcheck_what_the_kernel_wrote(const Operation& op) {
 
 Backend* current_backend() noexcept { return t_backend; }
 
+// ---- cancelling from another worker ------------------------------------------------
+
+void Backend::watch(Operation& op) {
+  op.watched = true;
+  op.watch_prev = nullptr;
+  op.watch_next = watched_;
+  if (watched_ != nullptr) watched_->watch_prev = &op;
+  watched_ = &op;
+}
+
+void Backend::deliver(Operation& op) {
+  if (op.watched) {
+    if (op.watch_prev != nullptr) op.watch_prev->watch_next = op.watch_next;
+    else watched_ = op.watch_next;
+    if (op.watch_next != nullptr) op.watch_next->watch_prev = op.watch_prev;
+    op.watched = false;
+  }
+  op.worker->ready(op.fiber);
+}
+
+void Backend::request_cancel(Operation& op) {
+  op.cancel_wanted.store(true, std::memory_order_release);
+  op.worker->post(&Backend::scan_cancel_requests, this);
+}
+
+// On the owning worker: cancel every watched operation someone asked to.
+// Watched operations are still in flight, so still alive.
+void Backend::scan_cancel_requests(void* self) {
+  auto* b = static_cast<Backend*>(self);
+  for (Operation* op = b->watched_; op != nullptr;) {
+    Operation* next = op->watch_next;  // cancel() may deliver (and unlink) op
+    if (op->cancel_wanted.exchange(false, std::memory_order_acq_rel)) b->cancel(*op);
+    op = next;
+  }
+}
+
 BackendBinding::BackendBinding(Backend* backend) : previous_(t_backend) { t_backend = backend; }
 BackendBinding::~BackendBinding() { t_backend = previous_; }
 
@@ -65,17 +104,23 @@ std::int64_t perform(Operation& op) {
   if (token != nullptr && token->cancelled()) return -ECANCELED;
   if (op.options.deadline != kNoDeadline && op.options.deadline <= Clock::now()) return -ETIMEDOUT;
   op.worker = worker;
+  op.backend = &backend;
   op.fiber = worker->current_fiber();
   if (backend.submit(op)) {
     tell_memcheck_what_the_kernel_wrote(op);
     return op.result;
   }
   if (token != nullptr) {
+    backend.watch(op);
     op.cancel_registration.op = &op;
     op.cancel_registration.on_cancel = [](CancelToken::Registration* r) {
-      if (Backend* b = current_backend()) b->cancel(*static_cast<Operation::Cancel*>(r)->op);
+      // Under the token's lock: the operation cannot complete and go away
+      // before this returns. Its own worker cancels it; anyone else asks.
+      Operation* o = static_cast<Operation::Cancel*>(r)->op;
+      if (fibers::Worker::current() == o->worker) o->backend->cancel(*o);
+      else o->backend->request_cancel(*o);
     };
-    token->add(&op.cancel_registration);
+    if (!token->add(&op.cancel_registration)) backend.cancel(op);  // cancelled meanwhile
   }
   op.abandon.op = &op;
   op.abandon.run = [](fibers::AbandonHook* h) {
@@ -92,23 +137,76 @@ std::int64_t perform(Operation& op) {
   return op.result;
 }
 
-Result<void> close_descriptor(int& fd) {
-  if (fd < 0) return errno_error(EBADF);
-  const int closing = fd;
-  fd = -1;
+// ---- closing -----------------------------------------------------------------------
+
+namespace {
+
+// Closing a descriptor on a runtime with several workers. Any worker's ring
+// (or epoll set) may have requests pending on it, and each may only be
+// touched from its own thread; a cancel matches requests by open file, so
+// it must reach the kernel before the descriptor is closed (and its number
+// reused). So every worker retires the descriptor on its own thread, and the
+// close comes after the last one has.
+struct Retirement {
+  int fd;
+  std::atomic<std::size_t> left;
+  Event* done;  // a waiting close(): told when all have retired it
+};
+
+void retire_here(void* arg) {
+  auto* r = static_cast<Retirement*>(arg);
+  if (Backend* b = current_backend()) b->retire_fd(r->fd);
+  if (r->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (r->done != nullptr) {
+    r->done->set();  // the closer's frame may be gone once this returns
+  } else {
+    ::close(r->fd);  // nobody waits: the last to retire it closes it
+    delete r;
+  }
+}
+
+// The scheduler to broadcast on, or null when one worker is enough (a single
+// worker, or workers already stopping: every ring is quiet then).
+fibers::Scheduler* several_workers() {
+  fibers::Worker* w = fibers::Worker::current();
+  if (w == nullptr) return nullptr;
+  fibers::Scheduler& s = w->scheduler();
+  return s.single() || s.stopping() ? nullptr : &s;
+}
+
+void broadcast(fibers::Scheduler& s, Retirement* r) {
+  r->left.store(s.size(), std::memory_order_relaxed);
+  for (std::size_t i = 0; i < s.size(); ++i) s.worker(i)->post(&retire_here, r);
+}
+
+}  // namespace
+
+bool closes_everywhere() noexcept { return several_workers() != nullptr; }
+
+Result<void> close_descriptor(Descriptor& fd) {
+  const int closing = fd.take();
+  if (closing < 0) return errno_error(EBADF);
   if (current_backend() != nullptr && fibers::Worker::current() != nullptr &&
       fibers::Worker::current()->on_fiber()) {
+    if (fibers::Scheduler* s = several_workers()) {
+      Event done;
+      Retirement r{closing, {0}, &done};
+      broadcast(*s, &r);
+      (void)done.wait();
+      return ::close(closing) == 0 ? Result<void>() : Result<void>(errno_error(errno));
+    }
     OperationPtr op = make_operation(OpKind::close, closing, {});
     return to_void(perform(*op));
   }
   return ::close(closing) == 0 ? Result<void>() : Result<void>(errno_error(errno));
 }
 
-void close_descriptor_quietly(int& fd) noexcept {
-  if (fd < 0) return;
-  const int closing = fd;
-  fd = -1;
-  if (Backend* b = current_backend()) {
+void close_descriptor_quietly(Descriptor& fd) noexcept {
+  const int closing = fd.take();
+  if (closing < 0) return;
+  if (fibers::Scheduler* s = several_workers()) {
+    broadcast(*s, new Retirement{closing, {0}, nullptr});
+  } else if (Backend* b = current_backend()) {
     b->close_in_background(closing);
   } else {
     ::close(closing);

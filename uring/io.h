@@ -5,6 +5,7 @@
 
 #include <weft/fibers/result.h>
 #include <weft/uring/backend.h>
+#include <weft/uring/descriptor.h>
 
 namespace weft::uring {
 
@@ -22,11 +23,15 @@ inline Result<void> to_void(std::int64_t r) {
   return {};
 }
 
-// Closes `fd` and sets it to -1. On a fiber through the backend (which first
+// Takes `fd` (leaving -1) and closes it; EBADF if it held none. On a fiber through the backend (which first
 // cancels whatever else is pending on it) and reports the close's error; on
 // any other thread with close(2).
-Result<void> close_descriptor(int& fd);
+Result<void> close_descriptor(Descriptor& fd);
 // The same for destructors: never parks, never reports.
-void close_descriptor_quietly(int& fd) noexcept;
+void close_descriptor_quietly(Descriptor& fd) noexcept;
+
+// True when closing a descriptor here goes through every worker (several
+// workers, running): each retires it, accept queues included (io.cc).
+bool closes_everywhere() noexcept;
 
 }  // namespace weft::uring

@@ -83,7 +83,7 @@ void RingListener::hand_over(Operation& op, int result) {
   op.queued = false;
   op.worker->timers().remove(&op.timer);
   op.result = result;
-  op.worker->ready(op.fiber);
+  ring_.deliver(op);
 }
 
 void RingListener::end_wait(Operation& op, int error) {

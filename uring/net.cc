@@ -45,7 +45,7 @@ void enable_nodelay(int fd) {
 TcpStream& TcpStream::operator=(TcpStream&& other) noexcept {
   if (this != &other) {
     uring::close_descriptor_quietly(fd_);
-    fd_ = std::exchange(other.fd_, -1);
+    fd_.reset(other.fd_.take());
   }
   return *this;
 }
@@ -130,7 +130,7 @@ Result<void> TcpStream::set_nodelay(bool on) {
 TcpListener& TcpListener::operator=(TcpListener&& other) noexcept {
   if (this != &other) {
     close_quietly();
-    fd_ = std::exchange(other.fd_, -1);
+    fd_.reset(other.fd_.take());
     listener_ = std::exchange(other.listener_, nullptr);
   }
   return *this;
@@ -158,7 +158,7 @@ Result<TcpListener> TcpListener::bind(const Address& address, int backlog) {
   const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return errno_error(errno);
   TcpListener listener;
-  listener.fd_ = fd;
+  listener.fd_.reset(fd);
   const int one = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       ::bind(fd, address.data(), address.size()) != 0 || ::listen(fd, backlog) != 0) {
@@ -170,11 +170,26 @@ Result<TcpListener> TcpListener::bind(const Address& address, int backlog) {
 Result<TcpStream> TcpListener::accept(const WaitOptions& options) {
   uring::Backend& backend = uring::require_backend("weft::net::TcpListener::accept");
   if (fd_ < 0) return errno_error(EBADF);
-  // A listener that served another runtime moves to this one.
-  if (listener_ != nullptr && listener_->backend() != &backend) release_listener();
-  if (listener_ == nullptr) listener_ = backend.open_listener(fd_);
+  if (uring::closes_everywhere()) {
+    // Several workers: one accept request on this worker's backend. A queue
+    // kept by one worker (a multishot accept) would strand connections there
+    // once the accepting fiber moved to another worker.
+    auto op = make_operation(OpKind::accept, fd_, options);
+    const std::int64_t r = perform(*op);
+    if (r < 0) return errno_error(static_cast<int>(-r));
+    enable_nodelay(static_cast<int>(r));
+    return TcpStream(static_cast<int>(r));
+  }
+  // One worker: the backend's accept queue (multishot on io_uring).
+  uring::Listener* queue = listener_;
+  while (queue != nullptr && queue->backend() != &backend) queue = queue->next_for_socket;
+  if (queue == nullptr) {
+    queue = backend.open_listener(fd_);
+    queue->next_for_socket = listener_;
+    listener_ = queue;
+  }
   auto op = make_operation(OpKind::accept, fd_, options);
-  op->listener = listener_;
+  op->listener = queue;
   const std::int64_t r = perform(*op);
   if (r < 0) return errno_error(static_cast<int>(-r));
   const int fd = static_cast<int>(r);
@@ -195,7 +210,7 @@ Result<Address> TcpListener::local_address() const { return socket_name(fd_, fal
 UdpSocket& UdpSocket::operator=(UdpSocket&& other) noexcept {
   if (this != &other) {
     uring::close_descriptor_quietly(fd_);
-    fd_ = std::exchange(other.fd_, -1);
+    fd_.reset(other.fd_.take());
   }
   return *this;
 }
@@ -206,7 +221,7 @@ Result<UdpSocket> UdpSocket::bind(const Address& address) {
   const int fd = ::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return errno_error(errno);
   UdpSocket socket;
-  socket.fd_ = fd;
+  socket.fd_.reset(fd);
   if (::bind(fd, address.data(), address.size()) != 0) return errno_error(errno);
   return socket;
 }

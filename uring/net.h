@@ -27,6 +27,7 @@
 #include <weft/fibers/result.h>
 #include <weft/uring/address.h>
 #include <weft/uring/buffer.h>
+#include <weft/uring/descriptor.h>
 
 namespace weft::uring {
 class Listener;
@@ -41,7 +42,7 @@ class TcpStream {
   TcpStream() = default;
   // Takes ownership of a connected socket descriptor.
   explicit TcpStream(int fd) : fd_(fd) {}
-  TcpStream(TcpStream&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  TcpStream(TcpStream&& other) noexcept : fd_(std::move(other.fd_)) {}
   TcpStream& operator=(TcpStream&& other) noexcept;
   ~TcpStream();
 
@@ -70,17 +71,17 @@ class TcpStream {
   bool is_open() const { return fd_ >= 0; }
   int native_handle() const { return fd_; }
   // Gives up ownership of the descriptor.
-  int release() { return std::exchange(fd_, -1); }
+  int release() { return fd_.take(); }
 
  private:
-  int fd_ = -1;
+  uring::Descriptor fd_;
 };
 
 class TcpListener {
  public:
   TcpListener() = default;
   TcpListener(TcpListener&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), listener_(std::exchange(other.listener_, nullptr)) {}
+      : fd_(std::move(other.fd_)), listener_(std::exchange(other.listener_, nullptr)) {}
   TcpListener& operator=(TcpListener&& other) noexcept;
   ~TcpListener();
 
@@ -103,8 +104,8 @@ class TcpListener {
  private:
   void close_quietly() noexcept;
   void release_listener() noexcept;
-  int fd_ = -1;
-  uring::Listener* listener_ = nullptr;  // the accept queue, made by the first accept()
+  uring::Descriptor fd_;
+  uring::Listener* listener_ = nullptr;  // accept queues, one per worker that accepted
 };
 
 struct Datagram {
@@ -115,7 +116,7 @@ struct Datagram {
 class UdpSocket {
  public:
   UdpSocket() = default;
-  UdpSocket(UdpSocket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UdpSocket(UdpSocket&& other) noexcept : fd_(std::move(other.fd_)) {}
   UdpSocket& operator=(UdpSocket&& other) noexcept;
   ~UdpSocket();
 
@@ -132,7 +133,7 @@ class UdpSocket {
   int native_handle() const { return fd_; }
 
  private:
-  int fd_ = -1;
+  uring::Descriptor fd_;
 };
 
 }  // namespace weft::net

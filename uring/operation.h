@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -44,6 +45,7 @@ enum class OpKind : std::uint8_t {
   fsync,
 };
 
+class Backend;
 class Listener;
 
 struct Operation {
@@ -70,8 +72,14 @@ struct Operation {
   WaitOptions options;
 
   // Filled by perform() and the backend.
-  fibers::Worker* worker = nullptr;
+  fibers::Worker* worker = nullptr;  // the worker whose backend runs it
+  Backend* backend = nullptr;
   fibers::Fiber* fiber = nullptr;
+  // Watched while in flight with a cancel token (Backend::watch).
+  Operation* watch_prev = nullptr;
+  Operation* watch_next = nullptr;
+  bool watched = false;
+  std::atomic<bool> cancel_wanted{false};  // a cancel from another thread
   std::int64_t result = 0;   // >= 0, or -errno
   std::uint8_t pending = 0;  // completions still expected
   bool timed_out = false;    // the linked timeout fired

@@ -323,6 +323,23 @@ void Ring::service_listeners() {
   listeners_need_service_ = !all_done;
 }
 
+void Ring::retire_fd(int fd) {
+  for (RingListener* l = open_listeners_; l != nullptr;) {
+    RingListener* next = l->next_;
+    if (l->fd_ == fd) close_listener(l);
+    l = next;
+  }
+  if (features_.cancel_fd) {
+    io_uring_sqe* sqe = fire_and_forget();
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, kTagIgnore);
+  }
+  // The cancel must reach the kernel before anyone closes the descriptor
+  // (it matches requests by open file): submit now, not at the round's end.
+  const unsigned to_submit = publish_sq();
+  if (to_submit > 0) enter(to_submit, 0, features_.defer_taskrun ? IORING_ENTER_GETEVENTS : 0, kNoDeadline);
+}
+
 void Ring::close_in_background(int fd) {
   reserve(2);
   if (features_.cancel_fd) {
@@ -441,7 +458,7 @@ void Ring::operation_part_done(Operation* op) noexcept {
   if (--op->pending != 0) return;
   // The linked timeout cancelled the request: report why it was cancelled.
   if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
-  op->worker->ready(op->fiber);
+  deliver(*op);
 }
 
 bool Ring::cancel_all(Stats& stats) {

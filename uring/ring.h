@@ -82,6 +82,7 @@ class Ring final : public Backend {
   Listener* open_listener(int fd) override;
   void close_listener(Listener* listener) override;
   void close_in_background(int fd) override;
+  void retire_fd(int fd) override;
   const char* name() const override { return "io_uring"; }
   std::string describe() const override { return features_.describe(); }
   const RingFeatures& features() const override { return features_; }

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <latch>
 #include <thread>
 #include <vector>
 
@@ -147,6 +148,7 @@ struct Runtime::Run {
     bindings = std::make_unique<Bindings>(*worker0, impl.backend.get());
     stats.resize(impl.workers);
     for (std::size_t i = 1; i < impl.workers; ++i) threads.emplace_back([this, i] { serve(i); });
+    attached.wait();  // no fiber runs before every worker exists
   }
 
   void serve(std::size_t index) {
@@ -159,13 +161,11 @@ struct Runtime::Run {
       backend = make_epoll();
     }
     fibers::Worker worker(*backend, scheduler, index, options);
+    attached.count_down();
     {
       Bindings bound(worker, backend.get());
       worker.run();
-      worker.quiesce();
-      scheduler.stop_barrier();  // every worker quiet
-      scheduler.stop_barrier();  // worker 0 abandoned what was left
-      worker.drain();
+      worker.stop(/*leader=*/false);
       stats[index] = worker.snapshot();
     }
   }
@@ -173,7 +173,7 @@ struct Runtime::Run {
   // On the calling thread: worker 0 runs until main finishes, then leads the
   // stop (scheduler.h, "Stopping").
   void drive(fibers::Fiber* main) {
-    scheduler.set_main(main);
+    scheduler.watch_main(main);
     std::exception_ptr failure;
     try {
       worker0->run();
@@ -181,11 +181,7 @@ struct Runtime::Run {
       failure = std::current_exception();
       scheduler.begin_stop();
     }
-    worker0->quiesce();
-    scheduler.stop_barrier();
-    worker0->abandon_all();
-    scheduler.stop_barrier();
-    worker0->drain();
+    worker0->stop(/*leader=*/true);
     stats[0] = worker0->snapshot();
     for (std::thread& t : threads) t.join();
     threads.clear();
@@ -196,10 +192,7 @@ struct Runtime::Run {
   ~Run() {
     if (!threads.empty()) {  // drive() never ran (spawning main threw): stop the others
       scheduler.begin_stop();
-      worker0->quiesce();
-      scheduler.stop_barrier();
-      scheduler.stop_barrier();
-      worker0->drain();
+      worker0->stop(/*leader=*/true);
       for (std::thread& t : threads) t.join();
     }
     bindings.reset();
@@ -212,6 +205,7 @@ struct Runtime::Run {
   Impl& impl;
   fibers::WorkerOptions options;
   fibers::Scheduler scheduler;
+  std::latch attached{static_cast<std::ptrdiff_t>(impl.workers) - 1};
   std::unique_ptr<fibers::Worker> worker0;
   std::unique_ptr<Bindings> bindings;
   std::vector<std::thread> threads;

@@ -1,3 +1,4 @@
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <memory>
 #include <stdexcept>
@@ -209,9 +210,13 @@ BOOST_AUTO_TEST_CASE(misuse_is_reported_not_undefined) {
   weft::test::run([] {
     weft::JoinHandle<int> empty;
     BOOST_CHECK_THROW(empty.join(), std::logic_error);
-    weft::JoinHandle<void>* self = nullptr;
-    auto h = weft::spawn([&] { self->join(); });
-    self = &h;
+    // With several workers the fiber may start before `self` is set: it waits for it.
+    std::atomic<weft::JoinHandle<void>*> self{nullptr};
+    auto h = weft::spawn([&] {
+      while (self.load() == nullptr) weft::yield();
+      self.load()->join();
+    });
+    self.store(&h);
     BOOST_CHECK_THROW(h.join(), std::logic_error);  // it tried to join itself
     BOOST_CHECK_THROW(weft::spawn([] {}, {.stack_size = 64u << 20}), std::system_error);
   });

@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(cancelling_a_token_ends_every_wait_on_it) {
   weft::test::run([] {
     weft::Event ev;
     weft::CancelToken token;
-    int cancelled = 0;
+    std::atomic<int> cancelled{0};  // the waiters may run on different workers
     std::vector<weft::JoinHandle<void>> hs;
     for (int i = 0; i < 3; ++i) {
       hs.push_back(weft::spawn([&] {

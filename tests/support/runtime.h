@@ -26,6 +26,25 @@ inline RuntimeOptions one_worker(RuntimeOptions o = {}) {
   return o;
 }
 
+// For tests about several workers, whatever WEFT_TEST_WORKERS says.
+inline RuntimeOptions two_workers(RuntimeOptions o = {}) {
+  o.workers = 2;
+  return o;
+}
+
+// Spins the calling fiber, without yielding, until pred() holds or `limit`
+// passes; returns whether it held. A fiber that spins keeps its worker busy,
+// so with two workers whatever it waits for must run on the other one.
+template <class Pred>
+bool spin_until(Pred pred, Clock::duration limit = std::chrono::seconds(10)) {
+  const Deadline give_up = Clock::now() + limit;
+  while (!pred()) {
+    if (Clock::now() > give_up) return false;
+    __builtin_ia32_pause();
+  }
+  return true;
+}
+
 // Runs `body` as the main fiber of a new runtime and returns what it returns.
 // Fails the test if other fibers were still alive when body returned (they
 // would be abandoned instead of finishing).

@@ -1,0 +1,224 @@
+// I/O with several workers: a request lives on the ring (or epoll set) of
+// the worker that started it, and is cancelled, closed under and served
+// from any other thread. These tests ask for two workers whatever
+// WEFT_TEST_WORKERS says; CTest runs them on both backends.
+#include <fcntl.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/runtime.h"
+
+using namespace std::chrono_literals;
+using weft::Clock;
+using weft::net::TcpListener;
+using weft::net::TcpStream;
+
+namespace {
+
+TcpListener listen_any() { return TcpListener::bind({"127.0.0.1", 0}).value(); }
+
+struct Pair {
+  TcpStream client;
+  TcpStream server;
+};
+
+Pair connect_pair(TcpListener& listener) {
+  auto accepted = weft::spawn([&] { return listener.accept().value(); });
+  TcpStream client = TcpStream::connect(listener.local_address().value()).value();
+  return {std::move(client), accepted.join()};
+}
+
+bool can_cancel_by_descriptor() {
+  if (weft::test::on_epoll()) return true;
+  return weft::Runtime().features().cancel_fd;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(workers)
+
+BOOST_AUTO_TEST_CASE(a_token_cancelled_by_a_plain_thread_ends_a_read) {
+  weft::test::run([] {
+    TcpListener listener = listen_any();
+    Pair p = connect_pair(listener);
+    weft::CancelToken token;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(10ms);
+      token.cancel();
+    });
+    char buf[8];
+    const auto start = Clock::now();
+    const auto r = p.client.read(buf, {.deadline = weft::after(10s), .cancel = &token});
+    canceller.join();
+    BOOST_TEST((r.error() == std::errc::operation_canceled));
+    BOOST_TEST((Clock::now() - start < 5s));
+    // The stream is still usable.
+    BOOST_TEST(p.server.write_all("ok").has_value());
+    BOOST_TEST(p.client.read_exact({buf, 2}).has_value());
+    BOOST_TEST(std::string(buf, 2) == "ok");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_token_cancelled_on_another_worker_ends_a_read) {
+  weft::test::run(
+      [] {
+        TcpListener listener = listen_any();
+        Pair p = connect_pair(listener);
+        weft::CancelToken token;
+        std::atomic<bool> reading{false};
+        std::atomic<std::size_t> reader_worker{SIZE_MAX};
+        auto reader = weft::spawn([&] {
+          char buf[8];
+          reader_worker.store(weft::this_fiber::worker());
+          reading.store(true);
+          return p.client.read(buf, {.deadline = weft::after(10s), .cancel = &token}).error();
+        });
+        // Spinning keeps this worker busy: the reader starts on the other.
+        BOOST_TEST(weft::test::spin_until([&] { return reading.load(); }));
+        BOOST_TEST(reader_worker.load() != weft::this_fiber::worker());
+        std::this_thread::sleep_for(2ms);  // let the read reach its ring
+        token.cancel();
+        BOOST_TEST((reader.join() == std::errc::operation_canceled));
+      },
+      weft::test::two_workers());
+}
+
+BOOST_AUTO_TEST_CASE(closing_a_stream_ends_a_read_parked_on_another_worker) {
+  if (!can_cancel_by_descriptor()) {
+    BOOST_TEST_MESSAGE("skipped: this kernel cannot cancel requests by descriptor (5.19+)");
+    return;
+  }
+  weft::test::run(
+      [] {
+        TcpListener listener = listen_any();
+        Pair p = connect_pair(listener);
+        std::atomic<bool> reading{false};
+        std::atomic<std::size_t> reader_worker{SIZE_MAX};
+        auto reader = weft::spawn([&] {
+          char buf[8];
+          reader_worker.store(weft::this_fiber::worker());
+          reading.store(true);
+          return p.client.read(buf, {.deadline = weft::after(10s)}).error();
+        });
+        BOOST_TEST(weft::test::spin_until([&] { return reading.load(); }));
+        BOOST_TEST(reader_worker.load() != weft::this_fiber::worker());
+        std::this_thread::sleep_for(2ms);
+        const auto start = Clock::now();
+        BOOST_TEST(p.client.close().has_value());
+        const std::error_code e = reader.join();
+        BOOST_TEST((e == std::errc::operation_canceled || e == std::errc::bad_file_descriptor),
+                   e.message());
+        BOOST_TEST((Clock::now() - start < 5s));
+      },
+      weft::test::two_workers());
+}
+
+BOOST_AUTO_TEST_CASE(closing_a_listener_ends_an_accept_parked_on_another_worker) {
+  weft::test::run(
+      [] {
+        TcpListener listener = listen_any();
+        std::atomic<bool> accepting{false};
+        auto acceptor = weft::spawn([&] {
+          accepting.store(true);
+          return listener.accept({.deadline = weft::after(10s)}).error();
+        });
+        BOOST_TEST(weft::test::spin_until([&] { return accepting.load(); }));
+        std::this_thread::sleep_for(2ms);
+        BOOST_TEST(listener.close().has_value());
+        BOOST_TEST((acceptor.join() == std::errc::operation_canceled));
+      },
+      weft::test::two_workers());
+}
+
+BOOST_AUTO_TEST_CASE(dropping_streams_on_other_workers_closes_them_everywhere) {
+  // Each stream is read on one worker and destroyed on whichever worker its
+  // fiber ends on: the descriptor must be closed (the peer sees the end)
+  // and never leak.
+  const auto open_descriptors = [] {
+    int n = 0;
+    for (int fd = 0; fd < 4096; ++fd) n += ::fcntl(fd, F_GETFD) != -1;
+    return n;
+  };
+  const int before = open_descriptors();
+  weft::test::run(
+      [] {
+        TcpListener listener = listen_any();
+        for (int i = 0; i < 50; ++i) {
+          Pair p = connect_pair(listener);
+          auto owner = weft::spawn([s = std::move(p.server)]() mutable {
+            char buf[4];
+            (void)s.read(buf, {.deadline = weft::after(1ms)});
+            weft::yield();
+          });
+          owner.join();
+          char buf[4];
+          BOOST_TEST(p.client.read(buf, {.deadline = weft::after(5s)}).value() == 0u);
+        }
+      },
+      weft::test::two_workers());
+  BOOST_TEST(open_descriptors() == before);
+}
+
+BOOST_AUTO_TEST_CASE(a_server_on_two_workers_serves_every_client) {
+  weft::test::run(
+      [] {
+        TcpListener listener = listen_any();
+        const auto address = listener.local_address().value();
+        constexpr int kClients = 64;
+        constexpr int kRounds = 20;
+        std::atomic<unsigned> handler_workers{0};
+        std::atomic<int> served{0};
+        std::atomic<int> handlers_done{0};
+        // Two acceptors, one per worker if they spread.
+        std::vector<weft::JoinHandle<void>> acceptors;
+        for (int a = 0; a < 2; ++a) {
+          acceptors.push_back(weft::spawn([&] {
+            while (served.load() < kClients) {
+              auto c = listener.accept({.deadline = weft::after(200ms)});
+              if (!c) continue;
+              served.fetch_add(1);
+              weft::spawn([&, s = std::move(*c)]() mutable {
+                char buf[64];
+                for (;;) {
+                  handler_workers.fetch_or(1u << weft::this_fiber::worker());
+                  auto n = s.read(buf, {.deadline = weft::after(10s)});
+                  if (!n || *n == 0 || !s.write_all({buf, *n})) break;
+                }
+                handlers_done.fetch_add(1);
+              }).detach();
+            }
+          }));
+        }
+        std::vector<weft::JoinHandle<int>> clients;
+        for (int i = 0; i < kClients; ++i) {
+          clients.push_back(weft::spawn([&, i] {
+            TcpStream c = TcpStream::connect(address, {.deadline = weft::after(10s)}).value();
+            int good = 0;
+            for (int r = 0; r < kRounds; ++r) {
+              const std::string msg = std::to_string(i) + ":" + std::to_string(r);
+              char buf[64];
+              if (!c.write_all(msg)) break;
+              if (!c.read_exact({buf, msg.size()}, {.deadline = weft::after(10s)})) break;
+              good += std::string(buf, msg.size()) == msg;
+            }
+            return good;
+          }));
+        }
+        int good = 0;
+        for (auto& c : clients) good += c.join();
+        for (auto& a : acceptors) a.join();
+        BOOST_TEST(good == kClients * kRounds);
+        BOOST_TEST(handler_workers.load() == 3u);
+        // The detached handlers see their clients' end and finish.
+        const auto give_up = Clock::now() + 10s;
+        while (handlers_done.load() < kClients && Clock::now() < give_up) weft::sleep_for(1ms);
+        BOOST_TEST(handlers_done.load() == kClients);
+      },
+      weft::test::two_workers());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
