@@ -3,10 +3,15 @@
 
 #include <weft/fibers/blocking.h>
 #include <weft/fibers/cancel.h>
+#include <weft/fibers/channel.h>
+#include <weft/fibers/condvar.h>
 #include <weft/fibers/event.h>
+#include <weft/fibers/mutex.h>
 #include <weft/fibers/result.h>
+#include <weft/fibers/semaphore.h>
 #include <weft/fibers/spawn.h>
 #include <weft/fibers/stats.h>
+#include <weft/fibers/wait_group.h>
 #include <weft/uring/address.h>
 #include <weft/uring/buffer.h>
 #include <weft/uring/features.h>

@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include <weft/fibers/cancel.h>
+#include <weft/fibers/wait_list.h>
 
 namespace weft {
 
@@ -35,11 +36,8 @@ class Event {
   std::error_code wait(const WaitOptions& options = {});
 
  private:
-  struct Node;
-  void unlink(Node* node);
   std::mutex mutex_;
-  Node* waiters_ = nullptr;  // woken first in, first out; guarded by mutex_
-  Node* tail_ = nullptr;     // guarded by mutex_
+  fibers::WaitList waiters_;  // woken first in, first out; guarded by mutex_
   std::atomic<bool> set_{false};
 };
 

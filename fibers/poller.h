@@ -7,8 +7,10 @@
 // uring/ implement this.
 //
 // Thread rules: a Poller belongs to one worker; only that worker's thread
-// calls it.
+// calls it, except wake() and rescue().
 #pragma once
+
+#include <cstddef>
 
 #include <weft/fibers/cancel.h>
 
@@ -17,6 +19,8 @@ struct Stats;
 }
 
 namespace weft::fibers {
+
+class Scheduler;
 
 class Poller {
  public:
@@ -34,6 +38,16 @@ class Poller {
 
   // Any thread. Makes a poll that blocks now (or the next one) return soon.
   virtual void wake() = 0;
+
+  // Any thread but the owner's, while the owner runs one fiber for long
+  // without yielding (monitor.h): delivers what completions it can without
+  // the owner, readying their fibers through `scheduler` (its global queue)
+  // so other workers run them. Returns how many fibers it readied. A backend
+  // that cannot do this leaves its completions to the owner and returns 0.
+  virtual std::size_t rescue(Scheduler& scheduler) {
+    (void)scheduler;
+    return 0;
+  }
 
   // Cancels everything in flight and waits until the kernel holds no
   // reference to any fiber's memory. Completions delivered meanwhile ready

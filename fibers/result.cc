@@ -10,6 +10,8 @@ class Category final : public std::error_category {
     switch (static_cast<errc>(code)) {
       case errc::end_of_stream:
         return "end of stream before the requested bytes arrived";
+      case errc::channel_closed:
+        return "channel closed";
     }
     return "unknown weft error";
   }

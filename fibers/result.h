@@ -17,7 +17,8 @@ namespace weft {
 
 // Errors weft reports that no errno describes.
 enum class errc {
-  end_of_stream = 1,  // the peer closed before the requested bytes arrived
+  end_of_stream = 1,   // the peer closed before the requested bytes arrived
+  channel_closed = 2,  // a send on, or a receive from a drained, closed channel
 };
 const std::error_category& weft_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept {

@@ -49,6 +49,13 @@ void Scheduler::push_global(Fiber* first, Fiber* last, std::uint32_t n) {
   notify_work();
 }
 
+bool Scheduler::ready_elsewhere(Fiber* f) {
+  if (stopping()) return false;
+  f->state = FiberState::runnable;
+  push_global(f);
+  return true;
+}
+
 Fiber* Scheduler::take_global(std::uint32_t max, std::uint32_t* n) {
   *n = 0;
   if (global_empty()) return nullptr;

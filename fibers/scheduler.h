@@ -88,6 +88,11 @@ class Scheduler {
   void push_global(Fiber* f) { push_global(f, f, 1); }
   // Takes up to `max` fibers as a list (null when empty); *n says how many.
   Fiber* take_global(std::uint32_t max, std::uint32_t* n);
+  // A parked fiber is runnable again, readied by a thread that is no worker
+  // of its own (the monitor rescuing completions): onto the global queue,
+  // waking a worker for it. Returns false, and does nothing, once the
+  // runtime is stopping (the fiber stays parked and is abandoned).
+  bool ready_elsewhere(Fiber* f);
   bool global_empty() const { return global_size_.load(std::memory_order_acquire) == 0; }
   std::uint32_t global_size() const { return global_size_.load(std::memory_order_acquire); }
 

@@ -72,7 +72,45 @@ void report_detached_error(const Fiber* f) {
 
 // ---- records -----------------------------------------------------------------
 
+// The monitor reads a running fiber's name and id from another thread
+// (Worker::describe_running). A record it is reading must not be freed: it
+// publishes the record here, then checks the worker has not switched since;
+// a freeing worker fences, then waits while the record is published. Of the
+// two store-then-load sequences one must see the other's store, so either
+// the monitor sees the switch and reads nothing, or the free waits.
+namespace {
+std::atomic<const Fiber*> g_inspected{nullptr};
+std::mutex g_inspection;  // one inspecting monitor at a time (several runtimes)
+#ifdef WEFT_TSAN
+std::atomic<int> g_fence_word{0};
+#endif
+void full_fence() noexcept {
+#ifdef WEFT_TSAN
+  g_fence_word.fetch_add(0, std::memory_order_seq_cst);  // TSan rejects a bare fence
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+}  // namespace
+
+bool Worker::describe_running(std::uint64_t count, RunningFiber& out) const {
+  std::lock_guard<std::mutex> lock(g_inspection);
+  const Fiber* f = running_.load(std::memory_order_acquire);
+  if (f == nullptr) return false;
+  g_inspected.store(f, std::memory_order_seq_cst);
+  const bool same = switch_seq_.load(std::memory_order_seq_cst) == count;
+  if (same) {
+    out.id = f->id;
+    std::memcpy(out.name, f->name, sizeof out.name);
+    out.name[sizeof out.name - 1] = '\0';
+  }
+  g_inspected.store(nullptr, std::memory_order_release);
+  return same;
+}
+
 void free_record(Fiber* f) noexcept {
+  full_fence();
+  while (g_inspected.load(std::memory_order_acquire) == f) __builtin_ia32_pause();
   if (f->task != nullptr) f->task->destroy(f->task);
   f->~Fiber();
   alloc::deallocate(f);
@@ -425,6 +463,10 @@ void Worker::switch_to(Fiber* next) {
   current_ = next;
   next->state = FiberState::running;
   ++stats_.switches;
+  // For the monitor. Release so that, seeing the count, it may read the
+  // running fiber's name and id (written before it first ran).
+  running_.store(next == &home_ ? nullptr : next, std::memory_order_release);
+  switch_seq_.store(switch_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   self->eh = *eh_globals_;
   *eh_globals_ = next->eh;
   sanitizer::before_switch(self->san, next->san, after_ == After::finish);

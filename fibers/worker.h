@@ -126,6 +126,21 @@ class Worker {
 
   // Owner only. The fiber running now (&home when none).
   Fiber* current_fiber() const { return current_; }
+
+  // Any thread, for the monitor (monitor.h): a count of switches, and the
+  // fiber the last one went to (null: the worker's own loop, or asleep).
+  // Written by the owner at every switch, relaxed: a sample, not a sync.
+  std::uint64_t switch_count() const { return switch_seq_.load(std::memory_order_acquire); }
+  const Fiber* running() const { return running_.load(std::memory_order_acquire); }
+  // Any thread, for the monitor: if the worker is still on the fiber it was
+  // on at switch `count`, copies that fiber's name and id and returns true.
+  struct RunningFiber {
+    std::uint64_t id = 0;
+    char name[32] = {};
+  };
+  bool describe_running(std::uint64_t count, RunningFiber& out) const;
+  // Any thread, for the monitor: the backend, whose rescue() may be called.
+  Poller& poller() { return poller_; }
   bool on_fiber() const { return current_ != &home_; }
 
   // Owner only. spawn(): a record with room for the task (throws
@@ -229,6 +244,8 @@ class Worker {
   static constinit thread_local Worker* tls_current_;
 
   Poller& poller_;
+  std::atomic<std::uint64_t> switch_seq_{0};  // written by the owner only
+  std::atomic<const Fiber*> running_{nullptr};
   Scheduler& scheduler_;
   std::size_t index_;
   bool multi_;  // more than one worker: shared structures need their locks

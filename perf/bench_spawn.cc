@@ -10,7 +10,8 @@
 //             last one sets an Event the spawner waits on: Go's
 //             `go f(); wg.Wait()` pattern (no per-fiber join handle)
 //
-//   weft-bench-spawn [--fibers N] [--rounds R]
+//   weft-bench-spawn [--fibers N] [--rounds R] [--workers W]   (W: 1 unless given)
+#include <atomic>
 #include <cstdio>
 #include <vector>
 
@@ -60,11 +61,11 @@ double serial(long n) {
 
 double wait_all(long n) {
   weft::Event done;
-  long left = n;
+  std::atomic<long> left{n};
   const auto t0 = now_ns();
   for (long i = 0; i < n; ++i) {
     weft::spawn([&left, &done] {
-      if (--left == 0) done.set();
+      if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.set();
     }).detach();
   }
   (void)done.wait();
@@ -77,7 +78,8 @@ double wait_all(long n) {
 int main(int argc, char** argv) {
   const long n = weft::perf::option(argc, argv, "--fibers", 1'000'000) / 1000 * 1000;
   const long rounds = weft::perf::option(argc, argv, "--rounds", 5);
-  weft::Runtime rt;
+  const long workers = weft::perf::option(argc, argv, "--workers", 1);
+  weft::Runtime rt({.workers = static_cast<std::size_t>(workers)});
   std::vector<double> b, t, s, w;
   rt.run([&] {
     for (long r = 0; r < rounds; ++r) {
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
       s.push_back(serial(n));
     }
   });
-  weft::perf::kv("workers", 1, "%.0f");
+  weft::perf::kv("workers", static_cast<double>(workers), "%.0f");
   weft::perf::kv("fibers", static_cast<double>(n), "%.0f");
   weft::perf::kv("rounds", static_cast<double>(rounds), "%.0f");
   weft::perf::kv("burst_spawn_join_per_s", weft::perf::median(b), "%.0f");

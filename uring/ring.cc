@@ -48,7 +48,7 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
   const unsigned base = IORING_SETUP_SUBMIT_ALL;
   unsigned candidates[5];
   unsigned n = 0;
-  if (options.defer_taskrun && options.single_issuer) {
+  if (options.defer_taskrun && options.single_issuer && !options.shared_reaping) {
     candidates[n++] =
         base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   }
@@ -366,6 +366,13 @@ unsigned Ring::publish_sq() {
 }
 
 int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by) {
+  // Submissions happen under the reap lock, so a rescuer that reaps their
+  // completions sees everything the fibers wrote into the records before.
+  auto guard = reap_guard();
+  // A rescue may have taken completions (the wake-up's among them) into the
+  // stash: do not sleep on the kernel with work stashed. No rescue can stash
+  // more while we hold the lock.
+  if (min_complete > 0 && !stash_.empty()) min_complete = 0;
   ++enters_;
   int rc;
   if (min_complete > 0 && wake_by != kNoDeadline && features_.ext_arg) {
@@ -414,6 +421,14 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
 }
 
 void Ring::reap() {
+  auto guard = reap_guard();
+  if (options_.shared_reaping) {
+    in_flight_ -= rescued_cqes_;
+    rescued_cqes_ = 0;
+    for (const io_uring_cqe& c : stash_) dispatch(&c);
+    reaped_ += stash_.size();
+    stash_.clear();
+  }
   unsigned head;
   unsigned n = 0;
   io_uring_cqe* cqe;
@@ -459,6 +474,42 @@ void Ring::operation_part_done(Operation* op) noexcept {
   // The linked timeout cancelled the request: report why it was cancelled.
   if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
   deliver(*op);
+}
+
+// On the monitor's thread, while the owner runs one fiber for long. Only
+// operations that no cancel token watches (the watch list is the owner's)
+// are finished here; their fibers go to the global queue. Everything else is
+// stashed, in order, for the owner.
+std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
+  if (!options_.shared_reaping) return 0;
+  std::unique_lock<std::mutex> guard(reap_mutex_, std::try_to_lock);
+  if (!guard.owns_lock()) return 0;  // the owner is entering or reaping after all
+  if (io_uring_cq_ready(&ring_) == 0) return 0;  // (the head is the owner's: under the lock)
+  std::size_t readied = 0;
+  unsigned head;
+  unsigned n = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    ++n;
+    const std::uint64_t data = cqe->user_data;
+    const std::uint64_t tag = data & kTagMask;
+    auto* op = reinterpret_cast<Operation*>(data & ~kTagMask);
+    const bool ours = tag == kTagIgnore ||
+                      ((tag == kTagOperation || tag == kTagTimeout) && !op->watched);
+    if (!ours) {
+      stash_.push_back(*cqe);
+      continue;
+    }
+    if ((cqe->flags & IORING_CQE_F_MORE) == 0) ++rescued_cqes_;
+    if (tag == kTagIgnore) continue;
+    if (tag == kTagOperation) op->result = cqe->res;
+    if (tag == kTagTimeout && cqe->res == -ETIME) op->timed_out = true;
+    if (--op->pending != 0) continue;
+    if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
+    if (scheduler.ready_elsewhere(op->fiber)) ++readied;
+  }
+  io_uring_cq_advance(&ring_, n);
+  return readied;
 }
 
 bool Ring::cancel_all(Stats& stats) {

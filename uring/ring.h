@@ -44,6 +44,8 @@
 #include <liburing.h>
 
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include <weft/fibers/result.h>
 #include <weft/uring/backend.h>
@@ -60,6 +62,10 @@ struct RingOptions {
   bool single_issuer = true;
   bool register_ring_fd = true;
   bool multishot_accept = true;
+  // Another thread may reap this ring while its owner is busy (rescue()):
+  // every enter and reap takes reap_mutex_, and DEFER_TASKRUN is not used
+  // (it posts completions only inside the owner's own enter).
+  bool shared_reaping = false;
 };
 
 class Ring final : public Backend {
@@ -75,6 +81,7 @@ class Ring final : public Backend {
   void wake() override;
   bool cancel_all(Stats& stats) override;
   bool drain(Stats& stats) override;
+  std::size_t rescue(fibers::Scheduler& scheduler) override;
 
   // Backend
   bool submit(Operation& op) override;
@@ -112,6 +119,10 @@ class Ring final : public Backend {
   int enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by);
   void reap();
   void dispatch(const io_uring_cqe* cqe) noexcept;
+  std::unique_lock<std::mutex> reap_guard() {
+    return options_.shared_reaping ? std::unique_lock<std::mutex>(reap_mutex_)
+                                   : std::unique_lock<std::mutex>();
+  }
   void operation_part_done(Operation* op) noexcept;
   void service_listeners();
   void arm_wake();
@@ -120,6 +131,14 @@ class Ring final : public Backend {
 
   io_uring ring_{};
   bool ready_ = false;
+  // Rescue (shared_reaping): the owner holds reap_mutex_ whenever it enters
+  // or reaps; rescue() only try-locks it. What a rescue cannot finish
+  // without the owner (listener, wake-up and watched-operation CQEs) waits in
+  // stash_ for the owner's next reap, in order; rescued_cqes_ is what the
+  // rescue took off in_flight_'s account.
+  std::mutex reap_mutex_;
+  std::vector<io_uring_cqe> stash_;    // guarded by reap_mutex_
+  std::size_t rescued_cqes_ = 0;       // guarded by reap_mutex_
   RingOptions options_;
   RingFeatures features_;
   __kernel_timespec wait_ts_{};  // the timeout request of a pre-5.11 wait

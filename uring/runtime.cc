@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <weft/fibers/monitor.h>
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/worker.h>
 #include <weft/uring/epoll.h>
@@ -60,7 +61,12 @@ struct Runtime::Impl {
   bool running = false;
   Stats totals;                     // every run so far
   std::vector<Stats> last_workers;  // per worker, the last run
+  std::uint64_t last_rescued = 0;
+  std::uint64_t last_hogs = 0;
   std::mutex stats_mutex;
+  fibers::MonitorOptions monitor;
+  // Several workers and rescue on: rings others may reap (monitor.h).
+  bool shared_reaping() const { return workers > 1 && monitor.rescue_after.count() > 0; }
 };
 
 namespace {
@@ -80,9 +86,11 @@ std::unique_ptr<uring::Backend> make_epoll() {
   return std::move(*epoll);
 }
 
-std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options, Backend want) {
+std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options, Backend want,
+                                             bool shared_reaping) {
   if (want == Backend::epoll) return make_epoll();
   uring::RingOptions ring_options;
+  ring_options.shared_reaping = shared_reaping;
   ring_options.entries = options.ring_entries;
   ring_options.defer_taskrun = options.defer_taskrun;
   ring_options.single_issuer = options.single_issuer;
@@ -149,13 +157,26 @@ struct Runtime::Run {
     stats.resize(impl.workers);
     for (std::size_t i = 1; i < impl.workers; ++i) threads.emplace_back([this, i] { serve(i); });
     attached.wait();  // no fiber runs before every worker exists
+    if (impl.monitor.hog_threshold.count() > 0 || impl.shared_reaping()) {
+      fibers::MonitorOptions m = impl.monitor;
+      if (!impl.shared_reaping()) m.rescue_after = {};
+      monitor = std::make_unique<fibers::Monitor>(scheduler, m);
+    }
+  }
+
+  // Before any worker's stop phases: a rescue touches rings.
+  void stop_monitor() {
+    if (monitor == nullptr) return;
+    rescued = monitor->rescued();
+    hogs = monitor->hogs_reported();
+    monitor.reset();
   }
 
   void serve(std::size_t index) {
     if (impl.pin) pin_to(impl.cpus[index % impl.cpus.size()]);
     std::unique_ptr<uring::Backend> backend;
     try {
-      backend = make_backend(impl.options, impl.kind);
+      backend = make_backend(impl.options, impl.kind, impl.shared_reaping());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "weft: worker %zu: %s; running on epoll\n", index, e.what());
       backend = make_epoll();
@@ -181,6 +202,7 @@ struct Runtime::Run {
       failure = std::current_exception();
       scheduler.begin_stop();
     }
+    stop_monitor();
     worker0->stop(/*leader=*/true);
     stats[0] = worker0->snapshot();
     for (std::thread& t : threads) t.join();
@@ -192,14 +214,18 @@ struct Runtime::Run {
   ~Run() {
     if (!threads.empty()) {  // drive() never ran (spawning main threw): stop the others
       scheduler.begin_stop();
+      stop_monitor();
       worker0->stop(/*leader=*/true);
       for (std::thread& t : threads) t.join();
     }
+    stop_monitor();
     bindings.reset();
     worker0.reset();
     std::lock_guard<std::mutex> lock(impl.stats_mutex);
     impl.last_workers = stats;
     for (const Stats& s : stats) impl.totals += s;
+    impl.last_rescued = rescued;
+    impl.last_hogs = hogs;
   }
 
   Impl& impl;
@@ -210,6 +236,9 @@ struct Runtime::Run {
   std::unique_ptr<Bindings> bindings;
   std::vector<std::thread> threads;
   std::vector<Stats> stats;
+  std::unique_ptr<fibers::Monitor> monitor;
+  std::uint64_t rescued = 0;
+  std::uint64_t hogs = 0;
 };
 
 Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -218,7 +247,12 @@ Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()
   impl_->cpus = allowed_cpus();
   impl_->workers = worker_count(options, impl_->cpus.size());
   impl_->pin = options.pin || env_flag("WEFT_PIN");
-  impl_->backend = make_backend(options, chosen_backend(options.backend));
+  impl_->monitor.hog_threshold = options.hog_threshold;
+  if (const char* env = std::getenv("WEFT_HOG_MS"); env != nullptr && env[0] != '\0') {
+    impl_->monitor.hog_threshold = std::chrono::milliseconds(std::strtol(env, nullptr, 10));
+  }
+  impl_->monitor.rescue_after = options.rescue_after;
+  impl_->backend = make_backend(options, chosen_backend(options.backend), impl_->shared_reaping());
   impl_->kind = std::strcmp(impl_->backend->name(), "epoll") == 0 ? Backend::epoll : Backend::uring;
   if (impl_->pin) pin_to(impl_->cpus[0]);
   fibers::install_fault_reporting();
@@ -234,6 +268,16 @@ std::size_t Runtime::workers() const { return impl_->workers; }
 Stats Runtime::last_stats() const {
   std::lock_guard<std::mutex> lock(impl_->stats_mutex);
   return impl_->totals;
+}
+
+std::uint64_t Runtime::last_rescued() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->last_rescued;
+}
+
+std::uint64_t Runtime::last_hogs_reported() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->last_hogs;
 }
 
 std::vector<Stats> Runtime::worker_stats() const {

@@ -21,6 +21,7 @@
 // runs one Runtime at a time.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -66,6 +67,16 @@ struct RuntimeOptions {
   // runtime can wake one (no timer, no I/O, no blocking call). Off by
   // default: a thread outside the runtime may still set an event later.
   bool detect_deadlock = false;
+  // A fiber that runs this long without yielding is reported on stderr, once
+  // per episode: "weft: fiber <name> (#<id>) has run <N> ms without yielding
+  // on worker <k>". 0: never. WEFT_HOG_MS=N overrides.
+  std::chrono::milliseconds hog_threshold{100};
+  // With several workers: completions that land on the ring of a worker busy
+  // with one fiber for this long are delivered by the monitor thread, and
+  // their fibers run on other workers (io_uring backend; see monitor.h).
+  // The rings then do without DEFER_TASKRUN. 0: never (completions wait for
+  // their worker).
+  std::chrono::microseconds rescue_after{2000};
 };
 
 class Runtime {
@@ -97,6 +108,10 @@ class Runtime {
   Stats last_stats() const;
   // The last run()'s counters, one entry per worker.
   std::vector<Stats> worker_stats() const;
+  // Fibers the monitor readied by rescuing their completions from a busy
+  // worker's ring, and hog episodes it reported, in the last run().
+  std::uint64_t last_rescued() const;
+  std::uint64_t last_hogs_reported() const;
   std::size_t workers() const;
 
  private:

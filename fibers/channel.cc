@@ -1,0 +1,339 @@
+// Channels and select.
+//
+// Every send, receive and select is a select over one or more cases. A
+// select first tries its cases in random order, each under its channel's
+// lock. If none can happen it parks: one ChannelWait per case, linked into
+// each channel's queue of parked senders or receivers, all sharing one
+// waiter (a fiber's Waiter, or a plain thread's condition variable). Linking
+// happens with every involved channel locked (in address order, so two
+// selects cannot deadlock) and after one more try of every case, so nothing
+// that became possible meanwhile is missed.
+//
+// A counterpart (a send meeting a parked receive, a close) claims a parked
+// case by waking its waiter under the channel's lock. Only one wake per wait
+// succeeds, so exactly one case of a select happens; a counterpart whose wake
+// fails drops that ChannelWait and tries the next. After a successful wake it
+// moves the value and records which case happened, still under the lock; the
+// woken side reads that only after locking each of its channels to unlink
+// its other cases, by which time the counterpart has let go.
+#include <weft/fibers/channel.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+
+#include <weft/fibers/wait.h>
+
+namespace weft::fibers {
+
+struct SelectRun;
+
+struct ChannelWait {
+  SelectRun* run = nullptr;
+  std::size_t index = 0;  // of the case in the select
+  ChannelWait* prev = nullptr;
+  ChannelWait* next = nullptr;
+  bool linked = false;  // guarded by the channel's lock
+};
+
+namespace {
+
+void push_back(ChannelQueue& q, ChannelWait* w) {
+  w->prev = q.tail;
+  w->next = nullptr;
+  if (q.tail != nullptr)
+    q.tail->next = w;
+  else
+    q.head = w;
+  q.tail = w;
+  w->linked = true;
+}
+
+void remove(ChannelQueue& q, ChannelWait* w) {
+  if (!w->linked) return;
+  if (w->prev != nullptr)
+    w->prev->next = w->next;
+  else
+    q.head = w->next;
+  if (w->next != nullptr)
+    w->next->prev = w->prev;
+  else
+    q.tail = w->prev;
+  w->linked = false;
+}
+
+// A plain thread's way to wait: the same claim-by-CAS as a fiber's Waiter.
+class ThreadSleeper {
+ public:
+  bool wake(int outcome) {
+    int expected = kWaiting;
+    if (!outcome_.compare_exchange_strong(expected, outcome, std::memory_order_acq_rel))
+      return false;
+    std::lock_guard<std::mutex> g(mutex_);
+    cv_.notify_one();
+    return true;
+  }
+  int sleep(const WaitOptions& options) {
+    struct Cancel : CancelToken::Registration {
+      ThreadSleeper* self;
+    } cancel;
+    cancel.self = this;
+    cancel.on_cancel = [](CancelToken::Registration* r) {
+      static_cast<Cancel*>(r)->self->wake(ECANCELED);
+    };
+    if (options.cancel != nullptr && !options.cancel->add(&cancel)) wake(ECANCELED);
+    {
+      std::unique_lock<std::mutex> lk(mutex_);
+      auto woken = [this] { return outcome_.load(std::memory_order_acquire) != kWaiting; };
+      if (options.deadline == kNoDeadline) {
+        cv_.wait(lk, woken);
+      } else if (!cv_.wait_until(lk, options.deadline, woken)) {
+        lk.unlock();
+        wake(ETIMEDOUT);
+      }
+    }
+    if (options.cancel != nullptr) options.cancel->remove(&cancel);
+    return outcome_.load(std::memory_order_acquire);
+  }
+
+ private:
+  static constexpr int kWaiting = -1;
+  std::atomic<int> outcome_{kWaiting};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+};
+
+std::uint64_t next_random() {
+  thread_local std::uint64_t state =
+      0x9e3779b97f4a7c15ULL ^ reinterpret_cast<std::uintptr_t>(&state);
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return state;
+}
+
+constexpr std::size_t kNone = SIZE_MAX;
+
+// n elements, inline when few (every send and receive is a one-case select,
+// and must not allocate).
+template <class T, std::size_t N = 4>
+class SmallArray {
+ public:
+  explicit SmallArray(std::size_t n)
+      : heap_(n > N ? std::make_unique<T[]>(n) : nullptr), data_(n > N ? heap_.get() : inline_) {}
+  T& operator[](std::size_t i) { return data_[i]; }
+  T* data() { return data_; }
+
+ private:
+  T inline_[N] = {};
+  std::unique_ptr<T[]> heap_;
+  T* data_;
+};
+
+}  // namespace
+
+// One select call: its cases, their parked waits, and how it ended.
+struct SelectRun {
+  const SelectCase* cases;
+  std::size_t n;
+  SmallArray<ChannelWait> waits;
+  SmallArray<ChannelCore*> channels;  // distinct, in address (lock) order
+  std::size_t n_channels = 0;
+  SmallArray<std::size_t> order;  // the order cases are tried in
+  bool parked = false;            // waits are linked or were
+  Waiter* waiter = nullptr;
+  ThreadSleeper* sleeper = nullptr;
+  std::size_t fired = kNone;  // written under the fired case's channel lock
+  bool closed = false;
+
+  SelectRun(const SelectCase* cs, std::size_t count)
+      : cases(cs), n(count), waits(n), channels(n), order(n) {
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next_random() % i]);
+  }
+  bool attempt_any() {
+    for (std::size_t k = 0; k < n; ++k) {
+      if (attempt(order[k])) return true;
+    }
+    return false;
+  }
+
+  bool wake(int outcome) { return waiter != nullptr ? waiter->wake(outcome) : sleeper->wake(outcome); }
+
+  // Pops parked waits from `q` until one is claimed; nullptr if none is.
+  static ChannelWait* claim(ChannelQueue& q) {
+    while (ChannelWait* w = q.head) {
+      remove(q, w);
+      if (w->run->wake(0)) return w;
+    }
+    return nullptr;
+  }
+  static void record(ChannelWait* w, bool closed) {
+    w->run->fired = w->index;
+    w->run->closed = closed;
+  }
+  static void* slot_of(ChannelWait* w) { return w->run->cases[w->index].slot; }
+
+  // Makes case `i` happen if it can, without waiting. Its channel is locked.
+  bool attempt(std::size_t i) {
+    const SelectCase& c = cases[i];
+    ChannelCore& ch = *c.channel;
+    bool happened = true;
+    bool on_closed = false;
+    if (c.send) {
+      if (ch.closed_) {
+        on_closed = true;
+      } else if (ChannelWait* r = claim(ch.receivers_)) {
+        ch.ops_->give(slot_of(r), c.slot);
+        record(r, false);
+      } else if (ch.size_ < ch.capacity_) {
+        ch.ops_->push(&ch, c.slot);
+        ++ch.size_;
+      } else {
+        happened = false;
+      }
+    } else {
+      if (ch.size_ > 0) {
+        ch.ops_->pop(&ch, c.slot);
+        --ch.size_;
+        if (ChannelWait* s = claim(ch.senders_)) {  // room now: take a parked send
+          ch.ops_->push(&ch, slot_of(s));
+          ++ch.size_;
+          record(s, false);
+        }
+      } else if (ChannelWait* s = claim(ch.senders_)) {
+        ch.ops_->give(c.slot, slot_of(s));
+        record(s, false);
+      } else if (ch.closed_) {
+        on_closed = true;
+      } else {
+        happened = false;
+      }
+    }
+    if (happened) {
+      fired = i;
+      closed = on_closed;
+    }
+    return happened;
+  }
+
+  // Tries every case once, each under its own channel's lock.
+  bool try_each() {
+    for (std::size_t k = 0; k < n; ++k) {
+      std::lock_guard<std::mutex> g(cases[order[k]].channel->lock_);
+      if (attempt(order[k])) return true;
+    }
+    return false;
+  }
+
+  // With every channel locked: one more try, else park every case. Returns
+  // false when a case happened instead.
+  bool publish() {
+    for (std::size_t k = 0; k < n_channels; ++k) channels[k]->lock_.lock();
+    if (!attempt_any()) {
+      for (std::size_t i = 0; i < n; ++i) {
+        waits[i].run = this;
+        waits[i].index = i;
+        ChannelCore& ch = *cases[i].channel;
+        push_back(cases[i].send ? ch.senders_ : ch.receivers_, &waits[i]);
+      }
+      parked = true;
+    }
+    for (std::size_t k = n_channels; k > 0; --k) channels[k - 1]->lock_.unlock();
+    return parked;
+  }
+
+  // Takes back every parked case; afterwards no counterpart holds a lock on
+  // any of them, and `fired` / `closed` are final.
+  void unlink_all() {
+    if (!parked) return;
+    for (std::size_t i = 0; i < n; ++i) {
+      ChannelCore& ch = *cases[i].channel;
+      std::lock_guard<std::mutex> g(ch.lock_);
+      remove(cases[i].send ? ch.senders_ : ch.receivers_, &waits[i]);
+    }
+  }
+
+  void sort_channels() {
+    for (std::size_t i = 0; i < n; ++i) channels[i] = cases[i].channel;
+    std::sort(channels.data(), channels.data() + n);
+    n_channels = static_cast<std::size_t>(std::unique(channels.data(), channels.data() + n) -
+                                          channels.data());
+  }
+
+  // Parks until a case happens; 0, ETIMEDOUT or ECANCELED.
+  int wait(const WaitOptions& options) {
+    sort_channels();
+    Worker* w = Worker::current();
+    if (w != nullptr && w->on_fiber()) {
+      Waiter fiber_waiter(*w);
+      waiter = &fiber_waiter;
+      fiber_waiter.on_abandon([](void* self) { static_cast<SelectRun*>(self)->unlink_all(); },
+                              this);
+      const int outcome = fiber_waiter.wait(
+          options, [](Waiter&, void* self) { return static_cast<SelectRun*>(self)->publish(); },
+          this);
+      unlink_all();
+      return outcome;
+    }
+    if (options.cancel != nullptr && options.cancel->cancelled()) return ECANCELED;
+    if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return ETIMEDOUT;
+    ThreadSleeper thread_sleeper;
+    sleeper = &thread_sleeper;
+    if (!publish()) return 0;
+    const int outcome = thread_sleeper.sleep(options);
+    unlink_all();
+    return outcome;
+  }
+};
+
+ChannelCore::~ChannelCore() {
+  // Waits still parked here were abandoned with their runtime; forget them.
+  std::lock_guard<std::mutex> g(lock_);
+  senders_ = {};
+  receivers_ = {};
+}
+
+void ChannelCore::close() {
+  std::lock_guard<std::mutex> g(lock_);
+  if (closed_) return;
+  closed_ = true;
+  for (ChannelQueue* q : {&receivers_, &senders_}) {
+    while (ChannelWait* w = SelectRun::claim(*q)) SelectRun::record(w, true);
+  }
+}
+
+bool ChannelCore::closed() {
+  std::lock_guard<std::mutex> g(lock_);
+  return closed_;
+}
+
+std::size_t ChannelCore::size() {
+  std::lock_guard<std::mutex> g(lock_);
+  return size_;
+}
+
+}  // namespace weft::fibers
+
+namespace weft {
+
+Result<Selected> select(std::initializer_list<SelectCase> cases, const WaitOptions& options) {
+  fibers::SelectRun run(cases.begin(), cases.size());
+  if (run.try_each()) return Selected{run.fired, run.closed};
+  if (cases.size() == 0 && options.deadline == kNoDeadline && options.cancel == nullptr)
+    throw std::logic_error("weft::select with no case and nothing to end the wait");
+  const int outcome = run.wait(options);
+  if (outcome != 0) return errno_error(outcome);
+  return Selected{run.fired, run.closed};
+}
+
+std::optional<Selected> try_select(std::initializer_list<SelectCase> cases) {
+  fibers::SelectRun run(cases.begin(), cases.size());
+  if (run.try_each()) return Selected{run.fired, run.closed};
+  return std::nullopt;
+}
+
+}  // namespace weft

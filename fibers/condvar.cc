@@ -1,0 +1,42 @@
+#include <weft/fibers/condvar.h>
+
+#include <weft/fibers/park.h>
+#include <weft/fibers/result.h>
+
+namespace weft {
+
+CondVar::~CondVar() {
+  std::lock_guard<std::mutex> g(guard_);
+  waiters_.forget();
+}
+
+std::error_code CondVar::wait(std::unique_lock<Mutex>& lock, const WaitOptions& options) {
+  fibers::Worker& w = fibers::require_fiber("weft::CondVar::wait");
+  Mutex* m = lock.mutex();
+  // must_wait runs after this fiber has switched out, under guard_: the wait
+  // is queued there, and only then is the mutex released, so a notify_one()
+  // by whoever takes the mutex next finds it.
+  bool released = false;
+  auto must_wait = [m, &released] {
+    m->unlock();
+    released = true;
+    return true;
+  };
+  const int outcome = fibers::park(w, guard_, waiters_, must_wait, options);
+  // Not released: the wait ended before parking (deadline past, token
+  // cancelled) and the mutex is still held.
+  if (released) m->lock();
+  return outcome == 0 ? std::error_code() : errno_error(outcome);
+}
+
+void CondVar::notify_one() {
+  std::lock_guard<std::mutex> g(guard_);
+  (void)waiters_.grant_one();
+}
+
+void CondVar::notify_all() {
+  std::lock_guard<std::mutex> g(guard_);
+  (void)waiters_.grant_all();
+}
+
+}  // namespace weft

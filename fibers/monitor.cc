@@ -1,0 +1,86 @@
+#include <weft/fibers/monitor.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include <weft/fibers/scheduler.h>
+#include <weft/fibers/worker.h>
+
+namespace weft::fibers {
+
+using std::chrono::steady_clock;
+
+namespace {
+constexpr auto kIdleTickMax = std::chrono::milliseconds(50);
+}
+
+Monitor::Monitor(Scheduler& scheduler, const MonitorOptions& options)
+    : scheduler_(scheduler), options_(options), seen_(scheduler.size()) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Monitor::~Monitor() {
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void Monitor::run() {
+  // Short enough to rescue in time and to date a hog within a quarter of its
+  // threshold; never below 200 µs.
+  auto busy_tick = std::chrono::duration_cast<steady_clock::duration>(std::chrono::microseconds(20000));
+  if (options_.rescue_after.count() > 0) busy_tick = std::min<steady_clock::duration>(busy_tick, options_.rescue_after / 2);
+  if (options_.hog_threshold.count() > 0) busy_tick = std::min<steady_clock::duration>(busy_tick, options_.hog_threshold / 4);
+  busy_tick = std::max<steady_clock::duration>(busy_tick, std::chrono::microseconds(200));
+  steady_clock::duration tick = busy_tick;
+  std::unique_lock<std::mutex> lk(mutex_);
+  while (!stop_) {
+    cv_.wait_for(lk, tick, [this] { return stop_; });
+    if (stop_ || scheduler_.stopping()) break;
+    lk.unlock();
+    const bool busy = sample(steady_clock::now());
+    lk.lock();
+    tick = busy ? busy_tick : std::min<steady_clock::duration>(tick * 2, kIdleTickMax);
+  }
+}
+
+bool Monitor::sample(steady_clock::time_point now) {
+  bool any_on_fiber = false;
+  for (std::size_t i = 0; i < seen_.size(); ++i) {
+    Worker* w = scheduler_.worker(i);
+    if (w == nullptr) continue;
+    Seen& s = seen_[i];
+    const std::uint64_t count = w->switch_count();
+    const bool on_fiber = w->running() != nullptr;
+    any_on_fiber |= on_fiber;
+    if (count != s.count) {
+      s = Seen{count, now, false};
+      continue;
+    }
+    if (!on_fiber) continue;
+    const auto ran = now - s.since;
+    if (options_.rescue_after.count() > 0 && ran >= options_.rescue_after) {
+      rescued_.fetch_add(w->poller().rescue(scheduler_), std::memory_order_relaxed);
+    }
+    if (options_.hog_threshold.count() > 0 && ran >= options_.hog_threshold && !s.reported) {
+      s.reported = true;
+      report(i, count, std::chrono::duration_cast<std::chrono::milliseconds>(ran));
+    }
+  }
+  return any_on_fiber;
+}
+
+void Monitor::report(std::size_t index, std::uint64_t count, std::chrono::milliseconds ran) {
+  Worker::RunningFiber f;
+  // False: the fiber switched out meanwhile, and the episode is over.
+  if (!scheduler_.worker(index)->describe_running(count, f)) return;
+  reported_.fetch_add(1, std::memory_order_relaxed);
+  std::fprintf(stderr, "weft: fiber %s (#%llu) has run %lld ms without yielding on worker %zu\n",
+               f.name[0] != '\0' ? f.name : "(unnamed)", static_cast<unsigned long long>(f.id),
+               static_cast<long long>(ran.count()), index);
+}
+
+}  // namespace weft::fibers

@@ -1,0 +1,45 @@
+#include <weft/fibers/semaphore.h>
+
+#include <weft/fibers/park.h>
+#include <weft/fibers/result.h>
+
+namespace weft {
+
+Semaphore::~Semaphore() {
+  std::lock_guard<std::mutex> g(guard_);
+  waiters_.forget();
+}
+
+bool Semaphore::try_acquire() {
+  std::lock_guard<std::mutex> g(guard_);
+  if (permits_ == 0) return false;
+  --permits_;
+  return true;
+}
+
+std::error_code Semaphore::acquire(const WaitOptions& options) {
+  if (try_acquire()) return {};
+  fibers::Worker& w = fibers::require_fiber("weft::Semaphore::acquire");
+  // A permit that came free meanwhile is taken here instead of waiting.
+  auto must_wait = [this] {
+    if (permits_ == 0) return true;
+    --permits_;
+    return false;
+  };
+  const int outcome = fibers::park(w, guard_, waiters_, must_wait, options);
+  return outcome == 0 ? std::error_code() : errno_error(outcome);
+}
+
+void Semaphore::release(std::size_t n) {
+  std::lock_guard<std::mutex> g(guard_);
+  // Each granted waiter owns one of the n permits; the rest are kept.
+  while (n > 0 && waiters_.grant_one()) --n;
+  permits_ += n;
+}
+
+std::size_t Semaphore::available() {
+  std::lock_guard<std::mutex> g(guard_);
+  return permits_;
+}
+
+}  // namespace weft

@@ -1,0 +1,199 @@
+// A fiber that computes without yielding: with two workers the rest of the
+// service goes on (queued fibers are stolen, completions stranded on the
+// busy worker's ring are rescued by the monitor), and the monitor reports
+// the hog once, with the fiber's name.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "support/runtime.h"
+
+using namespace std::chrono_literals;
+using weft::Clock;
+using weft::net::TcpListener;
+using weft::net::TcpStream;
+
+namespace {
+
+// Computes, never yielding, for `d`.
+void spin_for(Clock::duration d) {
+  const auto end = Clock::now() + d;
+  volatile std::uint64_t work = 0;
+  while (Clock::now() < end) work = work + 1;
+}
+
+// A plain blocking client socket (the client runs on a helper thread, not
+// on the runtime it measures).
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~Client() { ::close(fd_); }
+  // Sends `msg` and waits for one reply of `reply_len` bytes.
+  std::string ask(const std::string& msg, std::size_t reply_len) {
+    if (!ok_ || ::send(fd_, msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size()))
+      return {};
+    std::string reply(reply_len, '\0');
+    std::size_t got = 0;
+    while (got < reply_len) {
+      const ssize_t n = ::recv(fd_, reply.data() + got, reply_len - got, 0);
+      if (n <= 0) return {};
+      got += static_cast<std::size_t>(n);
+    }
+    return reply;
+  }
+
+ private:
+  int fd_;
+  bool ok_ = false;
+};
+
+constexpr int kPingConnections = 4;
+constexpr int kPings = 50;
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hogs)
+
+// The seed scenario: while one request computes for 1.5 s, another client
+// gets every one of 50 pings answered before the computation ends.
+BOOST_AUTO_TEST_CASE(a_fiber_that_never_yields_does_not_stop_the_others) {
+  WEFT_RING_ONLY();  // the epoll backend does not rescue stranded readiness yet
+  weft::Runtime rt(weft::test::two_workers());
+  std::atomic<std::size_t> hog_worker{SIZE_MAX};
+  std::atomic<bool> hog_started{false};
+  std::atomic<Clock::rep> hog_ended{0};
+  std::array<std::atomic<std::size_t>, kPingConnections> parked_on{};
+  std::array<std::atomic<bool>, kPingConnections> in_read{};
+  int answered = 0;
+  Clock::time_point last_answer{};
+  bool expect_rescue = false;
+  rt.run([&] {
+    TcpListener listener = TcpListener::bind({"127.0.0.1", 0}).value();
+    const std::uint16_t port = listener.local_address().value().port();
+    auto acceptor = weft::spawn(
+        [&] {
+          std::vector<weft::JoinHandle<void>> handlers;
+          for (int i = 0; i < kPingConnections + 1; ++i) {
+            auto c = listener.accept({.deadline = weft::after(10s)});
+            if (!c) break;
+            handlers.push_back(weft::spawn(
+                [&, i, s = std::move(*c)]() mutable {
+                  char buf[16];
+                  for (;;) {
+                    if (i < kPingConnections) {
+                      parked_on[i].store(weft::this_fiber::worker());
+                      in_read[i].store(true);
+                    }
+                    auto n = s.read(buf, {.deadline = weft::after(10s)});
+                    if (i < kPingConnections) in_read[i].store(false);
+                    if (!n || *n == 0) return;
+                    if (buf[0] == 'h') {
+                      hog_worker.store(weft::this_fiber::worker());
+                      hog_started.store(true);
+                      spin_for(1500ms);
+                      hog_ended.store(Clock::now().time_since_epoch().count());
+                      (void)s.write_all(std::string_view("done\n"));
+                    } else {
+                      (void)s.write_all(std::string_view("pong\n"));
+                    }
+                  }
+                },
+                {.name = i < kPingConnections ? "pinger" : "hogger"}));
+          }
+          for (auto& h : handlers) h.join();
+        },
+        {.name = "acceptor"});
+    weft::blocking([&] {
+      std::vector<std::unique_ptr<Client>> pings;
+      for (int i = 0; i < kPingConnections; ++i) {
+        pings.push_back(std::make_unique<Client>(port));
+        if (pings.back()->ask("ping\n", 5) != "pong\n") return;  // warm up: handler parked
+      }
+      Client hog(port);
+      if (hog.ask("hog\n", 0) != "") return;  // sends only
+      while (!hog_started.load()) std::this_thread::sleep_for(100us);
+      std::this_thread::sleep_for(20ms);  // well inside the spin
+      for (int i = 0; i < kPingConnections; ++i) {
+        expect_rescue |= in_read[i].load() && parked_on[i].load() == hog_worker.load();
+      }
+      for (int k = 0; k < kPings; ++k) {
+        if (pings[static_cast<std::size_t>(k % kPingConnections)]->ask("ping\n", 5) != "pong\n") break;
+        ++answered;
+        last_answer = Clock::now();
+      }
+      (void)hog.ask("", 5);  // "done\n" once the spin is over
+      pings.clear();
+    });
+    acceptor.join();
+  });
+  BOOST_TEST(hog_started.load());
+  BOOST_TEST(answered == kPings);
+  const Clock::time_point spin_end{Clock::duration(hog_ended.load())};
+  BOOST_TEST((last_answer < spin_end), "the last ping was answered after the spin ended");
+  BOOST_TEST(rt.last_hogs_reported() >= 1u);
+  BOOST_TEST_MESSAGE("ping handlers stranded on the hog's ring: "
+                     << (expect_rescue ? "yes" : "no") << ", fibers rescued: " << rt.last_rescued());
+  if (expect_rescue) BOOST_TEST(rt.last_rescued() >= 1u);
+}
+
+// The report names the fiber, its id, how long and which worker, once per
+// episode.
+BOOST_AUTO_TEST_CASE(the_monitor_reports_a_hog_once) {
+  char path[] = "/tmp/weft-hog-XXXXXX";
+  const int out = ::mkstemp(path);
+  BOOST_REQUIRE(out >= 0);
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  ::dup2(out, 2);
+  weft::RuntimeOptions o = weft::test::options();
+  o.hog_threshold = 50ms;
+  weft::Runtime rt(o);
+  std::uint64_t id = 0;
+  rt.run([&] {
+    auto h = weft::spawn(
+        [] {
+          spin_for(400ms);
+          return weft::this_fiber::id();
+        },
+        {.name = "number-cruncher"});
+    id = h.join();
+  });
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  ::close(out);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  ::unlink(path);
+  const std::string prefix = "weft: fiber number-cruncher (#" + std::to_string(id) + ") has run ";
+  const std::string s = text.str();
+  BOOST_TEST(s.find(prefix) != std::string::npos, s);
+  BOOST_TEST(s.find(" ms without yielding on worker ") != std::string::npos, s);
+  BOOST_TEST(s.find(prefix) == s.rfind(prefix), "reported more than once: " << s);
+  BOOST_TEST(rt.last_hogs_reported() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
