@@ -23,6 +23,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <new>
+#include <type_traits>
 #include <stdexcept>
 
 #include <weft/fibers/wait.h>
@@ -65,16 +67,19 @@ void remove(ChannelQueue& q, ChannelWait* w) {
   w->linked = false;
 }
 
-// A plain thread's way to wait: the same claim-by-CAS as a fiber's Waiter.
+// A plain thread's way to wait: the same claim-then-finish as a fiber's
+// Waiter. The sleeper returns only once the winner of the claim has
+// finished with it (the sleeper lives on the thread's stack).
 class ThreadSleeper {
  public:
-  bool wake(int outcome) {
+  bool claim(int outcome) {
     int expected = kWaiting;
-    if (!outcome_.compare_exchange_strong(expected, outcome, std::memory_order_acq_rel))
-      return false;
+    return outcome_.compare_exchange_strong(expected, outcome, std::memory_order_acq_rel);
+  }
+  void finish() {
     std::lock_guard<std::mutex> g(mutex_);
+    finished_ = true;
     cv_.notify_one();
-    return true;
   }
   int sleep(const WaitOptions& options) {
     struct Cancel : CancelToken::Registration {
@@ -82,17 +87,18 @@ class ThreadSleeper {
     } cancel;
     cancel.self = this;
     cancel.on_cancel = [](CancelToken::Registration* r) {
-      static_cast<Cancel*>(r)->self->wake(ECANCELED);
+      ThreadSleeper* t = static_cast<Cancel*>(r)->self;
+      if (t->claim(ECANCELED)) t->finish();
     };
-    if (options.cancel != nullptr && !options.cancel->add(&cancel)) wake(ECANCELED);
+    if (options.cancel != nullptr && !options.cancel->add(&cancel) && claim(ECANCELED)) finish();
     {
       std::unique_lock<std::mutex> lk(mutex_);
-      auto woken = [this] { return outcome_.load(std::memory_order_acquire) != kWaiting; };
-      if (options.deadline == kNoDeadline) {
-        cv_.wait(lk, woken);
-      } else if (!cv_.wait_until(lk, options.deadline, woken)) {
-        lk.unlock();
-        wake(ETIMEDOUT);
+      auto done = [this] { return finished_; };
+      if (options.deadline == kNoDeadline || !cv_.wait_until(lk, options.deadline, done)) {
+        // No deadline, or it passed: unless the timeout wins the claim,
+        // someone else did and will finish.
+        if (options.deadline != kNoDeadline && claim(ETIMEDOUT)) finished_ = true;
+        cv_.wait(lk, done);
       }
     }
     if (options.cancel != nullptr) options.cancel->remove(&cancel);
@@ -104,6 +110,7 @@ class ThreadSleeper {
   std::atomic<int> outcome_{kWaiting};
   std::mutex mutex_;
   std::condition_variable cv_;
+  bool finished_ = false;  // guarded by mutex_
 };
 
 std::uint64_t next_random() {
@@ -123,12 +130,18 @@ template <class T, std::size_t N = 4>
 class SmallArray {
  public:
   explicit SmallArray(std::size_t n)
-      : heap_(n > N ? std::make_unique<T[]>(n) : nullptr), data_(n > N ? heap_.get() : inline_) {}
+      : heap_(n > N ? std::make_unique<T[]>(n) : nullptr),
+        data_(n > N ? heap_.get() : reinterpret_cast<T*>(inline_)) {
+    static_assert(std::is_trivially_destructible_v<T>);
+    if (n <= N) {
+      for (std::size_t i = 0; i < n; ++i) ::new (static_cast<void*>(data_ + i)) T();
+    }
+  }
   T& operator[](std::size_t i) { return data_[i]; }
   T* data() { return data_; }
 
  private:
-  T inline_[N] = {};
+  alignas(T) unsigned char inline_[N * sizeof(T)];  // constructed only as needed
   std::unique_ptr<T[]> heap_;
   T* data_;
 };
@@ -154,22 +167,40 @@ struct SelectRun {
     for (std::size_t i = 0; i < n; ++i) order[i] = i;
     for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next_random() % i]);
   }
-  bool attempt_any() {
+  bool attempt_any(ChannelWait*& claimed) {
     for (std::size_t k = 0; k < n; ++k) {
-      if (attempt(order[k])) return true;
+      if (attempt(order[k], claimed)) return true;
     }
     return false;
   }
 
-  bool wake(int outcome) { return waiter != nullptr ? waiter->wake(outcome) : sleeper->wake(outcome); }
+  bool claim(int outcome) {
+    return waiter != nullptr ? waiter->claim(outcome) : sleeper->claim(outcome);
+  }
+  void finish(bool next) {
+    if (waiter != nullptr)
+      waiter->finish_wake(next);
+    else
+      sleeper->finish();
+  }
 
   // Pops parked waits from `q` until one is claimed; nullptr if none is.
+  // The claimed select is finished (readied) after the lock is released.
   static ChannelWait* claim(ChannelQueue& q) {
     while (ChannelWait* w = q.head) {
       remove(q, w);
-      if (w->run->wake(0)) return w;
+      if (w->run->claim(0)) return w;
     }
     return nullptr;
+  }
+  // Readies the selects claimed under a lock now released.
+  static void finish(ChannelWait* claimed) {
+    const bool one = claimed != nullptr && claimed->next == nullptr;
+    while (claimed != nullptr) {
+      ChannelWait* next = claimed->next;  // read first: once readied it may go
+      claimed->run->finish(one);  // one may take the next slot; several queue in order
+      claimed = next;
+    }
   }
   static void record(ChannelWait* w, bool closed) {
     w->run->fired = w->index;
@@ -178,7 +209,8 @@ struct SelectRun {
   static void* slot_of(ChannelWait* w) { return w->run->cases[w->index].slot; }
 
   // Makes case `i` happen if it can, without waiting. Its channel is locked.
-  bool attempt(std::size_t i) {
+  // A parked counterpart it claims goes on `claimed`, to finish unlocked.
+  bool attempt(std::size_t i, ChannelWait*& claimed) {
     const SelectCase& c = cases[i];
     ChannelCore& ch = *c.channel;
     bool happened = true;
@@ -189,6 +221,8 @@ struct SelectRun {
       } else if (ChannelWait* r = claim(ch.receivers_)) {
         ch.ops_->give(slot_of(r), c.slot);
         record(r, false);
+        r->next = claimed;
+        claimed = r;
       } else if (ch.size_ < ch.capacity_) {
         ch.ops_->push(&ch, c.slot);
         ++ch.size_;
@@ -203,10 +237,14 @@ struct SelectRun {
           ch.ops_->push(&ch, slot_of(s));
           ++ch.size_;
           record(s, false);
+          s->next = claimed;
+          claimed = s;
         }
       } else if (ChannelWait* s = claim(ch.senders_)) {
         ch.ops_->give(c.slot, slot_of(s));
         record(s, false);
+        s->next = claimed;
+        claimed = s;
       } else if (ch.closed_) {
         on_closed = true;
       } else {
@@ -223,8 +261,14 @@ struct SelectRun {
   // Tries every case once, each under its own channel's lock.
   bool try_each() {
     for (std::size_t k = 0; k < n; ++k) {
-      std::lock_guard<std::mutex> g(cases[order[k]].channel->lock_);
-      if (attempt(order[k])) return true;
+      ChannelWait* claimed = nullptr;
+      bool happened;
+      {
+        std::lock_guard<SpinLock> g(cases[order[k]].channel->lock_);
+        happened = attempt(order[k], claimed);
+      }
+      finish(claimed);
+      if (happened) return true;
     }
     return false;
   }
@@ -233,7 +277,8 @@ struct SelectRun {
   // false when a case happened instead.
   bool publish() {
     for (std::size_t k = 0; k < n_channels; ++k) channels[k]->lock_.lock();
-    if (!attempt_any()) {
+    ChannelWait* claimed = nullptr;
+    if (!attempt_any(claimed)) {
       for (std::size_t i = 0; i < n; ++i) {
         waits[i].run = this;
         waits[i].index = i;
@@ -243,6 +288,7 @@ struct SelectRun {
       parked = true;
     }
     for (std::size_t k = n_channels; k > 0; --k) channels[k - 1]->lock_.unlock();
+    finish(claimed);
     return parked;
   }
 
@@ -252,13 +298,17 @@ struct SelectRun {
     if (!parked) return;
     for (std::size_t i = 0; i < n; ++i) {
       ChannelCore& ch = *cases[i].channel;
-      std::lock_guard<std::mutex> g(ch.lock_);
+      std::lock_guard<SpinLock> g(ch.lock_);
       remove(cases[i].send ? ch.senders_ : ch.receivers_, &waits[i]);
     }
   }
 
   void sort_channels() {
     for (std::size_t i = 0; i < n; ++i) channels[i] = cases[i].channel;
+    if (n == 1) {
+      n_channels = 1;
+      return;
+    }
     std::sort(channels.data(), channels.data() + n);
     n_channels = static_cast<std::size_t>(std::unique(channels.data(), channels.data() + n) -
                                           channels.data());
@@ -276,7 +326,8 @@ struct SelectRun {
       const int outcome = fiber_waiter.wait(
           options, [](Waiter&, void* self) { return static_cast<SelectRun*>(self)->publish(); },
           this);
-      unlink_all();
+      // Claimed with one case: the claimer unlinked it and let go of the lock.
+      if (outcome != 0 || n > 1) unlink_all();
       return outcome;
     }
     if (options.cancel != nullptr && options.cancel->cancelled()) return ECANCELED;
@@ -285,34 +336,42 @@ struct SelectRun {
     sleeper = &thread_sleeper;
     if (!publish()) return 0;
     const int outcome = thread_sleeper.sleep(options);
-    unlink_all();
+    if (outcome != 0 || n > 1) unlink_all();
     return outcome;
   }
 };
 
 ChannelCore::~ChannelCore() {
   // Waits still parked here were abandoned with their runtime; forget them.
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<SpinLock> g(lock_);
   senders_ = {};
   receivers_ = {};
 }
 
 void ChannelCore::close() {
-  std::lock_guard<std::mutex> g(lock_);
-  if (closed_) return;
-  closed_ = true;
-  for (ChannelQueue* q : {&receivers_, &senders_}) {
-    while (ChannelWait* w = SelectRun::claim(*q)) SelectRun::record(w, true);
+  ChannelWait* claimed = nullptr;
+  {
+    std::lock_guard<SpinLock> g(lock_);
+    if (closed_) return;
+    closed_ = true;
+    for (ChannelQueue* q : {&receivers_, &senders_}) {
+      while (ChannelWait* w = SelectRun::claim(*q)) {
+        SelectRun::record(w, true);
+        w->next = claimed;
+        claimed = w;
+      }
+    }
   }
+  SelectRun::finish(claimed);
 }
 
 bool ChannelCore::closed() {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<SpinLock> g(lock_);
   return closed_;
 }
 
 std::size_t ChannelCore::size() {
-  std::lock_guard<std::mutex> g(lock_);
+  std::lock_guard<SpinLock> g(lock_);
   return size_;
 }
 

@@ -34,6 +34,7 @@
 
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/result.h>
+#include <weft/fibers/spin_lock.h>
 
 namespace weft {
 
@@ -70,7 +71,7 @@ class ChannelCore {
 
  protected:
   friend struct SelectRun;
-  std::mutex lock_;
+  SpinLock lock_;
   std::size_t size_ = 0;  // values in the buffer; guarded by lock_
   const std::size_t capacity_;
   const Ops* const ops_;

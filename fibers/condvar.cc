@@ -6,7 +6,7 @@
 namespace weft {
 
 CondVar::~CondVar() {
-  std::lock_guard<std::mutex> g(guard_);
+  std::lock_guard<fibers::SpinLock> g(guard_);
   waiters_.forget();
 }
 
@@ -30,13 +30,21 @@ std::error_code CondVar::wait(std::unique_lock<Mutex>& lock, const WaitOptions& 
 }
 
 void CondVar::notify_one() {
-  std::lock_guard<std::mutex> g(guard_);
-  (void)waiters_.grant_one();
+  fibers::WaitNode* woken;
+  {
+    std::lock_guard<fibers::SpinLock> g(guard_);
+    woken = waiters_.claim_one();
+  }
+  fibers::WaitList::finish(woken);
 }
 
 void CondVar::notify_all() {
-  std::lock_guard<std::mutex> g(guard_);
-  (void)waiters_.grant_all();
+  fibers::WaitNode* woken;
+  {
+    std::lock_guard<fibers::SpinLock> g(guard_);
+    woken = waiters_.claim_all();
+  }
+  fibers::WaitList::finish(woken);
 }
 
 }  // namespace weft

@@ -47,7 +47,7 @@ class CondVar {
   void notify_all();
 
  private:
-  std::mutex guard_;
+  fibers::SpinLock guard_;
   fibers::WaitList waiters_;  // guarded by guard_
 };
 

@@ -36,7 +36,7 @@ class Event {
   std::error_code wait(const WaitOptions& options = {});
 
  private:
-  std::mutex mutex_;
+  fibers::SpinLock mutex_;
   fibers::WaitList waiters_;  // woken first in, first out; guarded by mutex_
   std::atomic<bool> set_{false};
 };

@@ -63,7 +63,10 @@ bool Monitor::sample(steady_clock::time_point now) {
     if (!on_fiber) continue;
     const auto ran = now - s.since;
     if (options_.rescue_after.count() > 0 && ran >= options_.rescue_after) {
-      rescued_.fetch_add(w->poller().rescue(scheduler_), std::memory_order_relaxed);
+      std::size_t n = w->poller().rescue(scheduler_);
+      // A fiber the busy one readied waits in its worker's next slot.
+      if (Fiber* f = w->take_next_slot()) n += scheduler_.ready_elsewhere(f) ? 1 : 0;
+      rescued_.fetch_add(n, std::memory_order_relaxed);
     }
     if (options_.hog_threshold.count() > 0 && ran >= options_.hog_threshold && !s.reported) {
       s.reported = true;

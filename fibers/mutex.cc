@@ -5,15 +5,20 @@
 
 namespace weft {
 
+namespace {
+constexpr auto kStarvingAfter = std::chrono::milliseconds(1);
+constexpr int kHandedOver = 1;  // WaitNode::note: the lock is already yours
+}  // namespace
+
 Mutex::~Mutex() {
   // Fibers still parked here were abandoned with their runtime.
-  std::lock_guard<std::mutex> g(guard_);
+  std::lock_guard<fibers::SpinLock> g(guard_);
   waiters_.forget();
 }
 
 bool Mutex::try_lock() {
   std::uint32_t s = state_.load(std::memory_order_relaxed);
-  while ((s & kLocked) == 0) {
+  while ((s & (kLocked | kStarving)) == 0) {
     if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire,
                                      std::memory_order_relaxed))
       return true;
@@ -28,42 +33,66 @@ std::error_code Mutex::lock(const WaitOptions& options) {
   if (state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire,
                                      std::memory_order_relaxed))
     return {};
-  fibers::Worker& w = fibers::require_fiber("weft::Mutex::lock");
-  // Under guard_: take the lock if it came free, else announce a waiter so
-  // the holder's unlock() comes to guard_ and hands the lock over.
-  auto must_wait = [this] {
-    std::uint32_t st = state_.load(std::memory_order_relaxed);
-    for (;;) {
-      if ((st & kLocked) == 0) {
-        if (state_.compare_exchange_weak(st, st | kLocked, std::memory_order_acquire,
-                                         std::memory_order_relaxed))
-          return false;
-      } else if (state_.compare_exchange_weak(st, st | kWaiters, std::memory_order_relaxed,
-                                              std::memory_order_relaxed)) {
-        return true;
+  (void)fibers::require_fiber("weft::Mutex::lock");
+  const Deadline since = Clock::now();
+  bool woken_before = false;
+  for (;;) {
+    // Under guard_: take the lock if it is free, else announce a waiter so
+    // that unlock() comes to guard_.
+    bool taken = false;
+    auto must_wait = [this, &taken] {
+      std::uint32_t st = state_.load(std::memory_order_relaxed);
+      for (;;) {
+        if ((st & kLocked) == 0) {
+          if (state_.compare_exchange_weak(st, st | kLocked, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+            taken = true;
+            return false;
+          }
+        } else if (state_.compare_exchange_weak(st, st | kWaiters, std::memory_order_relaxed,
+                                                std::memory_order_relaxed)) {
+          return true;
+        }
       }
+    };
+    if (woken_before && Clock::now() - since > kStarvingAfter) {
+      std::lock_guard<fibers::SpinLock> g(guard_);
+      state_.fetch_or(kStarving, std::memory_order_relaxed);  // newcomers queue from now on
     }
-  };
-  const int outcome = fibers::park(w, guard_, waiters_, must_wait, options);
-  // 0: taken in must_wait, or handed over by unlock() (whose writes this
-  // fiber sees through the waiter's outcome, released by the wake).
-  if (outcome == 0) return {};
-  std::lock_guard<std::mutex> g(guard_);
-  if (waiters_.empty()) state_.fetch_and(~kWaiters, std::memory_order_relaxed);
-  return errno_error(outcome);
+    int note = 0;
+    // This fiber's worker now: after a wake it may run on another one.
+    fibers::Worker& w = *fibers::Worker::current();
+    const int outcome = fibers::park(w, guard_, waiters_, must_wait, options,
+                                     /*front=*/woken_before, &note);
+    if (outcome != 0) {
+      std::lock_guard<fibers::SpinLock> g(guard_);
+      if (waiters_.empty()) state_.fetch_and(~(kWaiters | kStarving), std::memory_order_relaxed);
+      return errno_error(outcome);
+    }
+    if (taken || note == kHandedOver) return {};
+    // Woken by unlock(), which freed the lock: compete for it.
+    woken_before = true;
+    if (try_lock()) return {};
+  }
 }
 
 void Mutex::unlock() {
   std::uint32_t s = kLocked;
   if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed))
     return;
-  std::lock_guard<std::mutex> g(guard_);
-  if (waiters_.grant_one()) {
-    // The lock stays taken: it now belongs to the woken fiber.
-    if (waiters_.empty()) state_.store(kLocked, std::memory_order_release);
-    return;
+  fibers::WaitNode* woken;
+  {
+    std::lock_guard<fibers::SpinLock> g(guard_);
+    woken = waiters_.claim_one();
+    const std::uint32_t st = state_.load(std::memory_order_relaxed);
+    if (woken != nullptr && (st & kStarving) != 0) {
+      woken->note = kHandedOver;  // the lock stays taken: it is the woken fiber's now
+      if (waiters_.empty()) state_.store(kLocked, std::memory_order_release);
+    } else {
+      state_.store(waiters_.empty() ? 0 : kWaiters, std::memory_order_release);
+    }
   }
-  state_.store(0, std::memory_order_release);
+  fibers::WaitList::finish(woken);
 }
 
 }  // namespace weft

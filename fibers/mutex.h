@@ -4,12 +4,20 @@
 //   { std::lock_guard<weft::Mutex> g(m); ... }   // or std::unique_lock
 //
 // lock() parks the calling fiber, never the worker thread, so the worker runs
-// other fibers meanwhile. Waiters get the lock in arrival order: unlock()
-// hands it straight to the oldest waiter (no barging), so none starves.
-// Uncontended lock/unlock is one compare-and-swap each.
+// other fibers meanwhile. Uncontended lock/unlock is one compare-and-swap
+// each.
+//
+// Fairness, as Go's sync.Mutex: unlock() frees the lock and wakes the oldest
+// waiter, which then competes for it with fibers arriving meanwhile (a
+// running fiber that unlocks and locks again keeps going: no convoy of
+// parks). A woken waiter that loses queues again at the front; once a waiter
+// has waited more than 1 ms, unlock() hands the lock straight to the oldest
+// waiter instead, until the queue has drained, so none starves.
 //
 // Thread rules: lock() on a fiber of any worker; unlock() from the fiber that
 // holds the lock (or code acting for it, such as CondVar). Not recursive.
+// As with std::mutex, destroy it only once no fiber is inside lock() or
+// unlock().
 #pragma once
 
 #include <atomic>
@@ -18,6 +26,7 @@
 #include <system_error>
 
 #include <weft/fibers/cancel.h>
+#include <weft/fibers/spin_lock.h>
 #include <weft/fibers/wait_list.h>
 
 namespace weft {
@@ -39,9 +48,10 @@ class Mutex {
 
  private:
   static constexpr std::uint32_t kLocked = 1;
-  static constexpr std::uint32_t kWaiters = 2;  // set while waiters_ is not empty
+  static constexpr std::uint32_t kWaiters = 2;   // set while waiters_ is not empty
+  static constexpr std::uint32_t kStarving = 4;  // hand the lock over; guarded by guard_
   std::atomic<std::uint32_t> state_{0};
-  std::mutex guard_;
+  fibers::SpinLock guard_;
   fibers::WaitList waiters_;  // guarded by guard_
 };
 

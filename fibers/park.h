@@ -10,6 +10,8 @@
 
 #include <mutex>
 
+#include <weft/fibers/spin_lock.h>
+
 #include <weft/fibers/wait.h>
 #include <weft/fibers/wait_list.h>
 
@@ -21,25 +23,29 @@ struct WaitNode {
   WaitNode* prev = nullptr;
   WaitNode* next = nullptr;
   bool linked = false;
+  int note = 0;  // set by a claimer for the waiter (Mutex: the lock is yours)
 };
-// Parks the calling fiber (worker `w`) in `list` until granted, the deadline
+// Parks the calling fiber (`w`: its worker *now* — after any earlier park
+// the fiber may run on another one) in `list` until granted, the deadline
 // or cancellation. `must_wait()` runs under `lock` just before linking: when
 // it returns false the fiber resumes at once and park() returns 0 as if
-// granted. Returns 0 when granted, ETIMEDOUT or ECANCELED. On return the
-// node is unlinked, `lock` not held, and whoever granted has let go of it.
+// granted. `front`: queue first instead of last. `note`: what the claimer
+// left in the node. Returns 0 when granted, ETIMEDOUT or ECANCELED. On return the
+// node is unlinked and `lock` not held.
 template <class MustWait>
-int park(Worker& w, std::mutex& lock, WaitList& list, MustWait& must_wait,
-         const WaitOptions& options) {
+int park(Worker& w, SpinLock& lock, WaitList& list, MustWait& must_wait,
+         const WaitOptions& options, bool front = false, int* note = nullptr) {
   struct Frame {
     WaitNode node;
-    std::mutex* lock;
+    SpinLock* lock;
     WaitList* list;
     MustWait* must_wait;
-  } f{WaitNode(w), &lock, &list, &must_wait};
+    bool front;
+  } f{WaitNode(w), &lock, &list, &must_wait, front};
   f.node.waiter.on_abandon(
       [](void* arg) {
         auto* fr = static_cast<Frame*>(arg);
-        std::lock_guard<std::mutex> g(*fr->lock);
+        std::lock_guard<SpinLock> g(*fr->lock);
         fr->list->remove(&fr->node);
       },
       &f);
@@ -47,16 +53,22 @@ int park(Worker& w, std::mutex& lock, WaitList& list, MustWait& must_wait,
       options,
       [](Waiter&, void* arg) {
         auto* fr = static_cast<Frame*>(arg);
-        std::lock_guard<std::mutex> g(*fr->lock);
+        std::lock_guard<SpinLock> g(*fr->lock);
         if (!(*fr->must_wait)()) return false;
-        fr->list->push_back(&fr->node);
+        if (fr->front)
+          fr->list->push_front(&fr->node);
+        else
+          fr->list->push_back(&fr->node);
         return true;
       },
       &f);
-  // Always through the lock, granted or not: a granter still holds it while
-  // it finishes, and the primitive may be destroyed as soon as we return.
-  std::lock_guard<std::mutex> g(lock);
-  list.remove(&f.node);
+  // Claimed (0): the claimer unlinked the node and let go of the lock before
+  // readying us. Otherwise the node may still be linked.
+  if (outcome != 0) {
+    std::lock_guard<SpinLock> g(lock);
+    list.remove(&f.node);
+  }
+  if (note != nullptr) *note = f.node.note;
   return outcome;
 }
 

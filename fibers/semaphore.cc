@@ -6,12 +6,12 @@
 namespace weft {
 
 Semaphore::~Semaphore() {
-  std::lock_guard<std::mutex> g(guard_);
+  std::lock_guard<fibers::SpinLock> g(guard_);
   waiters_.forget();
 }
 
 bool Semaphore::try_acquire() {
-  std::lock_guard<std::mutex> g(guard_);
+  std::lock_guard<fibers::SpinLock> g(guard_);
   if (permits_ == 0) return false;
   --permits_;
   return true;
@@ -31,14 +31,23 @@ std::error_code Semaphore::acquire(const WaitOptions& options) {
 }
 
 void Semaphore::release(std::size_t n) {
-  std::lock_guard<std::mutex> g(guard_);
-  // Each granted waiter owns one of the n permits; the rest are kept.
-  while (n > 0 && waiters_.grant_one()) --n;
-  permits_ += n;
+  fibers::WaitNode* woken = nullptr;
+  {
+    std::lock_guard<fibers::SpinLock> g(guard_);
+    // Each claimed waiter owns one of the n permits; the rest are kept.
+    for (; n > 0; --n) {
+      fibers::WaitNode* w = waiters_.claim_one();
+      if (w == nullptr) break;
+      w->next = woken;
+      woken = w;
+    }
+    permits_ += n;
+  }
+  fibers::WaitList::finish(woken);
 }
 
 std::size_t Semaphore::available() {
-  std::lock_guard<std::mutex> g(guard_);
+  std::lock_guard<fibers::SpinLock> g(guard_);
   return permits_;
 }
 

@@ -35,7 +35,7 @@ class Semaphore {
   std::size_t available();
 
  private:
-  std::mutex guard_;
+  fibers::SpinLock guard_;
   std::size_t permits_;       // guarded by guard_
   fibers::WaitList waiters_;  // guarded by guard_; non-empty only while permits_ == 0
 };

@@ -10,9 +10,9 @@ void throw_not_on_fiber(const char* what) {
   throw std::logic_error(std::string(what) + " must be called from a weft fiber");
 }
 
-void ready_from_anywhere(Fiber* fiber, Worker* home) {
+void ready_from_anywhere(Fiber* fiber, Worker* home, bool next) {
   if (Worker* w = Worker::current()) {
-    w->ready(fiber);
+    w->ready(fiber, next);
   } else {
     home->ready_remote(fiber);
   }
@@ -66,15 +66,10 @@ bool Waiter::commit(Fiber*, void* self) {
   return w->phase_.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel);
 }
 
-bool Waiter::wake(int outcome) {
-  int expected = kWaiting;
-  if (!outcome_.compare_exchange_strong(expected, outcome, std::memory_order_acq_rel)) {
-    return false;
-  }
+void Waiter::finish_wake(bool next) {
   if (phase_.exchange(kWokenWhilePublishing, std::memory_order_acq_rel) == kParked) {
-    ready_from_anywhere(fiber_, worker_);
+    ready_from_anywhere(fiber_, worker_, next);
   }
-  return true;
 }
 
 void Waiter::take_back_registrations() {

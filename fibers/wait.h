@@ -47,7 +47,22 @@ class Waiter {
 
   // Wakes the waiter with `outcome` (0, or an errno value) if nothing woke
   // it yet. Returns true when this call woke it. Any thread.
-  bool wake(int outcome = 0);
+  bool wake(int outcome = 0) {
+    if (!claim(outcome)) return false;
+    finish_wake();
+    return true;
+  }
+  // wake() in two steps, for a waker that holds a lock the woken fiber would
+  // otherwise have to take again: claim() decides the outcome (true: this
+  // call won) under the lock; finish_wake() readies the fiber and may come
+  // after the lock is released. Until then the fiber cannot resume, so the
+  // waiter (and whatever the waker handed it) stays put.
+  bool claim(int outcome = 0) {
+    int expected = kWaiting;
+    return outcome_.compare_exchange_strong(expected, outcome, std::memory_order_acq_rel);
+  }
+  // `next`: see Worker::ready (false when waking many at once).
+  void finish_wake(bool next = true);
 
   Fiber* fiber() const { return fiber_; }
 
@@ -102,6 +117,6 @@ inline Worker& require_fiber(const char* what) {
 // Readies `fiber` from whatever thread calls: on the caller's worker if it is
 // one (the fiber runs there next), else through the inbox of `home`, the
 // worker the fiber parked on.
-void ready_from_anywhere(Fiber* fiber, Worker* home);
+void ready_from_anywhere(Fiber* fiber, Worker* home, bool next = true);
 
 }  // namespace weft::fibers

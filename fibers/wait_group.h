@@ -36,7 +36,7 @@ class WaitGroup {
 
  private:
   std::atomic<std::int64_t> count_{0};
-  std::mutex guard_;
+  fibers::SpinLock guard_;
   fibers::WaitList waiters_;  // guarded by guard_
 };
 

@@ -1,6 +1,20 @@
 #include <weft/fibers/park.h>
 
+#include <sched.h>
+
 namespace weft::fibers {
+
+void SpinLock::lock_slow() noexcept {
+  for (unsigned spins = 0;; ++spins) {
+    if (!flag_.load(std::memory_order_relaxed) && !flag_.exchange(true, std::memory_order_acquire))
+      return;
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();  // the holder is probably not running: let it
+    }
+  }
+}
 
 void WaitList::push_back(WaitNode* n) {
   n->prev = tail_;
@@ -10,6 +24,17 @@ void WaitList::push_back(WaitNode* n) {
   else
     head_ = n;
   tail_ = n;
+  n->linked = true;
+}
+
+void WaitList::push_front(WaitNode* n) {
+  n->prev = nullptr;
+  n->next = head_;
+  if (head_ != nullptr)
+    head_->prev = n;
+  else
+    tail_ = n;
+  head_ = n;
   n->linked = true;
 }
 
@@ -32,17 +57,37 @@ WaitNode* WaitList::pop_front() {
   return n;
 }
 
-bool WaitList::grant_one() {
+WaitNode* WaitList::claim_one() {
   while (WaitNode* n = pop_front()) {
-    if (n->waiter.wake(0)) return true;
+    if (n->waiter.claim(0)) {
+      n->next = nullptr;  // a list of one, for finish()
+      return n;
+    }
   }
-  return false;
+  return nullptr;
 }
 
-std::size_t WaitList::grant_all() {
-  std::size_t woken = 0;
-  while (WaitNode* n = pop_front()) woken += n->waiter.wake(0) ? 1 : 0;
-  return woken;
+WaitNode* WaitList::claim_all() {
+  WaitNode* first = nullptr;
+  WaitNode** last = &first;  // kept in arrival order: woken first in, first out
+  while (WaitNode* n = pop_front()) {
+    if (n->waiter.claim(0)) {
+      *last = n;
+      last = &n->next;
+    }
+  }
+  *last = nullptr;
+  return first;
+}
+
+void WaitList::finish(WaitNode* claimed) {
+  // One fiber may take the waker's next slot; several queue in order.
+  const bool one = claimed != nullptr && claimed->next == nullptr;
+  while (claimed != nullptr) {
+    WaitNode* next = claimed->next;  // read first: once woken, the node may go
+    claimed->waiter.finish_wake(one);
+    claimed = next;
+  }
 }
 
 void WaitList::forget() {

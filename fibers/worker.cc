@@ -265,6 +265,9 @@ void Worker::run() {
 
 void Worker::round() {
   ++stats_.rounds;
+  // The next slot lasts one round: a pair of fibers handing off to each
+  // other must not keep the rest of the queue waiting.
+  if (Fiber* f = take_next()) enqueue(f);
   if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
   bool runnable = !runnable_.empty();
   if (!runnable) {
@@ -426,6 +429,7 @@ Fiber* Worker::pick_next() {
       std::uint32_t n = 0;
       f = scheduler_.take_global(1, &n);
     }
+    if (f == nullptr) f = take_next();
     if (f == nullptr) f = runnable_.pop();
     if (f == nullptr) break;
     --round_left_;
@@ -533,11 +537,26 @@ void Worker::finish_current() {
   std::abort();
 }
 
-void Worker::ready(Fiber* fiber) {
+void Worker::ready(Fiber* fiber, bool next) {
   if (stopping_) return;
   ++stats_.wakeups;
   fiber->state = FiberState::runnable;
-  enqueue(fiber);
+  if (!next || !on_fiber()) {
+    enqueue(fiber);
+    return;
+  }
+  Fiber* displaced = next_.load(std::memory_order_relaxed);
+  if (displaced == nullptr) {
+    next_.store(fiber, std::memory_order_release);
+  } else if ((displaced = next_.exchange(fiber, std::memory_order_acq_rel)) != nullptr) {
+    enqueue(displaced);
+  }
+}
+
+// The next slot's fiber, if any (owner only).
+inline Fiber* Worker::take_next() {
+  Fiber* f = next_.load(std::memory_order_relaxed);
+  return f == nullptr ? nullptr : next_.exchange(nullptr, std::memory_order_acq_rel);
 }
 
 void Worker::yield() {
@@ -546,7 +565,7 @@ void Worker::yield() {
   // Depth is otherwise noted at switches, and this yield may not switch.
   const void* sp = __builtin_frame_address(0);
   if (sp < self->lowest_sp) self->lowest_sp = sp;
-  if (runnable_.empty() && round_left_ > 0) {
+  if (runnable_.empty() && next_.load(std::memory_order_relaxed) == nullptr && round_left_ > 0) {
     // Nothing else to run here: go on, but the round still ends in time.
     --round_left_;
     return;
@@ -594,6 +613,7 @@ void Worker::abandon_all() {
     io_ended &= w->io_ended_;
     while (w->runnable_.pop() != nullptr) {
     }
+    w->next_.store(nullptr, std::memory_order_relaxed);
   }
   std::uint32_t n = 0;
   while (scheduler_.take_global(LocalQueue::kCapacity, &n) != nullptr) {

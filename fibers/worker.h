@@ -177,8 +177,18 @@ class Worker {
   std::size_t index() const { return index_; }
   Scheduler& scheduler() { return scheduler_; }
 
-  // Owner only. Makes a parked fiber runnable here (it may be stolen).
-  void ready(Fiber* fiber);
+  // Owner only. Makes a parked fiber runnable here. Readied by a running
+  // fiber (a send, an unlock, a set), it goes to the next slot and runs as
+  // soon as the current fiber switches out, ahead of the queue, and no idle
+  // worker is woken to steal it: a fiber and the one it woke stay together.
+  // The slot lives for one round: the next round starts by queuing it. From
+  // the home context (completions, timers, other threads) it is queued, and
+  // may be stolen, as with `next` false (waking many at once: they run in
+  // the order they were readied).
+  void ready(Fiber* fiber, bool next = true);
+  // Any thread, for the monitor: takes the fiber waiting in the next slot of
+  // a worker stuck on one fiber (null if none), so another worker can run it.
+  Fiber* take_next_slot() { return next_.exchange(nullptr, std::memory_order_acq_rel); }
   // Owner only, on a fiber, before it parks to wait for another thread (the
   // blocking pool): the worker then neither reports a deadlock nor stops
   // before that thread is done with the fiber's memory.
@@ -220,6 +230,7 @@ class Worker {
   void enqueue(Fiber* fiber);
   void overflow(Fiber* fiber);
   Fiber* pick_next();
+  Fiber* take_next();
   bool prepare(Fiber* f);
   void switch_to(Fiber* next);
   void after_switch(Fiber* previous);
@@ -244,6 +255,10 @@ class Worker {
   static constinit thread_local Worker* tls_current_;
 
   Poller& poller_;
+  // The next slot: set by the owner only; taken by the owner or the monitor
+  // (so taking is an exchange; setting over null is a plain store, as only
+  // the owner makes it non-null).
+  std::atomic<Fiber*> next_{nullptr};
   std::atomic<std::uint64_t> switch_seq_{0};  // written by the owner only
   std::atomic<const Fiber*> running_{nullptr};
   Scheduler& scheduler_;
