@@ -17,4 +17,5 @@
 #include <weft/uring/features.h>
 #include <weft/uring/file.h>
 #include <weft/uring/net.h>
+#include <weft/uring/resolve.h>
 #include <weft/uring/runtime.h>

@@ -8,6 +8,7 @@ namespace weft {
 namespace {
 constexpr auto kStarvingAfter = std::chrono::milliseconds(1);
 constexpr int kHandedOver = 1;  // WaitNode::note: the lock is already yours
+constexpr int kSpins = 4;
 }  // namespace
 
 Mutex::~Mutex() {
@@ -33,7 +34,16 @@ std::error_code Mutex::lock(const WaitOptions& options) {
   if (state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire,
                                      std::memory_order_relaxed))
     return {};
-  (void)fibers::require_fiber("weft::Mutex::lock");
+  fibers::Worker& self = fibers::require_fiber("weft::Mutex::lock");
+  // With several workers the holder may be running on another one and about
+  // to unlock: spin briefly before parking (as Go does), unless other fibers
+  // wait here for this worker.
+  if (!self.scheduler().single()) {
+    for (int spin = 0; spin < kSpins; ++spin) {
+      for (int i = 0; i < 30; ++i) __builtin_ia32_pause();
+      if (try_lock()) return {};
+    }
+  }
   const Deadline since = Clock::now();
   bool woken_before = false;
   for (;;) {

@@ -13,16 +13,25 @@ WaitGroup::~WaitGroup() {
 }
 
 void WaitGroup::add(std::int64_t n) {
-  fibers::WaitNode* woken = nullptr;
-  {
-    // Under the lock, so a waiter that sees zero and passes through the
-    // lock knows this call no longer touches the group.
-    std::lock_guard<fibers::SpinLock> g(guard_);
-    const std::int64_t now = count_.fetch_add(n, std::memory_order_acq_rel) + n;
-    if (now < 0) throw std::logic_error("weft::WaitGroup: counter went below zero");
-    if (now == 0 && n != 0) woken = waiters_.claim_all();
+  std::int64_t c = count_.load(std::memory_order_relaxed);
+  for (;;) {
+    if (c + n < 0) throw std::logic_error("weft::WaitGroup: counter went below zero");
+    if (c + n != 0 || n == 0) {
+      if (count_.compare_exchange_weak(c, c + n, std::memory_order_acq_rel)) return;
+      continue;
+    }
+    // This call takes the count to zero: do it under the lock, so a waiter
+    // that sees zero and passes through the lock knows no add() still
+    // touches the group.
+    fibers::WaitNode* woken = nullptr;
+    {
+      std::lock_guard<fibers::SpinLock> g(guard_);
+      if (!count_.compare_exchange_strong(c, 0, std::memory_order_acq_rel)) continue;
+      woken = waiters_.claim_all();
+    }
+    fibers::WaitList::finish(woken);
+    return;
   }
-  fibers::WaitList::finish(woken);
 }
 
 std::error_code WaitGroup::wait(const WaitOptions& options) {

@@ -330,6 +330,32 @@ bool Worker::steal() {
       return true;
     }
   }
+  return steal_next(start);
+}
+
+// Nothing in any queue: take a fiber waiting in another worker's next slot,
+// if that worker stays on the same fiber for a few microseconds (it keeps
+// running after waking the fiber, so the fiber would wait). A worker that
+// switches soon runs its next fiber itself: ping-pong pairs stay together.
+bool Worker::steal_next(std::size_t start) {
+  constexpr auto kGrace = std::chrono::microseconds(3);
+  const std::size_t n = scheduler_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    Worker* victim = scheduler_.worker((start + i) % n);
+    if (victim == nullptr || victim == this) continue;
+    if (victim->next_.load(std::memory_order_relaxed) == nullptr) continue;
+    const std::uint64_t count = victim->switch_count();
+    const Deadline until = Clock::now() + kGrace;
+    while (Clock::now() < until) __builtin_ia32_pause();
+    if (victim->switch_count() != count) continue;
+    if (Fiber* f = victim->take_next_slot()) {
+      runnable_.push(f);  // room: our queue is empty
+      ++stats_.steals;
+      victim->stats_stolen_.fetch_add(1, std::memory_order_relaxed);
+      ++stats_.stolen_in;
+      return true;
+    }
+  }
   return false;
 }
 
@@ -550,7 +576,10 @@ void Worker::ready(Fiber* fiber, bool next) {
     next_.store(fiber, std::memory_order_release);
   } else if ((displaced = next_.exchange(fiber, std::memory_order_acq_rel)) != nullptr) {
     enqueue(displaced);
+    return;  // enqueue told the idle workers
   }
+  // An idle worker takes the slot if this one keeps running (steal_next).
+  if (multi_) scheduler_.notify_work();
 }
 
 // The next slot's fiber, if any (owner only).

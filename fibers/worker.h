@@ -179,8 +179,9 @@ class Worker {
 
   // Owner only. Makes a parked fiber runnable here. Readied by a running
   // fiber (a send, an unlock, a set), it goes to the next slot and runs as
-  // soon as the current fiber switches out, ahead of the queue, and no idle
-  // worker is woken to steal it: a fiber and the one it woke stay together.
+  // soon as the current fiber switches out, ahead of the queue. An idle
+  // worker may take it only if this worker stays on the same fiber for a few
+  // microseconds: a fiber and the one it woke stay together.
   // The slot lives for one round: the next round starts by queuing it. From
   // the home context (completions, timers, other threads) it is queued, and
   // may be stolen, as with `next` false (waking many at once: they run in
@@ -231,6 +232,7 @@ class Worker {
   void overflow(Fiber* fiber);
   Fiber* pick_next();
   Fiber* take_next();
+  bool steal_next(std::size_t start);
   bool prepare(Fiber* f);
   void switch_to(Fiber* next);
   void after_switch(Fiber* previous);

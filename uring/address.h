@@ -3,8 +3,8 @@
 //   weft::net::Address a{"127.0.0.1", 8080};      // throws on a malformed literal
 //   auto b = weft::net::Address::parse(text, 53); // Result<Address> for input
 //
-// Only numeric addresses; resolving names needs a blocking lookup and comes
-// with weft::blocking.
+// Only numeric addresses; names are resolved by weft::net::resolve
+// (resolve.h).
 #pragma once
 
 #include <sys/socket.h>

@@ -406,4 +406,31 @@ BOOST_AUTO_TEST_CASE(numeric_addresses_parse_and_print) {
   BOOST_CHECK_THROW(Address("localhost", 1), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(names_resolve_on_the_blocking_pool) {
+  weft::test::run([] {
+    // localhost comes from /etc/hosts: no network needed.
+    auto local = weft::net::resolve("localhost", 8080);
+    BOOST_REQUIRE_MESSAGE(local.has_value(), local.error().message());
+    BOOST_TEST(!local->empty());
+    for (const Address& a : *local) {
+      BOOST_TEST(a.port() == 8080);
+      BOOST_TEST((a == Address("127.0.0.1", 8080) || a == Address("::1", 8080)), a.to_string());
+    }
+    // A numeric host resolves to itself.
+    auto numeric = weft::net::resolve("127.0.0.1", 7);
+    BOOST_REQUIRE(numeric.has_value());
+    BOOST_TEST(numeric->size() == 1u);
+    BOOST_TEST(((*numeric)[0] == Address("127.0.0.1", 7)));
+    // A name that cannot resolve (without asking any server) is a clear error.
+    auto bad = weft::net::resolve("", 1);
+    BOOST_TEST(!bad.has_value());
+    BOOST_TEST(std::string(bad.error().category().name()) == "getaddrinfo");
+    BOOST_TEST(!bad.error().message().empty());
+  });
+}
+
+BOOST_AUTO_TEST_CASE(resolve_outside_a_fiber_is_refused) {
+  BOOST_CHECK_THROW((void)weft::net::resolve("localhost", 1), std::logic_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
