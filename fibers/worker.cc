@@ -315,10 +315,7 @@ bool Worker::find_work() {
 
 bool Worker::steal() {
   const std::size_t n = scheduler_.size();
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  const std::size_t start = static_cast<std::size_t>(rng_ % n);
+  const std::size_t start = static_cast<std::size_t>(random() % n);
   for (std::size_t i = 0; i < n; ++i) {
     Worker* victim = scheduler_.worker((start + i) % n);
     if (victim == nullptr || victim == this) continue;
@@ -456,6 +453,13 @@ Fiber* Worker::pick_next() {
       f = scheduler_.take_global(1, &n);
     }
     if (f == nullptr) f = take_next();
+    if (f == nullptr && options_.shuffle) [[unlikely]] {
+      for (std::uint64_t k = random() % 4; k > 0; --k) {
+        Fiber* moved = runnable_.pop();
+        if (moved == nullptr) break;
+        runnable_.push(moved);  // room: one was just popped
+      }
+    }
     if (f == nullptr) f = runnable_.pop();
     if (f == nullptr) break;
     --round_left_;
@@ -567,7 +571,7 @@ void Worker::ready(Fiber* fiber, bool next) {
   if (stopping_) return;
   ++stats_.wakeups;
   fiber->state = FiberState::runnable;
-  if (!next || !on_fiber()) {
+  if (!next || !on_fiber() || (options_.shuffle && random() % 2 == 0)) {
     enqueue(fiber);
     return;
   }

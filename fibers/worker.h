@@ -83,6 +83,11 @@ struct WorkerOptions {
   // fiber) instead of sleeping forever. Off by default: a thread outside the
   // runtime may still set an event or send on a channel later.
   bool detect_deadlock = false;
+  // Perturb the scheduling order (tests): a woken fiber goes to the next slot
+  // or the queue's tail at random, and each pick first moves 0-3 fibers from
+  // the queue's head to its tail. Finds code that relies on an order the
+  // runtime does not promise.
+  bool shuffle = false;
 };
 
 class Worker {
@@ -282,7 +287,13 @@ class Worker {
   bool spinning_ = false;    // chosen by notify_work() and still looking
   std::uint64_t fp_control_;
   EhGlobals* eh_globals_;
-  std::uint64_t rng_;  // victim choice when stealing
+  std::uint64_t rng_;  // victim choice when stealing; shuffling
+  std::uint64_t random() {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    return rng_;
+  }
   After after_ = After::nothing;
   Commit commit_ = nullptr;
   void* commit_arg_ = nullptr;

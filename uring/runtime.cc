@@ -152,6 +152,7 @@ struct Runtime::Run {
       : impl(runtime), scheduler(runtime.workers, alloc::StackPoolOptions{}.guard_bytes) {
     options.default_stack_size = impl.options.default_stack_size;
     options.detect_deadlock = impl.options.detect_deadlock;
+    options.shuffle = impl.options.shuffle || env_flag("WEFT_SHUFFLE");
     worker0 = std::make_unique<fibers::Worker>(*impl.backend, scheduler, 0, options);
     bindings = std::make_unique<Bindings>(*worker0, impl.backend.get());
     stats.resize(impl.workers);

@@ -67,6 +67,10 @@ struct RuntimeOptions {
   // runtime can wake one (no timer, no I/O, no blocking call). Off by
   // default: a thread outside the runtime may still set an event later.
   bool detect_deadlock = false;
+  // Perturb the scheduling order, to flush out code that relies on one the
+  // runtime does not promise (also WEFT_SHUFFLE=1; CTest runs the stress
+  // suites so).
+  bool shuffle = false;
   // A fiber that runs this long without yielding is reported on stderr, once
   // per episode: "weft: fiber <name> (#<id>) has run <N> ms without yielding
   // on worker <k>". 0: never. WEFT_HOG_MS=N overrides.
