@@ -37,7 +37,7 @@ void Scheduler::attach(std::size_t index, Worker* worker) {
 
 void Scheduler::push_global(Fiber* first, Fiber* last, std::uint32_t n) {
   {
-    std::lock_guard<std::mutex> lock(global_mutex_);
+    std::lock_guard<SpinLock> lock(global_mutex_);
     last->next = nullptr;
     if (global_tail_ != nullptr)
       global_tail_->next = first;
@@ -59,7 +59,7 @@ bool Scheduler::ready_elsewhere(Fiber* f) {
 Fiber* Scheduler::take_global(std::uint32_t max, std::uint32_t* n) {
   *n = 0;
   if (global_empty()) return nullptr;
-  std::lock_guard<std::mutex> lock(global_mutex_);
+  std::lock_guard<SpinLock> lock(global_mutex_);
   Fiber* first = global_head_;
   Fiber* last = nullptr;
   while (global_head_ != nullptr && *n < max) {

@@ -62,6 +62,7 @@
 #include <weft/alloc/heap.h>
 #include <weft/alloc/stack.h>
 #include <weft/fibers/fiber.h>
+#include <weft/fibers/spin_lock.h>
 
 namespace weft::fibers {
 
@@ -132,7 +133,7 @@ class Scheduler {
   alloc::StackArenas arenas_;
   std::vector<Worker*> workers_;
 
-  std::mutex global_mutex_;
+  SpinLock global_mutex_;  // held for a few pointer moves: spin, never sleep
   Fiber* global_head_ = nullptr;  // guarded by global_mutex_
   Fiber* global_tail_ = nullptr;  // guarded by global_mutex_
   std::atomic<std::uint32_t> global_size_{0};
