@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/child.h"
+#include "support/net.h"
 #include "support/runtime.h"
 
 using namespace std::chrono_literals;
@@ -16,25 +17,12 @@ using weft::Clock;
 using weft::net::Address;
 using weft::net::TcpListener;
 using weft::net::TcpStream;
+using weft::test::connect_pair;
+using weft::test::listen_any;
 using weft::net::UdpSocket;
-
-namespace {
-
-TcpListener listen_any() { return TcpListener::bind({"127.0.0.1", 0}).value(); }
-
-// A connected pair: what the client dialled and what the server accepted.
-struct Pair {
-  TcpStream client;
-  TcpStream server;
-};
-
-Pair connect_pair(TcpListener& listener) {
-  auto accepted = weft::spawn([&] { return listener.accept().value(); });
-  TcpStream client = TcpStream::connect(listener.local_address().value()).value();
-  return {std::move(client), accepted.join()};
-}
-
-}  // namespace
+using weft::test::connect_pair;
+using weft::test::listen_any;
+using weft::test::Pair;
 
 BOOST_AUTO_TEST_SUITE(tcp)
 

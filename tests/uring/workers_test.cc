@@ -10,31 +10,40 @@
 #include <thread>
 #include <vector>
 
+#include "support/net.h"
 #include "support/runtime.h"
 
 using namespace std::chrono_literals;
 using weft::Clock;
 using weft::net::TcpListener;
 using weft::net::TcpStream;
+using weft::test::connect_pair;
+using weft::test::listen_any;
+using weft::test::Pair;
 
 namespace {
-
-TcpListener listen_any() { return TcpListener::bind({"127.0.0.1", 0}).value(); }
-
-struct Pair {
-  TcpStream client;
-  TcpStream server;
-};
-
-Pair connect_pair(TcpListener& listener) {
-  auto accepted = weft::spawn([&] { return listener.accept().value(); });
-  TcpStream client = TcpStream::connect(listener.local_address().value()).value();
-  return {std::move(client), accepted.join()};
-}
 
 bool can_cancel_by_descriptor() {
   if (weft::test::on_epoll()) return true;
   return weft::Runtime().features().cancel_fd;
+}
+
+// Starts a read of `s` that parks on the other worker: the calling fiber
+// spins (keeping its own worker busy) until the reader has begun there, then
+// gives the read a moment to reach its ring or epoll set.
+weft::JoinHandle<std::error_code> read_on_the_other_worker(TcpStream& s, weft::WaitOptions o) {
+  std::atomic<bool> reading{false};
+  std::atomic<std::size_t> reader_worker{SIZE_MAX};
+  auto reader = weft::spawn([&s, o, &reading, &reader_worker] {
+    char buf[8];
+    reader_worker.store(weft::this_fiber::worker());
+    reading.store(true);
+    return s.read(buf, o).error();
+  });
+  BOOST_TEST(weft::test::spin_until([&] { return reading.load(); }));
+  BOOST_TEST(reader_worker.load() != weft::this_fiber::worker());
+  std::this_thread::sleep_for(2ms);
+  return reader;
 }
 
 }  // namespace
@@ -69,18 +78,8 @@ BOOST_AUTO_TEST_CASE(a_token_cancelled_on_another_worker_ends_a_read) {
         TcpListener listener = listen_any();
         Pair p = connect_pair(listener);
         weft::CancelToken token;
-        std::atomic<bool> reading{false};
-        std::atomic<std::size_t> reader_worker{SIZE_MAX};
-        auto reader = weft::spawn([&] {
-          char buf[8];
-          reader_worker.store(weft::this_fiber::worker());
-          reading.store(true);
-          return p.client.read(buf, {.deadline = weft::after(10s), .cancel = &token}).error();
-        });
-        // Spinning keeps this worker busy: the reader starts on the other.
-        BOOST_TEST(weft::test::spin_until([&] { return reading.load(); }));
-        BOOST_TEST(reader_worker.load() != weft::this_fiber::worker());
-        std::this_thread::sleep_for(2ms);  // let the read reach its ring
+        auto reader =
+            read_on_the_other_worker(p.client, {.deadline = weft::after(10s), .cancel = &token});
         token.cancel();
         BOOST_TEST((reader.join() == std::errc::operation_canceled));
       },
@@ -96,17 +95,7 @@ BOOST_AUTO_TEST_CASE(closing_a_stream_ends_a_read_parked_on_another_worker) {
       [] {
         TcpListener listener = listen_any();
         Pair p = connect_pair(listener);
-        std::atomic<bool> reading{false};
-        std::atomic<std::size_t> reader_worker{SIZE_MAX};
-        auto reader = weft::spawn([&] {
-          char buf[8];
-          reader_worker.store(weft::this_fiber::worker());
-          reading.store(true);
-          return p.client.read(buf, {.deadline = weft::after(10s)}).error();
-        });
-        BOOST_TEST(weft::test::spin_until([&] { return reading.load(); }));
-        BOOST_TEST(reader_worker.load() != weft::this_fiber::worker());
-        std::this_thread::sleep_for(2ms);
+        auto reader = read_on_the_other_worker(p.client, {.deadline = weft::after(10s)});
         const auto start = Clock::now();
         BOOST_TEST(p.client.close().has_value());
         const std::error_code e = reader.join();
