@@ -43,30 +43,6 @@ struct ChannelWait {
 
 namespace {
 
-void push_back(ChannelQueue& q, ChannelWait* w) {
-  w->prev = q.tail;
-  w->next = nullptr;
-  if (q.tail != nullptr)
-    q.tail->next = w;
-  else
-    q.head = w;
-  q.tail = w;
-  w->linked = true;
-}
-
-void remove(ChannelQueue& q, ChannelWait* w) {
-  if (!w->linked) return;
-  if (w->prev != nullptr)
-    w->prev->next = w->next;
-  else
-    q.head = w->next;
-  if (w->next != nullptr)
-    w->next->prev = w->prev;
-  else
-    q.tail = w->prev;
-  w->linked = false;
-}
-
 // A plain thread's way to wait: the same claim-then-finish as a fiber's
 // Waiter. The sleeper returns only once the winner of the claim has
 // finished with it (the sleeper lives on the thread's stack).
@@ -187,8 +163,7 @@ struct SelectRun {
   // Pops parked waits from `q` until one is claimed; nullptr if none is.
   // The claimed select is finished (readied) after the lock is released.
   static ChannelWait* claim(ChannelQueue& q) {
-    while (ChannelWait* w = q.head) {
-      remove(q, w);
+    while (ChannelWait* w = q.pop_front()) {
       if (w->run->claim(0)) return w;
     }
     return nullptr;
@@ -283,7 +258,7 @@ struct SelectRun {
         waits[i].run = this;
         waits[i].index = i;
         ChannelCore& ch = *cases[i].channel;
-        push_back(cases[i].send ? ch.senders_ : ch.receivers_, &waits[i]);
+        (cases[i].send ? ch.senders_ : ch.receivers_).push_back(&waits[i]);
       }
       parked = true;
     }
@@ -299,7 +274,7 @@ struct SelectRun {
     for (std::size_t i = 0; i < n; ++i) {
       ChannelCore& ch = *cases[i].channel;
       std::lock_guard<SpinLock> g(ch.lock_);
-      remove(cases[i].send ? ch.senders_ : ch.receivers_, &waits[i]);
+      (cases[i].send ? ch.senders_ : ch.receivers_).remove(&waits[i]);
     }
   }
 
@@ -344,8 +319,8 @@ struct SelectRun {
 ChannelCore::~ChannelCore() {
   // Waits still parked here were abandoned with their runtime; forget them.
   std::lock_guard<SpinLock> g(lock_);
-  senders_ = {};
-  receivers_ = {};
+  senders_.forget();
+  receivers_.forget();
 }
 
 void ChannelCore::close() {

@@ -35,16 +35,14 @@
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/result.h>
 #include <weft/fibers/spin_lock.h>
+#include <weft/fibers/wait_list.h>
 
 namespace weft {
 
 namespace fibers {
 
 struct ChannelWait;  // one parked send or receive (channel.cc)
-struct ChannelQueue {
-  ChannelWait* head = nullptr;
-  ChannelWait* tail = nullptr;
-};
+using ChannelQueue = IntrusiveFifo<ChannelWait>;
 
 // The untyped heart of Channel<T>: queues of parked senders and receivers,
 // the buffer's bookkeeping and close. Values move through the functions of

@@ -16,47 +16,6 @@ void SpinLock::lock_slow() noexcept {
   }
 }
 
-void WaitList::push_back(WaitNode* n) {
-  n->prev = tail_;
-  n->next = nullptr;
-  if (tail_ != nullptr)
-    tail_->next = n;
-  else
-    head_ = n;
-  tail_ = n;
-  n->linked = true;
-}
-
-void WaitList::push_front(WaitNode* n) {
-  n->prev = nullptr;
-  n->next = head_;
-  if (head_ != nullptr)
-    head_->prev = n;
-  else
-    tail_ = n;
-  head_ = n;
-  n->linked = true;
-}
-
-void WaitList::remove(WaitNode* n) {
-  if (!n->linked) return;
-  if (n->prev != nullptr)
-    n->prev->next = n->next;
-  else
-    head_ = n->next;
-  if (n->next != nullptr)
-    n->next->prev = n->prev;
-  else
-    tail_ = n->prev;
-  n->linked = false;
-}
-
-WaitNode* WaitList::pop_front() {
-  WaitNode* n = head_;
-  if (n != nullptr) remove(n);
-  return n;
-}
-
 WaitNode* WaitList::claim_one() {
   while (WaitNode* n = pop_front()) {
     if (n->waiter.claim(0)) {
@@ -88,11 +47,6 @@ void WaitList::finish(WaitNode* claimed) {
     claimed->waiter.finish_wake(one);
     claimed = next;
   }
-}
-
-void WaitList::forget() {
-  for (WaitNode* n = head_; n != nullptr; n = n->next) n->linked = false;
-  head_ = tail_ = nullptr;
 }
 
 }  // namespace weft::fibers

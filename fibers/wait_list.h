@@ -1,6 +1,8 @@
-// WaitList: the FIFO of parked waits behind every fiber sync primitive
-// (Mutex, CondVar, Semaphore, WaitGroup, Channel). The nodes and park() are
-// in fibers/park.h, inside the runtime.
+// IntrusiveFifo: the list of parked waits inside every fiber sync primitive.
+// WaitList: that list of WaitNodes, with the claim protocol below, behind
+// Mutex, CondVar, Semaphore, WaitGroup and Event (Channel keeps its own kind
+// of node in the same list). The nodes and park() are in fibers/park.h,
+// inside the runtime.
 //
 // Hand-off rule: a waker claims under the primitive's lock: it pops a node
 // and claims its wait (Waiter::claim). If the claim fails, that wait already
@@ -21,29 +23,61 @@
 
 namespace weft::fibers {
 
-struct WaitNode;
-
-class WaitList {
+// A first-in, first-out list threaded through its nodes, which carry `prev`,
+// `next` and `linked`. It owns nothing; the lock of the object that holds it
+// guards it and every node's links.
+template <class Node>
+class IntrusiveFifo {
  public:
   bool empty() const { return head_ == nullptr; }
-  void push_back(WaitNode* n);
-  void push_front(WaitNode* n);
-  void remove(WaitNode* n);  // no effect when not linked
-  WaitNode* front() const { return head_; }
+  void push_back(Node* n) {
+    n->prev = tail_;
+    n->next = nullptr;
+    (tail_ != nullptr ? tail_->next : head_) = n;
+    tail_ = n;
+    n->linked = true;
+  }
+  void push_front(Node* n) {
+    n->prev = nullptr;
+    n->next = head_;
+    (head_ != nullptr ? head_->prev : tail_) = n;
+    head_ = n;
+    n->linked = true;
+  }
+  // No effect when `n` is not linked.
+  void remove(Node* n) {
+    if (!n->linked) return;
+    (n->prev != nullptr ? n->prev->next : head_) = n->next;
+    (n->next != nullptr ? n->next->prev : tail_) = n->prev;
+    n->linked = false;
+  }
+  Node* pop_front() {
+    Node* n = head_;
+    if (n != nullptr) remove(n);
+    return n;
+  }
+  // Forgets every node without touching it (the runtime that parked them is
+  // gone).
+  void forget() {
+    for (Node* n = head_; n != nullptr; n = n->next) n->linked = false;
+    head_ = tail_ = nullptr;
+  }
+
+ private:
+  Node* head_ = nullptr;
+  Node* tail_ = nullptr;
+};
+
+struct WaitNode;
+
+class WaitList : public IntrusiveFifo<WaitNode> {
+ public:
   // Pops nodes until one's claim succeeds and returns it (null: none).
   WaitNode* claim_one();
   // Claims every node; returns them as a list for finish().
   WaitNode* claim_all();
   // Readies claimed nodes (one, or a claim_all() list). No lock held.
   static void finish(WaitNode* claimed);
-  // Forgets every node without touching its fiber (the runtime that parked
-  // them is gone).
-  void forget();
-
- private:
-  WaitNode* pop_front();
-  WaitNode* head_ = nullptr;
-  WaitNode* tail_ = nullptr;
 };
 
 }  // namespace weft::fibers
