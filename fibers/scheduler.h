@@ -20,7 +20,8 @@
 //      completions and its due timers;
 //   2. the global queue;
 //   3. stealing half of another worker's queue, trying every other worker
-//      once from a random start;
+//      once from a random start; failing that, the fiber in another worker's
+//      next slot if that worker stays on one fiber for 3 µs (worker.h);
 //   4. parking: see below.
 //
 // Parking and waking (no lost wake-ups, no thundering herd)

@@ -262,8 +262,8 @@ class Worker {
   static constinit thread_local Worker* tls_current_;
 
   Poller& poller_;
-  // The next slot: set by the owner only; taken by the owner or the monitor
-  // (so taking is an exchange; setting over null is a plain store, as only
+  // The next slot: set by the owner only; taken by the owner, an idle worker
+  // (steal_next) or the monitor (so taking is an exchange; setting over null is a plain store, as only
   // the owner makes it non-null).
   std::atomic<Fiber*> next_{nullptr};
   std::atomic<std::uint64_t> switch_seq_{0};  // written by the owner only
