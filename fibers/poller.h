@@ -36,6 +36,11 @@ class Poller {
   // arrive and wake a fiber.
   virtual bool busy() const = 0;
 
+  // Owner only. True if a poll would deliver something without waiting (a
+  // hint, for a worker deciding whether to keep spinning; false when the
+  // backend cannot tell without a system call).
+  virtual bool has_completions() const { return false; }
+
   // Any thread. Makes a poll that blocks now (or the next one) return soon.
   virtual void wake() = 0;
 

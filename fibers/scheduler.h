@@ -37,6 +37,11 @@
 //   3. A spinning worker that finds work stops spinning and calls
 //      notify_work() itself, so a burst of work wakes workers one by one, as
 //      many as there is work for; one that finds nothing parks again.
+//   4. A worker that runs out of work spins for a short while
+//      (WorkerOptions::idle_spin, 20 us) before step 1, if no other worker
+//      is spinning (try_spin()). Meanwhile it counts as spinning, so a busy
+//      worker that readies fibers makes no wake-up system call: a pair of
+//      fibers handing off on one worker does not keep waking the other.
 //   Steps 1 and 2 each store, then load the other side's state, with a full
 //   fence between: whichever runs second sees the first.
 //
@@ -107,7 +112,15 @@ class Scheduler {
   // The calling worker woke up. Returns true if notify_work() chose it (it is
   // then spinning), false if it woke on its own (I/O, a timer).
   bool leave_idle(Worker* w);
-  // A worker chosen by notify_work() stopped looking.
+  // The calling worker ran out of work and would look a little longer before
+  // sleeping: true if it may (it then counts as spinning, and notify_work()
+  // leaves the sleepers alone); false if another worker is already looking.
+  bool try_spin() {
+    int expected = 0;
+    return spinning_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel);
+  }
+  // A worker chosen by notify_work(), or admitted by try_spin(), stopped
+  // looking.
   void done_spinning() { spinning_.fetch_sub(1, std::memory_order_acq_rel); }
   int idle_count() const { return idle_count_.load(std::memory_order_acquire); }
 

@@ -143,6 +143,8 @@ Stats& operator+=(Stats& a, const Stats& b) {
   a.wakeups += b.wakeups;
   a.rounds += b.rounds;
   a.parks_worker += b.parks_worker;
+  a.idle_spins += b.idle_spins;
+  a.idle_spin_hits += b.idle_spin_hits;
   a.steals += b.steals;
   a.stolen_in += b.stolen_in;
   a.stolen_out += b.stolen_out;
@@ -173,6 +175,8 @@ std::string format_stats(const Stats& s) {
   line("wakeups", s.wakeups);
   line("rounds", s.rounds);
   line("parks_worker", s.parks_worker);
+  line("idle_spins", s.idle_spins);
+  line("idle_spin_hits", s.idle_spin_hits);
   line("steals", s.steals);
   line("stolen_in", s.stolen_in);
   line("stolen_out", s.stolen_out);

@@ -22,6 +22,8 @@ struct Stats {
   std::uint64_t wakeups = 0;       // a parked fiber made runnable
   std::uint64_t rounds = 0;        // scheduling rounds (one poll of the backend each)
   std::uint64_t parks_worker = 0;  // the worker found nothing to do and slept
+  std::uint64_t idle_spins = 0;    // ... and first spun looking for work (several workers)
+  std::uint64_t idle_spin_hits = 0;  // of which found some before sleeping
   std::uint64_t steals = 0;        // successful steals by this worker
   std::uint64_t stolen_in = 0;     // fibers this worker took from others
   std::uint64_t stolen_out = 0;    // fibers others took from this worker

@@ -356,6 +356,27 @@ bool Worker::steal_next(std::size_t start) {
   return false;
 }
 
+// Spinning (see scheduler.h, step 4): looks for work until idle_spin
+// passes, pausing between looks so as not to keep the victims' queue lines
+// bouncing. Found: true, still spinning (round() stops and chains).
+bool Worker::spin_for_work() {
+  ++stats_.idle_spins;
+  const Deadline until = Clock::now() + options_.idle_spin;
+  do {
+    if (scheduler_.stopping() || inbox_full_.load(std::memory_order_acquire) ||
+        poller_.has_completions() || (!timers_.empty() && timers_.next_deadline() <= Clock::now())) {
+      ++stats_.idle_spin_hits;
+      return true;
+    }
+    if (find_work()) {
+      ++stats_.idle_spin_hits;
+      return true;
+    }
+    for (int i = 0; i < 32; ++i) __builtin_ia32_pause();
+  } while (Clock::now() < until);
+  return false;
+}
+
 bool Worker::anything_queued_anywhere() const {
   if (!scheduler_.global_empty() || inbox_full_.load(std::memory_order_acquire)) return true;
   for (std::size_t i = 0; i < scheduler_.size(); ++i) {
@@ -368,6 +389,18 @@ bool Worker::anything_queued_anywhere() const {
 // Nothing to run anywhere: sleep in the backend until woken (see "Parking
 // and waking" in scheduler.h).
 void Worker::park_worker() {
+  if (!spinning_ && options_.idle_spin.count() > 0) spinning_ = scheduler_.try_spin();
+  if (spinning_ && spin_for_work()) {
+    // A fiber: the next round runs it, then chains. Anything else (a
+    // completion, an arrival, a timer) is taken in here: the next round
+    // polls only if it has something to run.
+    if (runnable_.empty()) {
+      poller_.poll(false, kNoDeadline, stats_);
+      if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
+      if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
+    }
+    return;
+  }
   if (spinning_) {
     spinning_ = false;
     scheduler_.done_spinning();

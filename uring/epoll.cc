@@ -356,6 +356,9 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
       std::uint64_t drained;
       while (::read(wake_fd_, &drained, sizeof drained) > 0) {
       }
+      // After draining, never before: a waker that claimed the flag before
+      // this point may have had its write drained, and must be seen here.
+      wake_flag_.consumed();
       continue;
     }
     const std::uint32_t ev = events[i].events;
@@ -365,6 +368,7 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
 }
 
 void EpollBackend::wake() {
+  if (!wake_flag_.claim()) return;  // one is on its way
   const std::uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof one);
 }

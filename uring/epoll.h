@@ -35,6 +35,7 @@
 
 #include <weft/fibers/result.h>
 #include <weft/uring/backend.h>
+#include <weft/uring/wake_flag.h>
 
 namespace weft::uring {
 
@@ -79,7 +80,8 @@ class EpollBackend final : public Backend {
   static std::int64_t attempt(Operation& op);
 
   int epoll_fd_ = -1;
-  int wake_fd_ = -1;
+  int wake_fd_ = -1;  // registered level-triggered; drained when it fires
+  WakeFlag wake_flag_;  // one write in flight at most
   std::vector<FdState*, alloc::Allocator<FdState*>> fds_;  // by descriptor number
   std::size_t waiting_ = 0;                                // operations parked on descriptors
   EpollListener* listeners_ = nullptr;                     // open ones, owned by their sockets

@@ -8,6 +8,16 @@
 
 namespace weft {
 
+// How another thread wakes a worker parked in its ring (RuntimeOptions::wake,
+// WEFT_WAKE=msg_ring|eventfd).
+//   msg_ring  the waker posts a completion straight into the parked ring with
+//             a ring-less IORING_OP_MSG_RING (io_uring_register with fd -1,
+//             IORING_REGISTER_SEND_MSG_RING; Linux 6.13)
+//   eventfd   the waker writes an eventfd on which the ring keeps a read armed
+// automatic picks msg_ring where the kernel has it (it measured better; see
+// perf/RESULTS.md), eventfd elsewhere. The epoll backend always uses eventfd.
+enum class WakeMechanism { automatic, msg_ring, eventfd };
+
 struct RingFeatures {
   unsigned setup_flags = 0;  // IORING_SETUP_* the ring was created with
   unsigned sq_entries = 0;
@@ -25,6 +35,7 @@ struct RingFeatures {
   bool cancel_fd = false;           // cancel every request on a descriptor (5.19)
   bool msg_ring = false;            // IORING_OP_MSG_RING (5.18)
   bool send_zc = false;             // IORING_OP_SEND_ZC (6.0)
+  bool msg_ring_wake = false;       // wake-ups by ring-less MSG_RING (6.13), else eventfd
 
   // "setup=SINGLE_ISSUER|DEFER_TASKRUN|... multishot_accept=yes ..." on one line.
   std::string describe() const;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include <weft/uring/listener.h>
 
@@ -16,6 +18,9 @@
 #ifndef IORING_SQ_TASKRUN
 #define IORING_SQ_TASKRUN (1U << 2)
 #endif
+// io_uring_register(2) with fd -1 ("blind") and this opcode runs one
+// MSG_RING request given as an SQE, with no source ring (Linux 6.13).
+constexpr unsigned kRegisterSendMsgRing = 31;
 
 namespace weft::uring {
 namespace {
@@ -81,10 +86,31 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
   if (rc != 0) return errno_error(-rc);
   ring->ready_ = true;
   ring->probe();
+  if (options.wake != WakeMechanism::eventfd && ring->set_up_msg_wake()) return ring;
   ring->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (ring->wake_fd_ < 0) return errno_error(errno);
   ring->arm_wake();
   return ring;
+}
+
+// Probes ring-less MSG_RING by waking ourselves: the kernel either refuses
+// the register opcode (EINVAL before 6.13) or posts a kTagWake completion,
+// which the first poll consumes like any other wake-up.
+bool Ring::set_up_msg_wake() {
+  if (!wake_flag_.claim()) return false;
+  if (!send_msg_wake()) {
+    wake_flag_.undo();
+    return false;
+  }
+  msg_wake_ = true;
+  features_.msg_ring_wake = true;
+  return true;
+}
+
+bool Ring::send_msg_wake() const {
+  io_uring_sqe sqe{};
+  io_uring_prep_msg_ring(&sqe, ring_.ring_fd, 0, kTagWake, 0);
+  return syscall(__NR_io_uring_register, -1, kRegisterSendMsgRing, &sqe, 1) == 0;
 }
 
 void Ring::probe() {
@@ -139,8 +165,20 @@ void Ring::arm_wake() {
 }
 
 void Ring::wake() {
-  const std::uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
+  if (!wake_flag_.claim()) return;  // one is on its way
+  if (!msg_wake_) {
+    const std::uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+    return;
+  }
+  // MSG_RING fails only when the kernel is short of memory for the
+  // completion (ENOMEM); a lost wake-up could leave the worker asleep.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    if (send_msg_wake()) return;
+    std::this_thread::yield();
+  }
+  std::fprintf(stderr, "weft: cannot wake a worker with MSG_RING (%s)\n", std::strerror(errno));
+  std::abort();
 }
 
 // ---- submission ------------------------------------------------------------------
@@ -412,12 +450,18 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
   }
   reap();
   if (listeners_need_service_) service_listeners();
-  if (!wake_armed_) arm_wake();
+  if (!msg_wake_ && !wake_armed_) arm_wake();
   stats.ring_enters += enters_;
   stats.ring_waits += waits_;
   stats.sqes_submitted += submitted_;
   stats.cqes_reaped += reaped_;
   enters_ = waits_ = submitted_ = reaped_ = 0;
+}
+
+bool Ring::has_completions() const {
+  const unsigned sq_flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+  return io_uring_cq_ready(&ring_) != 0 ||
+         (sq_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0 || !stash_.empty();
 }
 
 void Ring::reap() {
@@ -443,7 +487,10 @@ void Ring::reap() {
 void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
   const std::uint64_t data = cqe->user_data;
   if (data == kTagWake) {
-    wake_armed_ = false;  // re-armed after the reap; the worker looks at its inbox
+    // Eventfd: re-armed after the reap. Either way the worker looks at its
+    // inbox and the queues after this poll.
+    wake_armed_ = false;
+    wake_flag_.consumed();
     return;
   }
   if ((cqe->flags & IORING_CQE_F_MORE) == 0) --in_flight_;

@@ -17,7 +17,8 @@
 //        kTagTimeout    its linked timeout (the record waits for both)
 //        kTagListener   a Listener's multishot accept
 //        kTagIgnore     fire-and-forget requests (cancels, closes)
-//        kTagWake       the read armed on the wake eventfd (see wake())
+//        kTagWake       a wake-up: a MSG_RING another thread posted, or the
+//                       read armed on the wake eventfd (see wake())
 //   3. in_flight_ counts the CQEs still owed to us (a multishot request owes
 //      one until a CQE arrives without IORING_CQE_F_MORE). An Operation is
 //      freed by its fiber only after all its CQEs arrived, so the kernel
@@ -49,6 +50,7 @@
 
 #include <weft/fibers/result.h>
 #include <weft/uring/backend.h>
+#include <weft/uring/wake_flag.h>
 
 namespace weft::uring {
 class RingListener;
@@ -66,6 +68,10 @@ struct RingOptions {
   // every enter and reap takes reap_mutex_, and DEFER_TASKRUN is not used
   // (it posts completions only inside the owner's own enter).
   bool shared_reaping = false;
+  // How other threads wake this ring (features.h). automatic: MSG_RING if
+  // the kernel takes a ring-less one, else eventfd; msg_ring also falls back
+  // (features().msg_ring_wake says what the ring uses).
+  WakeMechanism wake = WakeMechanism::automatic;
 };
 
 class Ring final : public Backend {
@@ -78,6 +84,7 @@ class Ring final : public Backend {
   // fibers::Poller
   void poll(bool block, Deadline wake_by, Stats& stats) override;
   bool busy() const override { return in_flight_ != 0; }
+  bool has_completions() const override;
   void wake() override;
   bool cancel_all(Stats& stats) override;
   bool drain(Stats& stats) override;
@@ -126,6 +133,8 @@ class Ring final : public Backend {
   void operation_part_done(Operation* op) noexcept;
   void service_listeners();
   void arm_wake();
+  bool set_up_msg_wake();
+  bool send_msg_wake() const;
   void forget_closed(RingListener* listener);
   [[noreturn, gnu::cold]] void fail_submission(int rc);
 
@@ -148,8 +157,12 @@ class Ring final : public Backend {
   RingListener* open_listeners_ = nullptr;     // owned by their sockets
   RingListener* closing_listeners_ = nullptr;  // owned here until their final CQE
   bool listeners_need_service_ = false;
-  // Other threads wake a sleeping ring by writing to an eventfd that has a
-  // read armed on it (not counted in in_flight_: it never ends on its own).
+  // Other threads wake a sleeping ring with a ring-less MSG_RING that posts
+  // a kTagWake completion here (msg_wake_), or by writing to an eventfd that
+  // has a read armed on it (not counted in in_flight_: it never ends on its
+  // own). wake_flag_ keeps one wake-up in flight at most.
+  bool msg_wake_ = false;
+  WakeFlag wake_flag_;
   int wake_fd_ = -1;
   std::uint64_t wake_value_ = 0;
   bool wake_armed_ = false;

@@ -65,6 +65,7 @@ struct Runtime::Impl {
   std::uint64_t last_hogs = 0;
   std::mutex stats_mutex;
   fibers::MonitorOptions monitor;
+  std::chrono::microseconds idle_spin{};
   // Several workers and rescue on: rings others may reap (monitor.h).
   bool shared_reaping() const { return workers > 1 && monitor.rescue_after.count() > 0; }
 };
@@ -78,6 +79,15 @@ Backend chosen_backend(Backend asked) {
   if (std::strcmp(env, "uring") == 0 || std::strcmp(env, "io_uring") == 0) return Backend::uring;
   if (std::strcmp(env, "epoll") == 0) return Backend::epoll;
   throw std::invalid_argument(std::string("weft: WEFT_BACKEND must be uring or epoll, not ") + env);
+}
+
+WakeMechanism chosen_wake(WakeMechanism asked) {
+  if (asked != WakeMechanism::automatic) return asked;
+  const char* env = std::getenv("WEFT_WAKE");
+  if (env == nullptr || env[0] == '\0') return WakeMechanism::automatic;
+  if (std::strcmp(env, "msg_ring") == 0) return WakeMechanism::msg_ring;
+  if (std::strcmp(env, "eventfd") == 0) return WakeMechanism::eventfd;
+  throw std::invalid_argument(std::string("weft: WEFT_WAKE must be msg_ring or eventfd, not ") + env);
 }
 
 std::unique_ptr<uring::Backend> make_epoll() {
@@ -96,6 +106,7 @@ std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options, Back
   ring_options.single_issuer = options.single_issuer;
   ring_options.register_ring_fd = options.register_ring_fd;
   ring_options.multishot_accept = options.multishot_accept;
+  ring_options.wake = chosen_wake(options.wake);
   Result<std::unique_ptr<uring::Ring>> ring = uring::Ring::create(ring_options);
   if (ring) return std::move(*ring);
   const std::string why = explain_setup_failure(ring.error());
@@ -153,6 +164,7 @@ struct Runtime::Run {
     options.default_stack_size = impl.options.default_stack_size;
     options.detect_deadlock = impl.options.detect_deadlock;
     options.shuffle = impl.options.shuffle || env_flag("WEFT_SHUFFLE");
+    options.idle_spin = impl.idle_spin;
     worker0 = std::make_unique<fibers::Worker>(*impl.backend, scheduler, 0, options);
     bindings = std::make_unique<Bindings>(*worker0, impl.backend.get());
     stats.resize(impl.workers);
@@ -253,6 +265,10 @@ Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()
     impl_->monitor.hog_threshold = std::chrono::milliseconds(std::strtol(env, nullptr, 10));
   }
   impl_->monitor.rescue_after = options.rescue_after;
+  impl_->idle_spin = options.idle_spin;
+  if (const char* env = std::getenv("WEFT_IDLE_SPIN_US"); env != nullptr && env[0] != '\0') {
+    impl_->idle_spin = std::chrono::microseconds(std::strtol(env, nullptr, 10));
+  }
   impl_->backend = make_backend(options, chosen_backend(options.backend), impl_->shared_reaping());
   impl_->kind = std::strcmp(impl_->backend->name(), "epoll") == 0 ? Backend::epoll : Backend::uring;
   if (impl_->pin) pin_to(impl_->cpus[0]);

@@ -61,6 +61,9 @@ struct RuntimeOptions {
   bool single_issuer = true;
   bool register_ring_fd = true;
   bool multishot_accept = true;
+  // How a worker wakes a parked one (features.h): automatic honours
+  // WEFT_WAKE=msg_ring|eventfd, else MSG_RING where the kernel has it.
+  WakeMechanism wake = WakeMechanism::automatic;
   // Print the counters when run() ends (also WEFT_STATS=1).
   bool print_stats = false;
   // Throw from run() when every fiber is parked and nothing inside the
@@ -81,6 +84,11 @@ struct RuntimeOptions {
   // The rings then do without DEFER_TASKRUN. 0: never (completions wait for
   // their worker).
   std::chrono::microseconds rescue_after{2000};
+  // With several workers: a worker that runs out of work spins this long
+  // looking for more before it sleeps (one worker at a time), so fibers
+  // readied meanwhile cost no wake-up system call. 0: sleep at once (the
+  // least CPU when load is light). WEFT_IDLE_SPIN_US=N overrides.
+  std::chrono::microseconds idle_spin{20};
 };
 
 class Runtime {

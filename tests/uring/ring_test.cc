@@ -3,11 +3,15 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/child.h"
@@ -233,6 +237,49 @@ BOOST_AUTO_TEST_CASE(io_outside_a_fiber_is_refused_clearly) {
   // Not open: EBADF before anything else.
   BOOST_TEST((s.read(buf).error() == std::errc::bad_file_descriptor));
   BOOST_CHECK_THROW(weft::fs::File::open("/etc/hostname"), std::logic_error);
+}
+
+
+// Both ways of waking a parked worker deliver: a plain thread sends into a
+// channel on which the main fiber waits, while every worker sleeps in its
+// ring. MSG_RING is used where the kernel takes a ring-less one (6.13).
+BOOST_AUTO_TEST_CASE(both_wake_mechanisms_wake_a_sleeping_worker) {
+  WEFT_RING_ONLY();
+  utsname u{};
+  BOOST_REQUIRE(uname(&u) == 0);
+  int major = 0, minor = 0;
+  std::sscanf(u.release, "%d.%d", &major, &minor);
+  const bool kernel_has_sync_msg = major > 6 || (major == 6 && minor >= 13);
+  for (const weft::WakeMechanism mech :
+       {weft::WakeMechanism::msg_ring, weft::WakeMechanism::eventfd}) {
+    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+      weft::RuntimeOptions o;
+      o.workers = workers;
+      o.wake = mech;
+      weft::Runtime rt(o);
+      const bool msg = mech == weft::WakeMechanism::msg_ring;
+      BOOST_TEST(rt.features().msg_ring_wake == (msg && kernel_has_sync_msg));
+      const std::string d = rt.describe_backend();
+      BOOST_TEST(d.find(rt.features().msg_ring_wake ? "wake=msg_ring" : "wake=eventfd") !=
+                 std::string::npos);
+      int got = 0;
+      rt.run([&] {
+        weft::Channel<int> ch;
+        for (int i = 1; i <= 20; ++i) {
+          // Sleeps first, so the workers are parked when the value arrives.
+          std::thread sender([&ch, i] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            (void)ch.send(i);
+          });
+          auto v = ch.recv({.deadline = weft::after(std::chrono::seconds(5))});
+          sender.join();
+          if (!v) break;
+          got += *v == i;
+        }
+      });
+      BOOST_TEST(got == 20, "workers=" << workers << " msg_ring=" << msg);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
