@@ -101,17 +101,15 @@ std::uint64_t next_random() {
 constexpr std::size_t kNone = SIZE_MAX;
 
 // n elements, inline when few (every send and receive is a one-case select,
-// and must not allocate).
+// and must not allocate). Elements are not initialised: each is written
+// before it is read (T is an implicit-lifetime type).
 template <class T, std::size_t N = 4>
 class SmallArray {
  public:
   explicit SmallArray(std::size_t n)
-      : heap_(n > N ? std::make_unique<T[]>(n) : nullptr),
+      : heap_(n > N ? std::make_unique_for_overwrite<T[]>(n) : nullptr),
         data_(n > N ? heap_.get() : reinterpret_cast<T*>(inline_)) {
     static_assert(std::is_trivially_destructible_v<T>);
-    if (n <= N) {
-      for (std::size_t i = 0; i < n; ++i) ::new (static_cast<void*>(data_ + i)) T();
-    }
   }
   T& operator[](std::size_t i) { return data_[i]; }
   T* data() { return data_; }
@@ -141,7 +139,9 @@ struct SelectRun {
   SelectRun(const SelectCase* cs, std::size_t count)
       : cases(cs), n(count), waits(n), channels(n), order(n) {
     for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next_random() % i]);
+    if (n > 1) {
+      for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next_random() % i]);
+    }
   }
   bool attempt_any(ChannelWait*& claimed) {
     for (std::size_t k = 0; k < n; ++k) {

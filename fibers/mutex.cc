@@ -79,7 +79,18 @@ std::error_code Mutex::lock(const WaitOptions& options) {
       if (waiters_.empty()) state_.fetch_and(~(kWaiters | kStarving), std::memory_order_relaxed);
       return errno_error(outcome);
     }
-    if (taken || note == kHandedOver) return {};
+    if (taken) return {};
+    if (note == kHandedOver) {
+      // Hand-offs cost a park and a wake per lock: leave that mode as soon
+      // as a waiter got the lock quickly, or was the last (as Go does).
+      // Otherwise fibers that lock again at once queue behind each other
+      // for ever and the mode never ends.
+      std::lock_guard<fibers::SpinLock> g(guard_);
+      if (waiters_.empty() || Clock::now() - since < kStarvingAfter) {
+        state_.fetch_and(~kStarving, std::memory_order_relaxed);
+      }
+      return {};
+    }
     // Woken by unlock(), which freed the lock: compete for it.
     woken_before = true;
     if (try_lock()) return {};

@@ -12,7 +12,8 @@
 // running fiber that unlocks and locks again keeps going: no convoy of
 // parks). A woken waiter that loses queues again at the front; once a waiter
 // has waited more than 1 ms, unlock() hands the lock straight to the oldest
-// waiter instead, until the queue has drained, so none starves.
+// waiter instead, so none starves, until a waiter gets the lock within 1 ms
+// of asking or the queue has drained.
 //
 // Thread rules: lock() on a fiber of any worker; unlock() from the fiber that
 // holds the lock (or code acting for it, such as CondVar). Not recursive.
