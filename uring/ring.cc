@@ -234,7 +234,11 @@ void Ring::prepare(io_uring_sqe* sqe, Operation& op) {
       io_uring_prep_recv(sqe, op.fd, op.buf, op.len, op.flags);
       break;
     case OpKind::send:
-      io_uring_prep_send(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL);
+      if (options_.send_zc_min != 0 && op.len >= options_.send_zc_min && features_.send_zc) {
+        io_uring_prep_send_zc(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL, 0);
+      } else {
+        io_uring_prep_send(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL);
+      }
       break;
     case OpKind::sendmsg:
       io_uring_prep_sendmsg(sqe, op.fd, &op.msg, op.flags | MSG_NOSIGNAL);
@@ -498,7 +502,7 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
   switch (data & kTagMask) {
     case kTagOperation: {
       auto* op = static_cast<Operation*>(record);
-      op->result = cqe->res;
+      record_result(op, cqe);
       operation_part_done(op);
       break;
     }
@@ -514,6 +518,16 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
     default:
       break;
   }
+}
+
+// A zero-copy send completes twice: its result, flagged IORING_CQE_F_MORE,
+// then a notification (IORING_CQE_F_NOTIF) once the kernel no longer reads
+// the buffer. The fiber resumes only after the second, so it may reuse the
+// buffer as after any send.
+void Ring::record_result(Operation* op, const io_uring_cqe* cqe) noexcept {
+  if ((cqe->flags & IORING_CQE_F_NOTIF) != 0) return;
+  op->result = cqe->res;
+  if ((cqe->flags & IORING_CQE_F_MORE) != 0) ++op->pending;
 }
 
 void Ring::operation_part_done(Operation* op) noexcept {
@@ -549,7 +563,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     }
     if ((cqe->flags & IORING_CQE_F_MORE) == 0) ++rescued_cqes_;
     if (tag == kTagIgnore) continue;
-    if (tag == kTagOperation) op->result = cqe->res;
+    if (tag == kTagOperation) record_result(op, cqe);
     if (tag == kTagTimeout && cqe->res == -ETIME) op->timed_out = true;
     if (--op->pending != 0) continue;
     if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;

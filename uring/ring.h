@@ -72,6 +72,10 @@ struct RingOptions {
   // the kernel takes a ring-less one, else eventfd; msg_ring also falls back
   // (features().msg_ring_wake says what the ring uses).
   WakeMechanism wake = WakeMechanism::automatic;
+  // Sends of at least this many bytes use IORING_OP_SEND_ZC (the kernel
+  // sends from the caller's pages instead of copying them; the send then
+  // completes twice). 0: never.
+  std::size_t send_zc_min = 0;
 };
 
 class Ring final : public Backend {
@@ -130,6 +134,7 @@ class Ring final : public Backend {
     return options_.shared_reaping ? std::unique_lock<std::mutex>(reap_mutex_)
                                    : std::unique_lock<std::mutex>();
   }
+  static void record_result(Operation* op, const io_uring_cqe* cqe) noexcept;
   void operation_part_done(Operation* op) noexcept;
   void service_listeners();
   void arm_wake();

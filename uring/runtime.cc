@@ -107,6 +107,10 @@ std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options, Back
   ring_options.register_ring_fd = options.register_ring_fd;
   ring_options.multishot_accept = options.multishot_accept;
   ring_options.wake = chosen_wake(options.wake);
+  ring_options.send_zc_min = options.send_zc_min;
+  if (const char* env = std::getenv("WEFT_SEND_ZC"); env != nullptr && env[0] != '\0') {
+    ring_options.send_zc_min = static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
+  }
   Result<std::unique_ptr<uring::Ring>> ring = uring::Ring::create(ring_options);
   if (ring) return std::move(*ring);
   const std::string why = explain_setup_failure(ring.error());

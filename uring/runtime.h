@@ -64,6 +64,11 @@ struct RuntimeOptions {
   // How a worker wakes a parked one (features.h): automatic honours
   // WEFT_WAKE=msg_ring|eventfd, else MSG_RING where the kernel has it.
   WakeMechanism wake = WakeMechanism::automatic;
+  // Socket sends of at least this many bytes go out zero-copy
+  // (IORING_OP_SEND_ZC, Linux 6.0), on the io_uring backend. Off (0) by
+  // default: on loopback the kernel copies anyway and the extra completion
+  // only costs (perf/RESULTS.md). WEFT_SEND_ZC=N overrides.
+  std::size_t send_zc_min = 0;
   // Print the counters when run() ends (also WEFT_STATS=1).
   bool print_stats = false;
   // Throw from run() when every fiber is parked and nothing inside the

@@ -36,10 +36,12 @@ struct Options {
   std::size_t size = 64;
   double seconds = 0;  // server: 0 = until killed; client: default 5
   int server_pid = 0;
-  int workers = 1;
+  int workers = 0;  // 0: WEFT_WORKERS, else one per CPU
   std::string backend;  // empty: WEFT_BACKEND, else io_uring with epoll fallback
   std::string mode = "multi";
   std::string disable;  // comma-separated io_uring features to switch off
+  std::size_t send_zc = 0;       // zero-copy sends from this many bytes (0: never)
+  unsigned ring_entries = 0;     // submission queue size, i.e. the largest batch (0: default)
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -49,8 +51,9 @@ struct Options {
       "usage: weft-echo [--host H] [--port P] [--seconds S]\n"
       "       weft-echo --client [--host H] [--port P] [--connections N] [--size BYTES]\n"
       "                 [--seconds S] [--server-pid PID]\n"
-      "common: [--workers 1] [--backend uring|epoll] [--mode multi|single]\n"
-      "        [--disable defer_taskrun,single_issuer,registered_ring_fd,multishot_accept]\n",
+      "common: [--workers N] [--backend uring|epoll] [--mode multi|single]\n"
+      "        [--disable defer_taskrun,single_issuer,registered_ring_fd,multishot_accept]\n"
+      "        [--send-zc MIN_BYTES] [--ring-entries N]\n",
       why);
   std::exit(2);
 }
@@ -85,6 +88,10 @@ Options parse(int argc, char** argv) {
       o.mode = value();
     else if (a == "--disable")
       o.disable = value();
+    else if (a == "--send-zc")
+      o.send_zc = static_cast<std::size_t>(std::stoull(value()));
+    else if (a == "--ring-entries")
+      o.ring_entries = static_cast<unsigned>(std::stoul(value()));
     else
       usage(("unknown option " + a).c_str());
   }
@@ -94,7 +101,7 @@ Options parse(int argc, char** argv) {
   if (!o.backend.empty() && o.backend != "uring" && o.backend != "epoll") {
     usage("--backend must be uring or epoll");
   }
-  if (o.workers != 1) usage("only --workers 1 exists so far (per-core workers are planned)");
+  if (o.workers < 0 || o.workers > 1024) usage("--workers must be 0 (one per CPU) to 1024");
   if (o.mode != "multi" && o.mode != "single") usage("--mode must be multi or single");
   return o;
 }
@@ -113,6 +120,9 @@ weft::RuntimeOptions runtime_options(const Options& o) {
   weft::RuntimeOptions r;
   if (o.backend == "uring") r.backend = weft::Backend::uring;
   if (o.backend == "epoll") r.backend = weft::Backend::epoll;
+  r.workers = static_cast<std::size_t>(o.workers);
+  if (o.send_zc != 0) r.send_zc_min = o.send_zc;
+  if (o.ring_entries != 0) r.ring_entries = o.ring_entries;
   std::string list = o.disable + ",";
   for (std::size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos;
        at = comma + 1) {
