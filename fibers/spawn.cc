@@ -144,6 +144,7 @@ Stats& operator+=(Stats& a, const Stats& b) {
   a.rounds += b.rounds;
   a.parks_worker += b.parks_worker;
   a.idle_spins += b.idle_spins;
+  a.buffer_ring_misses += b.buffer_ring_misses;
   a.idle_spin_hits += b.idle_spin_hits;
   a.steals += b.steals;
   a.stolen_in += b.stolen_in;
@@ -176,6 +177,7 @@ std::string format_stats(const Stats& s) {
   line("rounds", s.rounds);
   line("parks_worker", s.parks_worker);
   line("idle_spins", s.idle_spins);
+  line("buffer_ring_misses", s.buffer_ring_misses);
   line("idle_spin_hits", s.idle_spin_hits);
   line("steals", s.steals);
   line("stolen_in", s.stolen_in);

@@ -39,6 +39,7 @@ struct Stats {
   std::uint64_t ring_enters = 0;     // io_uring_enter system calls
   std::uint64_t ring_waits = 0;      // of which waited for completions (idle)
   std::uint64_t epoll_waits = 0;     // epoll_pwait2 system calls (epoll backend)
+  std::uint64_t buffer_ring_misses = 0;  // receives resubmitted: the provided buffers ran out
 };
 
 // The calling worker's counters. All zero outside a runtime.

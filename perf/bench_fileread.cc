@@ -7,6 +7,7 @@
 // pool (epoll cannot wait for disk).
 //
 //   weft-bench-fileread [--fibers N] [--seconds S] [--file-mb M] [--backend uring|epoll]
+//                       [--workers W]   (0: WEFT_WORKERS, else one per CPU)
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   const long file_mb = weft::perf::option(argc, argv, "--file-mb", 64);
   const std::string backend = option_text(argc, argv, "--backend", "");
   weft::RuntimeOptions options;
+  options.workers = static_cast<std::size_t>(weft::perf::option(argc, argv, "--workers", 0));
   if (backend == "uring")
     options.backend = weft::Backend::uring;
   else if (backend == "epoll")

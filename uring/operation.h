@@ -84,6 +84,7 @@ struct Operation {
   std::uint8_t pending = 0;  // completions still expected
   bool timed_out = false;    // the linked timeout fired
   bool cancel_sent = false;
+  bool buffer_select = false;  // a receive into a provided buffer (ring only)
   __kernel_timespec deadline_ts{};
   // For waits the backend serves in user space (accept): their deadline and
   // their place in the listener's queue.

@@ -6,6 +6,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -86,6 +87,10 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
   if (rc != 0) return errno_error(-rc);
   ring->ready_ = true;
   ring->probe();
+  if (options.provided_buffers != 0) {
+    ring->pbufs_ = ProvidedBuffers::create(&ring->ring_, options.provided_buffers, 16 << 10, 0);
+    ring->features_.provided_buffers = ring->pbufs_ != nullptr;
+  }
   if (options.wake != WakeMechanism::eventfd && ring->set_up_msg_wake()) return ring;
   ring->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (ring->wake_fd_ < 0) return errno_error(errno);
@@ -199,6 +204,12 @@ void Ring::reserve(unsigned n) {
   }
 }
 
+void Ring::fail_stray_completion(const Operation* op) {
+  std::fprintf(stderr, "weft: io_uring completion for operation %p, which expected none more\n",
+               static_cast<const void*>(op));
+  std::abort();
+}
+
 void Ring::fail_submission(int rc) {
   std::fprintf(stderr,
                "weft: the io_uring submission queue is full and the kernel will not take it "
@@ -231,7 +242,7 @@ void Ring::prepare(io_uring_sqe* sqe, Operation& op) {
       io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset);
       break;
     case OpKind::recv:
-      io_uring_prep_recv(sqe, op.fd, op.buf, op.len, op.flags);
+      prepare_recv(sqe, op);
       break;
     case OpKind::send:
       if (options_.send_zc_min != 0 && op.len >= options_.send_zc_min && features_.send_zc) {
@@ -267,6 +278,43 @@ void Ring::prepare(io_uring_sqe* sqe, Operation& op) {
     case OpKind::fsync:
       io_uring_prep_fsync(sqe, op.fd, static_cast<unsigned>(op.flags));
       break;
+  }
+}
+
+// With provided buffers, a receive without a deadline names no buffer (the
+// kernel picks one when data arrives; dispatch copies it out). One with a
+// deadline keeps its own buffer: after -ENOBUFS it is resubmitted, which a
+// linked timeout would not survive.
+void Ring::prepare_recv(io_uring_sqe* sqe, Operation& op) {
+  op.buffer_select = pbufs_ != nullptr && op.len > 0 && op.options.deadline == kNoDeadline;
+  if (!op.buffer_select) {
+    io_uring_prep_recv(sqe, op.fd, op.buf, op.len, op.flags);
+    return;
+  }
+  io_uring_prep_recv(sqe, op.fd, nullptr, std::min<std::uint32_t>(op.len, pbufs_->size()),
+                     op.flags);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = pbufs_->group();
+}
+
+// Receives that found no provided buffer free go again with their own.
+// Called by poll() after a reap; a cancel sent meanwhile found nothing in
+// the kernel, so it is honoured here.
+void Ring::resubmit_misses(Stats& stats) {
+  std::vector<Operation*> misses;
+  misses.swap(misses_);
+  for (Operation* op : misses) {
+    ++stats.buffer_ring_misses;
+    if (op->cancel_sent || cancelled_all_) {
+      op->result = -ECANCELED;
+      operation_part_done(op);
+      continue;
+    }
+    op->buffer_select = false;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(op) | kTagOperation);
+    ++in_flight_;
   }
 }
 
@@ -453,6 +501,7 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
     enter(to_submit, wait ? 1 : 0, flags, wake_by);
   }
   reap();
+  if (!misses_.empty()) resubmit_misses(stats);
   if (listeners_need_service_) service_listeners();
   if (!msg_wake_ && !wake_armed_) arm_wake();
   stats.ring_enters += enters_;
@@ -502,6 +551,10 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
   switch (data & kTagMask) {
     case kTagOperation: {
       auto* op = static_cast<Operation*>(record);
+      if (op->buffer_select && cqe->res == -ENOBUFS) {
+        misses_.push_back(op);  // still owed a result: poll() resubmits it
+        break;
+      }
       record_result(op, cqe);
       operation_part_done(op);
       break;
@@ -527,10 +580,17 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
 void Ring::record_result(Operation* op, const io_uring_cqe* cqe) noexcept {
   if ((cqe->flags & IORING_CQE_F_NOTIF) != 0) return;
   op->result = cqe->res;
+  if ((cqe->flags & IORING_CQE_F_BUFFER) != 0) {
+    pbufs_->take(cqe->flags >> IORING_CQE_BUFFER_SHIFT, op->buf,
+                 cqe->res > 0 ? static_cast<std::size_t>(cqe->res) : 0);
+  }
   if ((cqe->flags & IORING_CQE_F_MORE) != 0) ++op->pending;
 }
 
 void Ring::operation_part_done(Operation* op) noexcept {
+  // A completion for a record that owes none would mean the kernel may write
+  // into memory a fiber already reused: stop loudly rather than corrupt it.
+  if (op->pending == 0) [[unlikely]] fail_stray_completion(op);
   if (--op->pending != 0) return;
   // The linked timeout cancelled the request: report why it was cancelled.
   if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
@@ -555,8 +615,10 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     const std::uint64_t data = cqe->user_data;
     const std::uint64_t tag = data & kTagMask;
     auto* op = reinterpret_cast<Operation*>(data & ~kTagMask);
+    // A receive that found no provided buffer is resubmitted by the owner.
     const bool ours = tag == kTagIgnore ||
-                      ((tag == kTagOperation || tag == kTagTimeout) && !op->watched);
+                      ((tag == kTagOperation || tag == kTagTimeout) && !op->watched &&
+                       !(tag == kTagOperation && op->buffer_select && cqe->res == -ENOBUFS));
     if (!ours) {
       stash_.push_back(*cqe);
       continue;
@@ -565,6 +627,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     if (tag == kTagIgnore) continue;
     if (tag == kTagOperation) record_result(op, cqe);
     if (tag == kTagTimeout && cqe->res == -ETIME) op->timed_out = true;
+    if (op->pending == 0) [[unlikely]] fail_stray_completion(op);
     if (--op->pending != 0) continue;
     if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
     if (scheduler.ready_elsewhere(op->fiber)) ++readied;
@@ -574,6 +637,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
 }
 
 bool Ring::cancel_all(Stats& stats) {
+  cancelled_all_ = true;  // receives that miss a provided buffer now end
   for (RingListener* l = open_listeners_; l != nullptr; l = l->next_) l->fail_waiters(ECANCELED);
   if (in_flight_ != 0) {
     io_uring_sqe* sqe = fire_and_forget();

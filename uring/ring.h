@@ -50,6 +50,7 @@
 
 #include <weft/fibers/result.h>
 #include <weft/uring/backend.h>
+#include <weft/uring/provided_buffers.h>
 #include <weft/uring/wake_flag.h>
 
 namespace weft::uring {
@@ -76,6 +77,10 @@ struct RingOptions {
   // sends from the caller's pages instead of copying them; the send then
   // completes twice). 0: never.
   std::size_t send_zc_min = 0;
+  // Socket receives without a deadline take their data from a ring of this
+  // many provided buffers of 16 KiB (a power of two; the data is then copied
+  // into the caller's buffer). 0: off.
+  unsigned provided_buffers = 0;
 };
 
 class Ring final : public Backend {
@@ -134,7 +139,9 @@ class Ring final : public Backend {
     return options_.shared_reaping ? std::unique_lock<std::mutex>(reap_mutex_)
                                    : std::unique_lock<std::mutex>();
   }
-  static void record_result(Operation* op, const io_uring_cqe* cqe) noexcept;
+  void record_result(Operation* op, const io_uring_cqe* cqe) noexcept;
+  void prepare_recv(io_uring_sqe* sqe, Operation& op);
+  void resubmit_misses(Stats& stats);
   void operation_part_done(Operation* op) noexcept;
   void service_listeners();
   void arm_wake();
@@ -142,6 +149,7 @@ class Ring final : public Backend {
   bool send_msg_wake() const;
   void forget_closed(RingListener* listener);
   [[noreturn, gnu::cold]] void fail_submission(int rc);
+  [[noreturn, gnu::cold]] static void fail_stray_completion(const Operation* op);
 
   io_uring ring_{};
   bool ready_ = false;
@@ -166,6 +174,11 @@ class Ring final : public Backend {
   // a kTagWake completion here (msg_wake_), or by writing to an eventfd that
   // has a read armed on it (not counted in in_flight_: it never ends on its
   // own). wake_flag_ keeps one wake-up in flight at most.
+  // Provided buffers (RingOptions::provided_buffers), and receives whose
+  // buffer selection failed (-ENOBUFS), resubmitted plain by poll().
+  std::unique_ptr<ProvidedBuffers> pbufs_;
+  std::vector<Operation*> misses_;
+  bool cancelled_all_ = false;
   bool msg_wake_ = false;
   WakeFlag wake_flag_;
   int wake_fd_ = -1;

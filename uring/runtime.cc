@@ -108,6 +108,10 @@ std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options, Back
   ring_options.multishot_accept = options.multishot_accept;
   ring_options.wake = chosen_wake(options.wake);
   ring_options.send_zc_min = options.send_zc_min;
+  ring_options.provided_buffers = options.provided_buffers;
+  if (const char* env = std::getenv("WEFT_PROVIDED_BUFFERS"); env != nullptr && env[0] != '\0') {
+    ring_options.provided_buffers = static_cast<unsigned>(std::strtoul(env, nullptr, 10));
+  }
   if (const char* env = std::getenv("WEFT_SEND_ZC"); env != nullptr && env[0] != '\0') {
     ring_options.send_zc_min = static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
   }

@@ -69,6 +69,13 @@ struct RuntimeOptions {
   // default: on loopback the kernel copies anyway and the extra completion
   // only costs (perf/RESULTS.md). WEFT_SEND_ZC=N overrides.
   std::size_t send_zc_min = 0;
+  // Socket receives without a deadline take their data from a ring of this
+  // many 16 KiB provided buffers per worker (a power of two, up to 32768;
+  // io_uring backend, Linux 5.19), copied into the caller's buffer. 0: off
+  // (the default: weft's read API fills the caller's buffer anyway, so the
+  // ring saves no memory and the copy costs; perf/RESULTS.md).
+  // WEFT_PROVIDED_BUFFERS=N overrides.
+  unsigned provided_buffers = 0;
   // Print the counters when run() ends (also WEFT_STATS=1).
   bool print_stats = false;
   // Throw from run() when every fiber is parked and nothing inside the

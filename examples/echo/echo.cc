@@ -42,6 +42,7 @@ struct Options {
   std::string disable;  // comma-separated io_uring features to switch off
   std::size_t send_zc = 0;       // zero-copy sends from this many bytes (0: never)
   unsigned ring_entries = 0;     // submission queue size, i.e. the largest batch (0: default)
+  unsigned provided_buffers = 0;  // receive through a ring of this many buffers (0: never)
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -53,7 +54,7 @@ struct Options {
       "                 [--seconds S] [--server-pid PID]\n"
       "common: [--workers N] [--backend uring|epoll] [--mode multi|single]\n"
       "        [--disable defer_taskrun,single_issuer,registered_ring_fd,multishot_accept]\n"
-      "        [--send-zc MIN_BYTES] [--ring-entries N]\n",
+      "        [--send-zc MIN_BYTES] [--ring-entries N] [--provided-buffers N]\n",
       why);
   std::exit(2);
 }
@@ -90,6 +91,8 @@ Options parse(int argc, char** argv) {
       o.disable = value();
     else if (a == "--send-zc")
       o.send_zc = static_cast<std::size_t>(std::stoull(value()));
+    else if (a == "--provided-buffers")
+      o.provided_buffers = static_cast<unsigned>(std::stoul(value()));
     else if (a == "--ring-entries")
       o.ring_entries = static_cast<unsigned>(std::stoul(value()));
     else
@@ -123,6 +126,7 @@ weft::RuntimeOptions runtime_options(const Options& o) {
   r.workers = static_cast<std::size_t>(o.workers);
   if (o.send_zc != 0) r.send_zc_min = o.send_zc;
   if (o.ring_entries != 0) r.ring_entries = o.ring_entries;
+  if (o.provided_buffers != 0) r.provided_buffers = o.provided_buffers;
   std::string list = o.disable + ",";
   for (std::size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos;
        at = comma + 1) {

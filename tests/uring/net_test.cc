@@ -94,6 +94,60 @@ BOOST_AUTO_TEST_CASE(zero_copy_sends_carry_every_byte) {
       o);
 }
 
+// Receives through provided buffers (RuntimeOptions::provided_buffers):
+// with only two buffers and sixteen connections receiving at once, some
+// receives find none free (-ENOBUFS) and go again with their own buffer.
+// Every byte must still arrive, in order, on the right connection.
+BOOST_AUTO_TEST_CASE(provided_buffer_receives_carry_every_byte_even_when_buffers_run_out) {
+  WEFT_RING_ONLY();
+  weft::RuntimeOptions o;
+  o.provided_buffers = 2;
+  std::uint64_t misses = 0;
+  std::size_t wrong = 0;
+  bool provided = false;
+  for (int attempt = 0; attempt < 20 && misses == 0; ++attempt) {
+    weft::Runtime rt(weft::test::options(o));
+    provided = rt.features().provided_buffers;
+    rt.run([&] {
+      TcpListener listener = listen_any();
+      constexpr int kConns = 16;
+      constexpr std::size_t kBytes = 40000;  // more than two 16 KiB buffers
+      std::vector<Pair> pairs;
+      for (int i = 0; i < kConns; ++i) pairs.push_back(connect_pair(listener));
+      std::vector<weft::JoinHandle<std::size_t>> readers;
+      for (int i = 0; i < kConns; ++i) {
+        readers.push_back(weft::spawn([&, i] {
+          std::vector<std::uint8_t> in(kBytes);
+          pairs[i].server.read_exact(in).value();
+          std::size_t bad = 0;
+          for (std::size_t k = 0; k < kBytes; ++k) {
+            bad += in[k] != static_cast<std::uint8_t>(k * 7 + static_cast<std::size_t>(i));
+          }
+          return bad;
+        }));
+      }
+      weft::yield();  // the readers park in their receives first
+      std::vector<std::vector<std::uint8_t>> out(kConns, std::vector<std::uint8_t>(kBytes));
+      std::vector<weft::JoinHandle<void>> writers;
+      for (int i = 0; i < kConns; ++i) {
+        for (std::size_t k = 0; k < kBytes; ++k) {
+          out[i][k] = static_cast<std::uint8_t>(k * 7 + static_cast<std::size_t>(i));
+        }
+        writers.push_back(weft::spawn([&, i] { pairs[i].client.write_all(out[i]).value(); }));
+      }
+      for (auto& w : writers) w.join();
+      for (auto& r : readers) wrong += r.join();
+    });
+    misses += rt.last_stats().buffer_ring_misses;
+  }
+  BOOST_TEST(wrong == 0u);
+  if (provided) {
+    BOOST_TEST(misses > 0u, "no receive ever found the two buffers taken");
+  } else {
+    BOOST_TEST_MESSAGE("the kernel has no provided buffer rings: plain receives tested");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(read_returns_zero_when_the_peer_closes) {
   weft::test::run([] {
     TcpListener listener = listen_any();
