@@ -67,6 +67,14 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value after " + a).c_str());
       return argv[++i];
     };
+    // A whole non-negative number, or the usage line.
+    auto count = [&]() -> unsigned long long {
+      const std::string v = value();
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || v[0] == '-') usage((a + " wants a number, not " + v).c_str());
+      return n;
+    };
     if (a == "--client")
       o.client = true;
     else if (a == "--host")
@@ -90,11 +98,11 @@ Options parse(int argc, char** argv) {
     else if (a == "--disable")
       o.disable = value();
     else if (a == "--send-zc")
-      o.send_zc = static_cast<std::size_t>(std::stoull(value()));
+      o.send_zc = static_cast<std::size_t>(count());
     else if (a == "--provided-buffers")
-      o.provided_buffers = static_cast<unsigned>(std::stoul(value()));
+      o.provided_buffers = static_cast<unsigned>(count());
     else if (a == "--ring-entries")
-      o.ring_entries = static_cast<unsigned>(std::stoul(value()));
+      o.ring_entries = static_cast<unsigned>(count());
     else
       usage(("unknown option " + a).c_str());
   }

@@ -17,8 +17,6 @@ using weft::Clock;
 using weft::net::Address;
 using weft::net::TcpListener;
 using weft::net::TcpStream;
-using weft::test::connect_pair;
-using weft::test::listen_any;
 using weft::net::UdpSocket;
 using weft::test::connect_pair;
 using weft::test::listen_any;
