@@ -340,6 +340,21 @@ void ChannelCore::close() {
   SelectRun::finish(claimed);
 }
 
+int ChannelCore::transfer(void* slot, bool send, const WaitOptions& options, bool* closed) {
+  const SelectCase c{this, slot, send};
+  SelectRun run(&c, 1);
+  ChannelWait* claimed = nullptr;
+  bool happened;
+  {
+    std::lock_guard<SpinLock> g(lock_);
+    happened = run.attempt(0, claimed);
+  }
+  SelectRun::finish(claimed);
+  const int outcome = happened ? 0 : run.wait(options);
+  *closed = run.closed;
+  return outcome;
+}
+
 bool ChannelCore::closed() {
   std::lock_guard<SpinLock> g(lock_);
   return closed_;

@@ -69,6 +69,10 @@ class ChannelCore {
 
  protected:
   friend struct SelectRun;
+  // One send (from *slot, a T) or receive (into *slot, a std::optional<T>):
+  // a select of that one case without the general set-up. 0, ETIMEDOUT or
+  // ECANCELED; *closed: it happened because the channel is closed.
+  int transfer(void* slot, bool send, const WaitOptions& options, bool* closed);
   SpinLock lock_;
   std::size_t size_ = 0;  // values in the buffer; guarded by lock_
   const std::size_t capacity_;
@@ -115,9 +119,9 @@ class Channel : private fibers::ChannelCore {
   // errc::channel_closed if the channel is closed (the value is dropped),
   // timed_out or operation_canceled if the wait ends first.
   Result<void> send(T value, const WaitOptions& options = {}) {
-    auto r = select({send_case(value)}, options);
-    if (!r) return r.error();
-    if (r->closed) return errc::channel_closed;
+    bool closed = false;
+    if (const int e = transfer(&value, true, options, &closed); e != 0) return errno_error(e);
+    if (closed) return errc::channel_closed;
     return {};
   }
   // Sends only if that needs no waiting; on false `value` is untouched.
@@ -129,9 +133,9 @@ class Channel : private fibers::ChannelCore {
   // closed and drained.
   Result<T> recv(const WaitOptions& options = {}) {
     std::optional<T> out;
-    auto r = select({recv_case(out)}, options);
-    if (!r) return r.error();
-    if (r->closed) return errc::channel_closed;
+    bool closed = false;
+    if (const int e = transfer(&out, false, options, &closed); e != 0) return errno_error(e);
+    if (closed) return errc::channel_closed;
     return std::move(*out);
   }
   std::optional<T> try_recv() {
