@@ -139,9 +139,7 @@ struct SelectRun {
   SelectRun(const SelectCase* cs, std::size_t count)
       : cases(cs), n(count), waits(n), channels(n), order(n) {
     for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    if (n > 1) {
-      for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next_random() % i]);
-    }
+    for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next_random() % i]);
   }
   bool attempt_any(ChannelWait*& claimed) {
     for (std::size_t k = 0; k < n; ++k) {
@@ -343,6 +341,8 @@ void ChannelCore::close() {
 int ChannelCore::transfer(void* slot, bool send, const WaitOptions& options, bool* closed) {
   const SelectCase c{this, slot, send};
   SelectRun run(&c, 1);
+  // try_each() for the one case, without its loop over the order (that loop
+  // cost 3% of a ping-pong round trip).
   ChannelWait* claimed = nullptr;
   bool happened;
   {

@@ -284,8 +284,7 @@ void Worker::round() {
   if (!runnable && stacks_.has_unchecked()) stacks_.sweep();  // about to sleep
   poller_.poll(!runnable, timers_.next_deadline(), stats_);
   // A thread that readied a fiber after the check above also woke the poll.
-  if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
-  if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
+  take_arrivals();
   if (spinning_) {
     spinning_ = false;
     scheduler_.done_spinning();
@@ -364,11 +363,8 @@ bool Worker::spin_for_work() {
   const Deadline until = Clock::now() + options_.idle_spin;
   do {
     if (scheduler_.stopping() || inbox_full_.load(std::memory_order_acquire) ||
-        poller_.has_completions() || (!timers_.empty() && timers_.next_deadline() <= Clock::now())) {
-      ++stats_.idle_spin_hits;
-      return true;
-    }
-    if (find_work()) {
+        poller_.has_completions() ||
+        (!timers_.empty() && timers_.next_deadline() <= Clock::now()) || find_work()) {
       ++stats_.idle_spin_hits;
       return true;
     }
@@ -396,8 +392,7 @@ void Worker::park_worker() {
     // polls only if it has something to run.
     if (runnable_.empty()) {
       poller_.poll(false, kNoDeadline, stats_);
-      if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
-      if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
+      take_arrivals();
     }
     return;
   }
@@ -429,6 +424,12 @@ void Worker::park_worker() {
   poller_.poll(true, timers_.next_deadline(), stats_);
   quiet_.store(false, std::memory_order_relaxed);
   spinning_ = scheduler_.leave_idle(this);
+  take_arrivals();
+}
+
+// After a poll: fibers other threads readied through the inbox, and timers
+// that came due.
+void Worker::take_arrivals() {
   if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
   if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
 }

@@ -238,6 +238,7 @@ class Worker {
   bool anything_queued_anywhere() const;
   void park_worker();
   bool spin_for_work();
+  void take_arrivals();
   bool wait_for_remote();
   void enqueue(Fiber* fiber);
   void overflow(Fiber* fiber);

@@ -551,7 +551,7 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
   switch (data & kTagMask) {
     case kTagOperation: {
       auto* op = static_cast<Operation*>(record);
-      if (op->buffer_select && cqe->res == -ENOBUFS) {
+      if (missed_buffer(op, cqe)) {
         misses_.push_back(op);  // still owed a result: poll() resubmits it
         break;
       }
@@ -587,14 +587,20 @@ void Ring::record_result(Operation* op, const io_uring_cqe* cqe) noexcept {
   if ((cqe->flags & IORING_CQE_F_MORE) != 0) ++op->pending;
 }
 
-void Ring::operation_part_done(Operation* op) noexcept {
+// One of the record's completions arrived; true once it has them all (its
+// result is then final).
+bool Ring::last_part(Operation* op) noexcept {
   // A completion for a record that owes none would mean the kernel may write
   // into memory a fiber already reused: stop loudly rather than corrupt it.
   if (op->pending == 0) [[unlikely]] fail_stray_completion(op);
-  if (--op->pending != 0) return;
+  if (--op->pending != 0) return false;
   // The linked timeout cancelled the request: report why it was cancelled.
   if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
-  deliver(*op);
+  return true;
+}
+
+void Ring::operation_part_done(Operation* op) noexcept {
+  if (last_part(op)) deliver(*op);
 }
 
 // On the monitor's thread, while the owner runs one fiber for long. Only
@@ -618,7 +624,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     // A receive that found no provided buffer is resubmitted by the owner.
     const bool ours = tag == kTagIgnore ||
                       ((tag == kTagOperation || tag == kTagTimeout) && !op->watched &&
-                       !(tag == kTagOperation && op->buffer_select && cqe->res == -ENOBUFS));
+                       !(tag == kTagOperation && missed_buffer(op, cqe)));
     if (!ours) {
       stash_.push_back(*cqe);
       continue;
@@ -627,10 +633,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     if (tag == kTagIgnore) continue;
     if (tag == kTagOperation) record_result(op, cqe);
     if (tag == kTagTimeout && cqe->res == -ETIME) op->timed_out = true;
-    if (op->pending == 0) [[unlikely]] fail_stray_completion(op);
-    if (--op->pending != 0) continue;
-    if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
-    if (scheduler.ready_elsewhere(op->fiber)) ++readied;
+    if (last_part(op) && scheduler.ready_elsewhere(op->fiber)) ++readied;
   }
   io_uring_cq_advance(&ring_, n);
   return readied;

@@ -140,6 +140,11 @@ class Ring final : public Backend {
                                    : std::unique_lock<std::mutex>();
   }
   void record_result(Operation* op, const io_uring_cqe* cqe) noexcept;
+  static bool last_part(Operation* op) noexcept;
+  // A receive whose provided buffer ran out: resubmitted, not finished.
+  static bool missed_buffer(const Operation* op, const io_uring_cqe* cqe) noexcept {
+    return op->buffer_select && cqe->res == -ENOBUFS;
+  }
   void prepare_recv(io_uring_sqe* sqe, Operation& op);
   void resubmit_misses(Stats& stats);
   void operation_part_done(Operation* op) noexcept;
