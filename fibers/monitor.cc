@@ -57,7 +57,7 @@ bool Monitor::sample(steady_clock::time_point now) {
     const bool on_fiber = w->running() != nullptr;
     any_on_fiber |= on_fiber;
     if (count != s.count) {
-      s = Seen{count, now, false};
+      s = Seen{count, now, on_fiber ? w->cpu_time() : std::chrono::nanoseconds{}, false};
       continue;
     }
     if (!on_fiber) continue;
@@ -68,9 +68,15 @@ bool Monitor::sample(steady_clock::time_point now) {
       if (Fiber* f = w->take_next_slot()) n += scheduler_.ready_elsewhere(f) ? 1 : 0;
       rescued_.fetch_add(n, std::memory_order_relaxed);
     }
+    // A hog is judged by the CPU its thread used, not by the wall clock: a
+    // worker thread the kernel left waiting (an overloaded machine) has not
+    // been hogging. Completions are rescued by wall time all the same.
     if (options_.hog_threshold.count() > 0 && ran >= options_.hog_threshold && !s.reported) {
-      s.reported = true;
-      report(i, count, std::chrono::duration_cast<std::chrono::milliseconds>(ran));
+      const auto used = w->cpu_time() - s.cpu_since;
+      if (used >= options_.hog_threshold) {
+        s.reported = true;
+        report(i, count, std::chrono::duration_cast<std::chrono::milliseconds>(used));
+      }
     }
   }
   return any_on_fiber;

@@ -62,6 +62,7 @@ class Monitor {
   struct Seen {
     std::uint64_t count = ~std::uint64_t{0};
     std::chrono::steady_clock::time_point since{};
+    std::chrono::nanoseconds cpu_since{};  // the worker thread's CPU time then
     bool reported = false;
   };
   void run();

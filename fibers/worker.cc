@@ -1,5 +1,7 @@
 #include <weft/fibers/worker.h>
 
+#include <pthread.h>
+
 #include <cxxabi.h>
 
 #include <algorithm>
@@ -93,6 +95,12 @@ void full_fence() noexcept {
 }
 }  // namespace
 
+std::chrono::nanoseconds Worker::cpu_time() const {
+  timespec ts{};
+  if (clock_gettime(cpu_clock_, &ts) != 0) return {};
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
 bool Worker::describe_running(std::uint64_t count, RunningFiber& out) const {
   std::lock_guard<std::mutex> lock(g_inspection);
   const Fiber* f = running_.load(std::memory_order_acquire);
@@ -144,6 +152,7 @@ Worker::Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
   home_.state = FiberState::running;
   std::strcpy(home_.name, "home");
   sanitizer::adopt_thread(home_.san);
+  if (pthread_getcpuclockid(pthread_self(), &cpu_clock_) != 0) cpu_clock_ = CLOCK_THREAD_CPUTIME_ID;
   scheduler.attach(index, this);
 }
 

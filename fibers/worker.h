@@ -60,6 +60,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <ctime>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -141,6 +143,8 @@ class Worker {
   // fiber the last one went to (null: the worker's own loop, or asleep).
   // Written by the owner at every switch, relaxed: a sample, not a sync.
   std::uint64_t switch_count() const { return switch_seq_.load(std::memory_order_acquire); }
+  // CPU time the worker's thread has used so far. Any thread.
+  std::chrono::nanoseconds cpu_time() const;
   const Fiber* running() const { return running_.load(std::memory_order_acquire); }
   // Any thread, for the monitor: if the worker is still on the fiber it was
   // on at switch `count`, copies that fiber's name and id and returns true.
@@ -291,6 +295,7 @@ class Worker {
   Fiber* live_ = nullptr;  // fibers created here and not finished; see lock_live()
   std::atomic_flag live_lock_ = ATOMIC_FLAG_INIT;
   std::uint32_t picks_ = 0;  // for the global queue's turn every 61 picks
+  clockid_t cpu_clock_{};    // the worker thread's CPU-time clock
   bool spinning_ = false;    // chosen by notify_work() and still looking
   std::uint64_t fp_control_;
   EhGlobals* eh_globals_;

@@ -193,7 +193,7 @@ BOOST_AUTO_TEST_CASE(the_monitor_reports_a_hog_once) {
   BOOST_TEST(s.find(prefix) != std::string::npos, s);
   BOOST_TEST(s.find(" ms without yielding on worker ") != std::string::npos, s);
   BOOST_TEST(s.find(prefix) == s.rfind(prefix), "reported more than once: " << s);
-  BOOST_TEST(rt.last_hogs_reported() == 1u);
+  BOOST_TEST(rt.last_hogs_reported() == 1u, s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
