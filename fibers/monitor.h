@@ -11,6 +11,8 @@
 //      the global queue and another worker runs it.
 //   2. Telling the user: once per episode it prints
 //        weft: fiber <name> (#<id>) has run <N> ms without yielding on worker <k>
+//      judged by the CPU time the worker's thread used in the episode
+//      (Worker::cpu_time), so a thread the kernel did not run is no hog.
 //
 // How it watches
 //   Each worker publishes a switch count and the fiber it switched to
