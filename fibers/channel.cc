@@ -16,6 +16,15 @@
 // moves the value and records which case happened, still under the lock; the
 // woken side reads that only after locking each of its channels to unlink
 // its other cases, by which time the counterpart has let go.
+//
+// Solo waits. A plain send or receive on a fiber, with no deadline and no
+// token, can end only one way: a counterpart claims it under this channel's
+// lock. It needs none of the above: it links a SoloWait (no SelectRun, no
+// Waiter, no timer or token) under the same lock hold in which it found it
+// must wait, and parks. The claim is the counterpart's pop under the lock;
+// readying uses the Waiter's phase hand-shake (wait.h, step 4), because a
+// counterpart on another worker may find the wait before the fiber has
+// switched out.
 #include <weft/fibers/channel.h>
 
 #include <algorithm>
@@ -34,12 +43,63 @@ namespace weft::fibers {
 struct SelectRun;
 
 struct ChannelWait {
-  SelectRun* run = nullptr;
-  std::size_t index = 0;  // of the case in the select
+  void* slot = nullptr;     // T* to send from, or std::optional<T>* to receive into
+  SelectRun* run = nullptr;  // null: a SoloWait
+  std::size_t index = 0;    // of the case in the select
   ChannelWait* prev = nullptr;
   ChannelWait* next = nullptr;
   bool linked = false;  // guarded by the channel's lock
 };
+
+namespace {
+
+// A parked send or receive that only a counterpart can end (see the top).
+// Lives in the parked fiber's frame.
+struct SoloWait : ChannelWait {
+  enum Phase : int { kPublishing, kParked, kWoken };
+  struct Abandon : AbandonHook {
+    SoloWait* wait;
+  };
+  SoloWait(void* value, bool is_send, ChannelCore* ch, Worker& w)
+      : channel(ch), worker(&w), fiber(w.current_fiber()), send(is_send) {
+    slot = value;
+    abandon.wait = this;
+  }
+
+  // The fiber has switched out: from here on a counterpart readies it. A
+  // counterpart that came first left that to us (false: resume at once).
+  static bool commit(Fiber*, void* self) {
+    int expected = kPublishing;
+    return static_cast<SoloWait*>(self)->phase.compare_exchange_strong(
+        expected, kParked, std::memory_order_acq_rel);
+  }
+  // The counterpart's half, after the claim, without the lock. `me`: the
+  // counterpart's worker (null: a plain thread).
+  void finish(bool to_next_slot, Worker* me) {
+    Fiber* f = fiber;  // read first: unless parked, the fiber may resume and go
+    Worker* home = worker;
+    if (me == home) {
+      // Parked here, and we run here: it switched out and its commit ran
+      // (the first thing after the switch), so the phase is kParked.
+      me->ready(f, to_next_slot);
+    } else if (phase.exchange(kWoken, std::memory_order_acq_rel) == kParked) {
+      if (me != nullptr)
+        me->ready(f, to_next_slot);
+      else
+        home->ready_remote(f);
+    }
+  }
+
+  ChannelCore* channel;
+  Worker* worker;  // where the fiber parked
+  Fiber* fiber;
+  bool send;            // in the channel's senders_, else its receivers_
+  bool closed = false;  // written by the claimer under the channel's lock
+  std::atomic<int> phase{kPublishing};
+  Abandon abandon;
+};
+
+}  // namespace
 
 namespace {
 
@@ -162,73 +222,42 @@ struct SelectRun {
   // The claimed select is finished (readied) after the lock is released.
   static ChannelWait* claim(ChannelQueue& q) {
     while (ChannelWait* w = q.pop_front()) {
-      if (w->run->claim(0)) return w;
+      if (w->run == nullptr || w->run->claim(0)) return w;  // a solo wait is the pop
     }
     return nullptr;
   }
-  // Readies the selects claimed under a lock now released.
-  static void finish(ChannelWait* claimed) {
+  // Readies the waits claimed under a lock now released. `me`: the caller's
+  // worker.
+  static void finish(ChannelWait* claimed, Worker* me = Worker::current()) {
     const bool one = claimed != nullptr && claimed->next == nullptr;
     while (claimed != nullptr) {
       ChannelWait* next = claimed->next;  // read first: once readied it may go
-      claimed->run->finish(one);  // one may take the next slot; several queue in order
+      // One may take the next slot; several queue in order.
+      if (claimed->run != nullptr)
+        claimed->run->finish(one);
+      else
+        static_cast<SoloWait*>(claimed)->finish(one, me);
       claimed = next;
     }
   }
   static void record(ChannelWait* w, bool closed) {
+    if (w->run == nullptr) {
+      static_cast<SoloWait*>(w)->closed = closed;
+      return;
+    }
     w->run->fired = w->index;
     w->run->closed = closed;
   }
-  static void* slot_of(ChannelWait* w) { return w->run->cases[w->index].slot; }
 
   // Makes case `i` happen if it can, without waiting. Its channel is locked.
   // A parked counterpart it claims goes on `claimed`, to finish unlocked.
   bool attempt(std::size_t i, ChannelWait*& claimed) {
     const SelectCase& c = cases[i];
-    ChannelCore& ch = *c.channel;
-    bool happened = true;
     bool on_closed = false;
-    if (c.send) {
-      if (ch.closed_) {
-        on_closed = true;
-      } else if (ChannelWait* r = claim(ch.receivers_)) {
-        ch.ops_->give(slot_of(r), c.slot);
-        record(r, false);
-        r->next = claimed;
-        claimed = r;
-      } else if (ch.size_ < ch.capacity_) {
-        ch.ops_->push(&ch, c.slot);
-        ++ch.size_;
-      } else {
-        happened = false;
-      }
-    } else {
-      if (ch.size_ > 0) {
-        ch.ops_->pop(&ch, c.slot);
-        --ch.size_;
-        if (ChannelWait* s = claim(ch.senders_)) {  // room now: take a parked send
-          ch.ops_->push(&ch, slot_of(s));
-          ++ch.size_;
-          record(s, false);
-          s->next = claimed;
-          claimed = s;
-        }
-      } else if (ChannelWait* s = claim(ch.senders_)) {
-        ch.ops_->give(c.slot, slot_of(s));
-        record(s, false);
-        s->next = claimed;
-        claimed = s;
-      } else if (ch.closed_) {
-        on_closed = true;
-      } else {
-        happened = false;
-      }
-    }
-    if (happened) {
-      fired = i;
-      closed = on_closed;
-    }
-    return happened;
+    if (!c.channel->try_now(c.slot, c.send, &on_closed, claimed)) return false;
+    fired = i;
+    closed = on_closed;
+    return true;
   }
 
   // Tries every case once, each under its own channel's lock.
@@ -253,6 +282,7 @@ struct SelectRun {
     ChannelWait* claimed = nullptr;
     if (!attempt_any(claimed)) {
       for (std::size_t i = 0; i < n; ++i) {
+        waits[i].slot = cases[i].slot;
         waits[i].run = this;
         waits[i].index = i;
         ChannelCore& ch = *cases[i].channel;
@@ -338,19 +368,81 @@ void ChannelCore::close() {
   SelectRun::finish(claimed);
 }
 
+[[gnu::always_inline]] inline bool ChannelCore::try_now(void* slot, bool send, bool* on_closed, ChannelWait*& claimed) {
+  if (send) {
+    if (closed_) {
+      *on_closed = true;
+    } else if (ChannelWait* r = SelectRun::claim(receivers_)) {
+      ops_->give(r->slot, slot);
+      SelectRun::record(r, false);
+      r->next = claimed;
+      claimed = r;
+    } else if (size_ < capacity_) {
+      ops_->push(this, slot);
+      ++size_;
+    } else {
+      return false;
+    }
+    return true;
+  }
+  if (size_ > 0) {
+    ops_->pop(this, slot);
+    --size_;
+    if (ChannelWait* s = SelectRun::claim(senders_)) {  // room now: take a parked send
+      ops_->push(this, s->slot);
+      ++size_;
+      SelectRun::record(s, false);
+      s->next = claimed;
+      claimed = s;
+    }
+  } else if (ChannelWait* s = SelectRun::claim(senders_)) {
+    ops_->give(slot, s->slot);
+    SelectRun::record(s, false);
+    s->next = claimed;
+    claimed = s;
+  } else if (closed_) {
+    *on_closed = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 int ChannelCore::transfer(void* slot, bool send, const WaitOptions& options, bool* closed) {
+  ChannelWait* claimed = nullptr;
+  Worker* w = Worker::current();
+  lock_.lock();
+  if (try_now(slot, send, closed, claimed)) {
+    lock_.unlock();
+    SelectRun::finish(claimed, w);
+    return 0;
+  }
+  if (options.deadline == kNoDeadline && options.cancel == nullptr && w != nullptr &&
+      w->on_fiber()) {
+    // A solo wait: linked in this same lock hold, so nothing is missed.
+    SoloWait wait(slot, send, this, *w);
+    (send ? senders_ : receivers_).push_back(&wait);
+    lock_.unlock();
+    wait.abandon.run = [](AbandonHook* h) {
+      SoloWait* sw = static_cast<SoloWait::Abandon*>(h)->wait;
+      std::lock_guard<SpinLock> g(sw->channel->lock_);
+      (sw->send ? sw->channel->senders_ : sw->channel->receivers_).remove(sw);
+    };
+    wait.fiber->abandon_hook = &wait.abandon;
+    w->park(&SoloWait::commit, &wait);
+    // Claimed: the counterpart unlinked the wait and let go of the lock.
+    wait.fiber->abandon_hook = nullptr;
+    *closed = wait.closed;
+    return 0;
+  }
+  lock_.unlock();
+  return transfer_slow(slot, send, options, closed);
+}
+
+int ChannelCore::transfer_slow(void* slot, bool send, const WaitOptions& options, bool* closed) {
   const SelectCase c{this, slot, send};
   SelectRun run(&c, 1);
-  // try_each() for the one case, without its loop over the order (that loop
-  // cost 3% of a ping-pong round trip).
-  ChannelWait* claimed = nullptr;
-  bool happened;
-  {
-    std::lock_guard<SpinLock> g(lock_);
-    happened = run.attempt(0, claimed);
-  }
-  SelectRun::finish(claimed);
-  const int outcome = happened ? 0 : run.wait(options);
+  const int outcome = run.wait(options);
   *closed = run.closed;
   return outcome;
 }

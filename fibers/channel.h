@@ -73,6 +73,13 @@ class ChannelCore {
   // a select of that one case without the general set-up. 0, ETIMEDOUT or
   // ECANCELED; *closed: it happened because the channel is closed.
   int transfer(void* slot, bool send, const WaitOptions& options, bool* closed);
+  // Under lock_: makes that send or receive happen now if it can (true;
+  // *on_closed: because the channel is closed). A parked counterpart it
+  // claims is pushed on `claimed`, to be readied once lock_ is released.
+  bool try_now(void* slot, bool send, bool* on_closed, ChannelWait*& claimed);
+  // transfer() when it must wait with a deadline or token, or off a fiber.
+  [[gnu::noinline]] int transfer_slow(void* slot, bool send, const WaitOptions& options,
+                                      bool* closed);
   SpinLock lock_;
   std::size_t size_ = 0;  // values in the buffer; guarded by lock_
   const std::size_t capacity_;

@@ -64,8 +64,10 @@ bool Monitor::sample(steady_clock::time_point now) {
     const auto ran = now - s.since;
     if (options_.rescue_after.count() > 0 && ran >= options_.rescue_after) {
       std::size_t n = w->poller().rescue(scheduler_);
-      // A fiber the busy one readied waits in its worker's next slot.
-      if (Fiber* f = w->take_next_slot()) n += scheduler_.ready_elsewhere(f) ? 1 : 0;
+      // A fiber the busy one readied waits in its worker's next slot. (A
+      // lone worker takes its slot without an exchange: never touch it.)
+      Fiber* f = seen_.size() > 1 ? w->take_next_slot() : nullptr;
+      if (f != nullptr) n += scheduler_.ready_elsewhere(f) ? 1 : 0;
       rescued_.fetch_add(n, std::memory_order_relaxed);
     }
     // A hog is judged by the CPU its thread used, not by the wall clock: a

@@ -563,26 +563,26 @@ void Worker::fiber_main(void* arg, void* from) {
   current()->finish_current();
 }
 
-void Worker::after_switch(Fiber* previous) {
-  switch (after_) {
-    case After::nothing:
-      return;
-    case After::requeue:
-      after_ = After::nothing;
-      enqueue(previous);
-      return;
-    case After::park:
-      after_ = After::nothing;
-      if (commit_ != nullptr && !commit_(previous, commit_arg_)) ready(previous);
-      return;
-    case After::finish:
-      after_ = After::nothing;
-      stacks_.release(previous->stack, previous->lowest_sp);
-      previous->stack = {};
-      sanitizer::destroy(previous->san);
-      complete(previous);
-      return;
+inline void Worker::after_switch(Fiber* previous) {
+  const After what = after_;
+  if (what == After::nothing) return;
+  after_ = After::nothing;
+  if (what == After::park) [[likely]] {  // the hand-off of every wait: kept small
+    if (commit_ != nullptr && !commit_(previous, commit_arg_)) ready(previous);
+    return;
   }
+  after_switch_rest(previous, what);
+}
+
+void Worker::after_switch_rest(Fiber* previous, After what) {
+  if (what == After::requeue) {
+    enqueue(previous);
+    return;
+  }
+  stacks_.release(previous->stack, previous->lowest_sp);  // After::finish
+  previous->stack = {};
+  sanitizer::destroy(previous->san);
+  complete(previous);
 }
 
 // A finished fiber whose stack is gone: publish that, and free the record or
@@ -632,7 +632,14 @@ void Worker::ready(Fiber* fiber, bool next) {
 // The next slot's fiber, if any (owner only).
 inline Fiber* Worker::take_next() {
   Fiber* f = next_.load(std::memory_order_relaxed);
-  return f == nullptr ? nullptr : next_.exchange(nullptr, std::memory_order_acq_rel);
+  if (f == nullptr) return nullptr;
+  if (!multi_) {
+    // Alone: no idle worker steals the slot, and the monitor rescues
+    // nothing with one worker, so no one else takes it.
+    next_.store(nullptr, std::memory_order_relaxed);
+    return f;
+  }
+  return next_.exchange(nullptr, std::memory_order_acq_rel);
 }
 
 void Worker::yield() {

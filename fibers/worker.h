@@ -252,6 +252,7 @@ class Worker {
   bool prepare(Fiber* f);
   void switch_to(Fiber* next);
   void after_switch(Fiber* previous);
+  [[gnu::noinline]] void after_switch_rest(Fiber* previous, After what);
   [[noreturn]] void finish_current();
   void complete(Fiber* f);
   void abandon(Fiber* f);

@@ -72,6 +72,85 @@ BOOST_AUTO_TEST_CASE(a_parked_sender_fills_the_room_a_receive_makes) {
   });
 }
 
+// The same without a deadline: the sender parks in the short wait that only
+// a counterpart can end (channel.cc, "Solo waits").
+BOOST_AUTO_TEST_CASE(a_sender_parked_without_deadline_fills_the_room_a_receive_makes) {
+  weft::test::run([] {
+    Channel<std::string> ch(1);
+    BOOST_TEST(ch.send("one").has_value());
+    auto sender = weft::spawn([&] { return ch.send(std::string(64, 'x')).error(); });
+    weft::sleep_for(5ms);
+    BOOST_TEST(*ch.recv() == "one");
+    BOOST_TEST(!sender.join());
+    BOOST_TEST(*ch.recv() == std::string(64, 'x'));
+    BOOST_TEST(ch.size() == 0u);
+  });
+}
+
+// Plain parked sends and receives queue in one line with selects and waits
+// that have a deadline: served first come, first served, whatever the kind.
+BOOST_AUTO_TEST_CASE(plain_waits_and_selects_queue_in_arrival_order) {
+  weft::test::run(
+      [] {
+        Channel<int> ch;
+        Channel<int> other;
+        std::vector<int> order;
+        auto plain = weft::spawn([&] {
+          order.push_back(1);
+          return *ch.recv();
+        });
+        weft::yield();
+        auto selecting = weft::spawn([&] {
+          order.push_back(2);
+          std::optional<int> a, b;
+          auto s = weft::select({ch.recv_case(a), other.recv_case(b)});
+          return s && s->index == 0 && a ? *a : -1;
+        });
+        weft::yield();
+        auto timed = weft::spawn([&] {
+          order.push_back(3);
+          return *ch.recv({.deadline = weft::after(10s)});
+        });
+        weft::sleep_for(5ms);
+        BOOST_TEST(order == (std::vector<int>{1, 2, 3}));
+        for (int v : {10, 20, 30}) BOOST_TEST(ch.send(v).has_value());
+        BOOST_TEST(plain.join() == 10);
+        BOOST_TEST(selecting.join() == 20);
+        BOOST_TEST(timed.join() == 30);
+      },
+      weft::test::one_worker());
+}
+
+// Fibers parked in plain sends and receives when the runtime stops are
+// abandoned, and their waits leave the channel (which outlives the runtime):
+// a later runtime's send and receive meet each other, not dead waits.
+BOOST_AUTO_TEST_CASE(plain_waits_abandoned_at_stop_leave_the_channel) {
+  Channel<int> ch;
+  Channel<int> full(1);
+  {
+    weft::Runtime rt(weft::test::options());
+    rt.run([&] {
+      BOOST_TEST(full.send(0).has_value());
+      for (int i = 0; i < 3; ++i) {
+        weft::spawn([&] { (void)ch.recv(); }).detach();
+        weft::spawn([&] { (void)full.send(1); }).detach();
+      }
+      weft::sleep_for(5ms);  // all six parked
+    });
+    BOOST_TEST(rt.last_stats().fibers_live == 0u);
+  }
+  BOOST_TEST(full.size() == 1u);
+  weft::test::run([&] {
+    auto receiver = weft::spawn([&] { return *ch.recv(); });
+    BOOST_TEST(ch.send(5).has_value());
+    BOOST_TEST(receiver.join() == 5);
+    BOOST_TEST(*full.recv() == 0);
+    int v = 2;
+    BOOST_TEST(full.try_send(v));  // the abandoned senders did not take the room
+    BOOST_TEST(full.size() == 1u);
+  });
+}
+
 BOOST_AUTO_TEST_CASE(close_drains_then_ends_and_refuses_sends) {
   weft::test::run([] {
     Channel<std::unique_ptr<int>> ch(4);
