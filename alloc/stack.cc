@@ -52,36 +52,45 @@ std::size_t StackArenas::arena_bytes() const {
 }
 
 int StackArenas::carve(std::size_t stack_size, Stack* out) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  Class& cls = classes_[std::countr_zero(stack_size) - std::countr_zero(StackPool::kMinSize)];
-  const std::size_t slot_bytes = guard_bytes_ + stack_size;
-  if (cls.slots_left == 0) {
-    // Arenas double in slots, so a program with few fibers reserves little
-    // and one with a million maps few large ranges.
-    std::size_t slots = std::min(cls.next_arena_slots, kMaxArenaSlots);
-    slots = std::max<std::size_t>(1, std::min(slots, kMaxArenaBytes / slot_bytes));
-    const std::size_t bytes = slots * slot_bytes;
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (p == MAP_FAILED) return -ENOMEM;
-    arenas_.push_back({static_cast<char*>(p), bytes});
-    arena_bytes_ += bytes;
-    cls.next_slot = static_cast<char*>(p);
-    cls.slots_left = slots;
-    cls.next_arena_slots = slots * 2;
+  char* slot = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Class& cls = classes_[std::countr_zero(stack_size) - std::countr_zero(StackPool::kMinSize)];
+    const std::size_t slot_bytes = guard_bytes_ + stack_size;
+    if (cls.slots_left == 0) {
+      // Arenas double in slots, so a program with few fibers reserves little
+      // and one with a million maps few large ranges.
+      std::size_t slots = std::min(cls.next_arena_slots, kMaxArenaSlots);
+      slots = std::max<std::size_t>(1, std::min(slots, kMaxArenaBytes / slot_bytes));
+      const std::size_t bytes = slots * slot_bytes;
+      void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+      if (p == MAP_FAILED) return -ENOMEM;
+      arenas_.push_back({static_cast<char*>(p), bytes});
+      arena_bytes_ += bytes;
+      cls.next_slot = static_cast<char*>(p);
+      cls.slots_left = slots;
+      cls.next_arena_slots = slots * 2;
+    }
+    if (!MapCountBudget::instance().try_take_stack()) return -EAGAIN;
+    slot = cls.next_slot;
+    cls.next_slot += slot_bytes;
+    --cls.slots_left;
+    ++slots_created_;
   }
-  if (!MapCountBudget::instance().try_take_stack()) return -EAGAIN;
-  char* slot = cls.next_slot;
+  // The guard goes in outside the lock: it is a system call, and workers
+  // that start many fibers at once carve side by side. A slot whose guard
+  // fails stays reserved and unused until the arenas go.
   if (int rc = install_guard(slot, guard_bytes_, guard_method_); rc != 0) {
     MapCountBudget::instance().give_back_stacks(1);
+    std::lock_guard<std::mutex> lock(mutex_);
+    --slots_created_;
     return rc;
   }
-  cls.next_slot += slot_bytes;
-  --cls.slots_left;
-  ++slots_created_;
   out->base = slot + guard_bytes_;
   out->size = stack_size;
 #ifdef WEFT_HAVE_VALGRIND
+  std::lock_guard<std::mutex> lock(mutex_);
   valgrind_ids_.push_back(VALGRIND_STACK_REGISTER(out->base, out->top()));
 #endif
   return 0;
