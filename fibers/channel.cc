@@ -408,33 +408,67 @@ void ChannelCore::close() {
   return true;
 }
 
+inline bool ChannelCore::may_park_solo(Worker* w, const WaitOptions& options) {
+  return options.deadline == kNoDeadline && options.cancel == nullptr && w != nullptr &&
+         w->on_fiber();
+}
+
+// A solo wait (see the top), linked in the same lock hold that found the
+// fiber must wait, so nothing is missed. Releases lock_.
+inline int ChannelCore::park_solo(void* slot, bool send, Worker& w, bool* closed) {
+  SoloWait wait(slot, send, this, w);
+  (send ? senders_ : receivers_).push_back(&wait);
+  lock_.unlock();
+  wait.abandon.run = [](AbandonHook* h) {
+    SoloWait* sw = static_cast<SoloWait::Abandon*>(h)->wait;
+    std::lock_guard<SpinLock> g(sw->channel->lock_);
+    (sw->send ? sw->channel->senders_ : sw->channel->receivers_).remove(sw);
+  };
+  wait.fiber->abandon_hook = &wait.abandon;
+  w.park(&SoloWait::commit, &wait);
+  // Claimed: the counterpart unlinked the wait and let go of the lock.
+  wait.fiber->abandon_hook = nullptr;
+  *closed = wait.closed;
+  return 0;
+}
+
 int ChannelCore::transfer(void* slot, bool send, const WaitOptions& options, bool* closed) {
-  ChannelWait* claimed = nullptr;
   Worker* w = Worker::current();
   lock_.lock();
+  if (capacity_ == 0 && !closed_) [[likely]] {
+    // Unbuffered and open, the common case, in short: meet a parked plain
+    // counterpart, or park as one.
+    ChannelQueue& peers = send ? receivers_ : senders_;
+    ChannelWait* peer = peers.front();
+    if (peer == nullptr) {
+      if (may_park_solo(w, options)) return park_solo(slot, send, *w, closed);
+    } else if (peer->run == nullptr) {
+      // Popped, the wait is ours: its fiber stays parked until finish(), so
+      // the value moves after the lock is released.
+      peers.pop_front();
+      const Ops* ops = ops_;
+      lock_.unlock();
+      if (send)
+        ops->give(peer->slot, slot);
+      else
+        ops->give(slot, peer->slot);
+      static_cast<SoloWait*>(peer)->finish(true, w);
+      return 0;
+    }
+  }
+  return transfer_locked(slot, send, options, closed, w);
+}
+
+// Everything but the common case above, entered with lock_ held.
+int ChannelCore::transfer_locked(void* slot, bool send, const WaitOptions& options, bool* closed,
+                                 Worker* w) {
+  ChannelWait* claimed = nullptr;
   if (try_now(slot, send, closed, claimed)) {
     lock_.unlock();
     SelectRun::finish(claimed, w);
     return 0;
   }
-  if (options.deadline == kNoDeadline && options.cancel == nullptr && w != nullptr &&
-      w->on_fiber()) {
-    // A solo wait: linked in this same lock hold, so nothing is missed.
-    SoloWait wait(slot, send, this, *w);
-    (send ? senders_ : receivers_).push_back(&wait);
-    lock_.unlock();
-    wait.abandon.run = [](AbandonHook* h) {
-      SoloWait* sw = static_cast<SoloWait::Abandon*>(h)->wait;
-      std::lock_guard<SpinLock> g(sw->channel->lock_);
-      (sw->send ? sw->channel->senders_ : sw->channel->receivers_).remove(sw);
-    };
-    wait.fiber->abandon_hook = &wait.abandon;
-    w->park(&SoloWait::commit, &wait);
-    // Claimed: the counterpart unlinked the wait and let go of the lock.
-    wait.fiber->abandon_hook = nullptr;
-    *closed = wait.closed;
-    return 0;
-  }
+  if (may_park_solo(w, options)) return park_solo(slot, send, *w, closed);
   lock_.unlock();
   return transfer_slow(slot, send, options, closed);
 }

@@ -42,6 +42,7 @@ namespace weft {
 namespace fibers {
 
 struct ChannelWait;  // one parked send or receive (channel.cc)
+class Worker;
 using ChannelQueue = IntrusiveFifo<ChannelWait>;
 
 // The untyped heart of Channel<T>: queues of parked senders and receivers,
@@ -77,6 +78,10 @@ class ChannelCore {
   // *on_closed: because the channel is closed). A parked counterpart it
   // claims is pushed on `claimed`, to be readied once lock_ is released.
   bool try_now(void* slot, bool send, bool* on_closed, ChannelWait*& claimed);
+  int transfer_locked(void* slot, bool send, const WaitOptions& options, bool* closed,
+                      Worker* w);
+  static bool may_park_solo(Worker* w, const WaitOptions& options);
+  int park_solo(void* slot, bool send, Worker& w, bool* closed);
   // transfer() when it must wait with a deadline or token, or off a fiber.
   [[gnu::noinline]] int transfer_slow(void* slot, bool send, const WaitOptions& options,
                                       bool* closed);

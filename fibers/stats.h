@@ -30,7 +30,7 @@ struct Stats {
   std::uint64_t timers_fired = 0;
   std::uint64_t fibers_live = 0;  // fibers spawned and not yet finished
   // stacks
-  std::uint64_t stack_slots = 0;   // stacks carved from arenas (ever)
+  std::uint64_t stack_slots = 0;   // stacks carved from the runtime's arenas (ever; runtime-wide)
   std::uint64_t stack_trims = 0;   // deep stacks trimmed on return to the pool
   std::uint64_t stack_checks = 0;  // pooled stacks checked for depth while idle
   // I/O backend

@@ -30,6 +30,7 @@ template <class Node>
 class IntrusiveFifo {
  public:
   bool empty() const { return head_ == nullptr; }
+  Node* front() const { return head_; }
   void push_back(Node* n) {
     n->prev = tail_;
     n->next = nullptr;

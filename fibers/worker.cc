@@ -487,7 +487,21 @@ void Worker::report_deadlock() {
                              " alive) and no timer, I/O operation or other fiber can wake them");
 }
 
-Fiber* Worker::pick_next() {
+inline Fiber* Worker::pick_next() {
+  // The common hand-off on a lone worker: the fiber just readied waits in
+  // the next slot (nobody else takes it: take_next()) and has run before.
+  if (!multi_ && round_left_ > 0) {
+    Fiber* f = next_.load(std::memory_order_relaxed);
+    if (f != nullptr && f->sp != nullptr) {
+      next_.store(nullptr, std::memory_order_relaxed);
+      --round_left_;
+      return f;
+    }
+  }
+  return pick_next_any();
+}
+
+Fiber* Worker::pick_next_any() {
   while (round_left_ > 0) {
     Fiber* f = nullptr;
     // Every 61st pick the global queue goes first, so it cannot starve.

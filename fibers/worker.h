@@ -247,6 +247,7 @@ class Worker {
   void enqueue(Fiber* fiber);
   void overflow(Fiber* fiber);
   Fiber* pick_next();
+  Fiber* pick_next_any();
   Fiber* take_next();
   bool steal_next(std::size_t start);
   bool prepare(Fiber* f);
