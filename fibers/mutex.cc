@@ -27,13 +27,15 @@ bool Mutex::try_lock() {
   return false;
 }
 
-void Mutex::lock() { (void)lock(WaitOptions{}); }
-
 std::error_code Mutex::lock(const WaitOptions& options) {
   std::uint32_t s = 0;
   if (state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire,
                                      std::memory_order_relaxed))
     return {};
+  return lock_slow(options);
+}
+
+std::error_code Mutex::lock_slow(const WaitOptions& options) {
   fibers::Worker& self = fibers::require_fiber("weft::Mutex::lock");
   // With several workers the holder may be running on another one and about
   // to unlock: spin briefly before parking (as Go does), unless other fibers
@@ -97,10 +99,7 @@ std::error_code Mutex::lock(const WaitOptions& options) {
   }
 }
 
-void Mutex::unlock() {
-  std::uint32_t s = kLocked;
-  if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed))
-    return;
+void Mutex::unlock_slow() {
   fibers::WaitNode* woken;
   {
     std::lock_guard<fibers::SpinLock> g(guard_);

@@ -40,14 +40,26 @@ class Mutex {
   Mutex& operator=(const Mutex&) = delete;
 
   // Parks until the lock is this fiber's.
-  void lock();
+  void lock() {
+    std::uint32_t s = 0;  // free, nobody waiting: one CAS, inline
+    if (!state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) [[unlikely]]
+      (void)lock_slow(WaitOptions{});
+  }
   // The same, giving up at the deadline (std::errc::timed_out) or on
   // cancellation (std::errc::operation_canceled); empty when locked.
   std::error_code lock(const WaitOptions& options);
   bool try_lock();
-  void unlock();
+  void unlock() {
+    std::uint32_t s = kLocked;  // nobody waiting: one CAS, inline
+    if (!state_.compare_exchange_strong(s, 0, std::memory_order_release,
+                                        std::memory_order_relaxed)) [[unlikely]]
+      unlock_slow();
+  }
 
  private:
+  std::error_code lock_slow(const WaitOptions& options);
+  void unlock_slow();
   static constexpr std::uint32_t kLocked = 1;
   static constexpr std::uint32_t kWaiters = 2;   // set while waiters_ is not empty
   static constexpr std::uint32_t kStarving = 4;  // hand the lock over; guarded by guard_
