@@ -35,6 +35,16 @@ void TimerHeap::remove(Timer* t) {
   }
 }
 
+bool TimerHeap::try_remove(Timer* t) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (t->queued()) {
+    erase(t);
+    publish_earliest();
+    return true;
+  }
+  return firing_ != t || firing_thread_ == std::this_thread::get_id();
+}
+
 void TimerHeap::clear() {
   std::lock_guard<std::mutex> lock(mutex_);
   heap_.clear();

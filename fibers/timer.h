@@ -46,6 +46,9 @@ class TimerHeap {
   // Removes a timer that has not fired; if its callback is running on
   // another thread, returns only once it has. No effect otherwise.
   void remove(Timer* t);
+  // remove() for a thread that must not wait: false (nothing done) if the
+  // timer's callback is running on another thread right now.
+  bool try_remove(Timer* t);
   // Forgets every timer without touching them (their memory may be gone).
   void clear();
   // Owner only. Fires, in order, every timer whose deadline is not after

@@ -64,8 +64,8 @@ class EpollBackend::EpollListener final : public Listener {
   EpollListener* next = nullptr;
 };
 
-Result<std::unique_ptr<EpollBackend>> EpollBackend::create() {
-  std::unique_ptr<EpollBackend> b(new EpollBackend);
+Result<std::unique_ptr<EpollBackend>> EpollBackend::create(bool shared_reaping) {
+  std::unique_ptr<EpollBackend> b(new EpollBackend(shared_reaping));
   b->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (b->epoll_fd_ < 0) return errno_error(errno);
   b->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -128,25 +128,30 @@ void EpollBackend::drop(int fd, int error) {
     while (Operation* op = *list) {
       *list = op->next_waiter;
       op->queued = false;
-      --waiting_;
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
       finish(*op, -error);
     }
   }
   delete st;
 }
 
-void EpollBackend::forget(int fd) { drop(fd, ECANCELED); }
+void EpollBackend::forget(int fd) {
+  auto g = guard();
+  drop(fd, ECANCELED);
+}
 
 void EpollBackend::retire_fd(int fd) {
+  auto g = guard();
   for (EpollListener* l = listeners_; l != nullptr;) {
     EpollListener* next = l->next;
-    if (l->fd == fd) close_listener(l);
+    if (l->fd == fd) unlink_listener(l);
     l = next;
   }
   drop(fd, ECANCELED);
 }
 
 void EpollBackend::close_in_background(int fd) {
+  auto g = guard();
   drop(fd, ECANCELED);
   ::close(fd);
 }
@@ -187,6 +192,7 @@ std::int64_t EpollBackend::attempt(Operation& op) {
 }
 
 bool EpollBackend::submit(Operation& op) {
+  auto g = guard();
   switch (op.kind) {
     case OpKind::nop:
       op.result = 0;
@@ -258,13 +264,14 @@ bool EpollBackend::wait_on(FdState& st, Operation& op, bool write) {
   op.queued = true;
   op.waits_in = &st;
   op.waits_to_write = write;
+  op.linked_at_poll = polls_;
   op.next_waiter = nullptr;
   if (tail != nullptr)
     tail->next_waiter = &op;
   else
     head = &op;
   tail = &op;
-  ++waiting_;
+  waiting_.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
 
@@ -284,9 +291,60 @@ void EpollBackend::retry(FdState& st, bool write) {
     head = op->next_waiter;
     if (head == nullptr) tail = nullptr;
     op->queued = false;
-    --waiting_;
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
     finish(*op, r);
   }
+}
+
+// retry() on the monitor's thread, under mutex_ (see "Rescue" in epoll.h).
+// Returns how many fibers it readied.
+std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler) {
+  Operation*& head = write ? st.writers : st.readers;
+  Operation*& tail = write ? st.writers_tail : st.readers_tail;
+  bool& ready = write ? st.write_ready : st.read_ready;
+  ready = true;
+  std::size_t readied = 0;
+  while (Operation* op = head) {
+    // Its deadline timer comes off first (try_remove: the timer's callback
+    // may be running on the owner, waiting for mutex_, which we hold).
+    fibers::TimerHeap& timers = op->worker->timers();  // locked: any thread
+    const bool timed = op->options.deadline != kNoDeadline;
+    if (op->watched || op->linked_at_poll == polls_ || (timed && !timers.try_remove(&op->timer))) {
+      owed_.emplace_back(st.fd, write);  // this one and those behind it: the owner's
+      return readied;
+    }
+    const std::int64_t r = attempt(*op);
+    if (r == -EAGAIN) {
+      if (timed) timers.add(&op->timer);  // back as it was
+      ready = false;
+      return readied;
+    }
+    head = op->next_waiter;
+    if (head == nullptr) tail = nullptr;
+    op->queued = false;
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    op->result = r;
+    if (scheduler.ready_elsewhere(op->fiber)) ++readied;
+  }
+  return readied;
+}
+
+std::size_t EpollBackend::rescue(fibers::Scheduler& scheduler) {
+  if (!shared_) return 0;
+  std::unique_lock<std::mutex> g(mutex_, std::try_to_lock);
+  if (!g.owns_lock()) return 0;  // the owner is in a call or its poll after all
+  epoll_event events[64];
+  const int n = epoll_wait(epoll_fd_, events, 64, 0);
+  std::size_t readied = 0;
+  for (int i = 0; i < n; ++i) {
+    auto* st = static_cast<FdState*>(events[i].data.ptr);
+    if (st == nullptr) continue;  // the wake eventfd: level-triggered, still the owner's
+    const std::uint32_t ev = events[i].events;
+    if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+      readied += rescue_retry(*st, false, scheduler);
+    if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) readied += rescue_retry(*st, true, scheduler);
+  }
+  return readied;
 }
 
 void EpollBackend::finish(Operation& op, std::int64_t result) {
@@ -296,6 +354,7 @@ void EpollBackend::finish(Operation& op, std::int64_t result) {
 }
 
 void EpollBackend::end_wait(Operation& op, int error) {
+  auto g = guard();
   if (!op.queued) return;
   auto* st = static_cast<FdState*>(op.waits_in);
   Operation*& head = op.waits_to_write ? st->writers : st->readers;
@@ -309,7 +368,7 @@ void EpollBackend::end_wait(Operation& op, int error) {
       head = o->next_waiter;
     if (tail == o) tail = prev;
     op.queued = false;
-    --waiting_;
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
     finish(op, -error);
     return;
   }
@@ -347,9 +406,16 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
       }
     }
   }
+  auto g = guard();  // held across the wait: no rescue while the owner polls
+  ++polls_;
+  if (!owed_.empty()) wait = &timeout;  // (zero) what a rescue left comes first
   epoll_event events[256];
   ++stats.epoll_waits;
   const int n = epoll_pwait2(epoll_fd_, events, 256, wait, nullptr);
+  for (const auto& [fd, write] : owed_) {
+    if (FdState* st = find(fd)) retry(*st, write);
+  }
+  owed_.clear();
   for (int i = 0; i < n; ++i) {
     auto* st = static_cast<FdState*>(events[i].data.ptr);
     if (st == nullptr) {
@@ -374,13 +440,14 @@ void EpollBackend::wake() {
 }
 
 bool EpollBackend::cancel_all(Stats&) {
+  auto g = guard();
   for (FdState* st : fds_) {
     if (st == nullptr) continue;
     for (Operation** list : {&st->readers, &st->writers}) {
       while (Operation* op = *list) {
         *list = op->next_waiter;
         op->queued = false;
-        --waiting_;
+        waiting_.fetch_sub(1, std::memory_order_relaxed);
         finish(*op, -ECANCELED);
       }
     }
@@ -394,6 +461,7 @@ bool EpollBackend::drain(Stats&) { return true; }  // closes are immediate here
 // ---- listeners -------------------------------------------------------------------
 
 Listener* EpollBackend::open_listener(int fd) {
+  auto g = guard();
   auto* l = new EpollListener(this, fd);
   l->next = listeners_;
   if (listeners_ != nullptr) listeners_->prev = l;
@@ -402,12 +470,16 @@ Listener* EpollBackend::open_listener(int fd) {
 }
 
 void EpollBackend::close_listener(Listener* listener) {
-  auto* l = static_cast<EpollListener*>(listener);
+  auto g = guard();
+  unlink_listener(static_cast<EpollListener*>(listener));
+}
+
+void EpollBackend::unlink_listener(EpollListener* l) {
   if (FdState* st = find(l->fd)) {
     while (Operation* op = st->readers) {
       st->readers = op->next_waiter;
       op->queued = false;
-      --waiting_;
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
       finish(*op, -ECANCELED);
     }
     st->readers_tail = nullptr;

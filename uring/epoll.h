@@ -27,10 +27,33 @@
 //   5. A file operation on the pool cannot be interrupted: its deadline and
 //      cancellation apply only while it waits on a descriptor.
 //
-// Thread rules: owner worker only, except wake() (any thread).
+// Rescue (shared_reaping: several workers, and the monitor's rescue on)
+//   While the owner runs one fiber for long, the monitor may call rescue()
+//   from its own thread: it asks epoll, without waiting, which descriptors
+//   became ready and runs their waiting operations as retry() would,
+//   readying the finished fibers through the global queue so other workers
+//   run them. The owner holds mutex_ in every call that touches the
+//   descriptor table or the wait lists, across its epoll wait too, and a
+//   rescue only try-locks it, so the two never overlap (and a rescue never
+//   runs while the owner sleeps in epoll). A rescue leaves a descriptor to
+//   the owner (owed_, in order, retried at its next poll) when the first
+//   operation waiting there is one it may not finish:
+//     - linked since the owner's last poll began: its fiber may not have
+//       switched out yet (polls run on the home context, after the round's
+//       fibers parked);
+//     - watched by a cancel token (the watch list is the owner's).
+//   Deadlines of waiting operations are scheduler timers and still fire
+//   only on the owner. The wake eventfd is level-triggered: a rescue leaves
+//   it for the owner.
+//
+// Thread rules: owner worker only, except wake() (any thread) and rescue()
+// (the monitor).
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include <weft/fibers/result.h>
@@ -42,13 +65,15 @@ namespace weft::uring {
 class EpollBackend final : public Backend {
  public:
   // epoll_create1 and the wake eventfd. Errors: their errno.
-  static Result<std::unique_ptr<EpollBackend>> create();
+  // `shared_reaping`: rescue() may run (see "Rescue" above).
+  static Result<std::unique_ptr<EpollBackend>> create(bool shared_reaping = false);
   ~EpollBackend() override;
 
   // fibers::Poller
   void poll(bool block, Deadline wake_by, Stats& stats) override;
-  bool busy() const override { return waiting_ != 0; }
+  bool busy() const override { return waiting_.load(std::memory_order_relaxed) != 0; }
   void wake() override;
+  std::size_t rescue(fibers::Scheduler& scheduler) override;
   bool cancel_all(Stats& stats) override;
   bool drain(Stats& stats) override;
 
@@ -67,24 +92,36 @@ class EpollBackend final : public Backend {
  private:
   struct FdState;
   class EpollListener;
-  EpollBackend() = default;
+  explicit EpollBackend(bool shared_reaping) : shared_(shared_reaping) {}
 
+  // The owner's hold on mutex_ (none when no rescue can happen). Every
+  // function below it expects it held.
+  std::unique_lock<std::mutex> guard() {
+    return shared_ ? std::unique_lock<std::mutex>(mutex_) : std::unique_lock<std::mutex>();
+  }
   FdState* state_for(int fd);
   FdState* find(int fd) const;
   void drop(int fd, int error);
   bool wait_on(FdState& st, Operation& op, bool write);
   void retry(FdState& st, bool write);
+  std::size_t rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler);
   void finish(Operation& op, std::int64_t result);
   void end_wait(Operation& op, int error);
+  void unlink_listener(EpollListener* l);
   bool submit_to_pool(Operation& op);
   static std::int64_t attempt(Operation& op);
 
+  const bool shared_;
+  std::mutex mutex_;  // see "Rescue"; guards everything below when shared_
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // registered level-triggered; drained when it fires
   WakeFlag wake_flag_;  // one write in flight at most
   std::vector<FdState*, alloc::Allocator<FdState*>> fds_;  // by descriptor number
-  std::size_t waiting_ = 0;                                // operations parked on descriptors
-  EpollListener* listeners_ = nullptr;                     // open ones, owned by their sockets
+  std::atomic<std::size_t> waiting_{0};  // operations parked on descriptors (busy() reads it)
+  std::uint64_t polls_ = 0;              // polls begun (Operation::linked_at_poll)
+  std::vector<std::pair<int, bool>, alloc::Allocator<std::pair<int, bool>>>
+      owed_;                            // (descriptor, write side) a rescue left to the owner
+  EpollListener* listeners_ = nullptr;  // open ones, owned by their sockets
   RingFeatures no_ring_;
   std::uint64_t waits_ = 0;
 };

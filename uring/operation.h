@@ -98,6 +98,7 @@ struct Operation {
   // that runs a file operation on the blocking pool.
   void* waits_in = nullptr;
   bool waits_to_write = false;
+  std::uint64_t linked_at_poll = 0;  // the backend's poll count when it began to wait
   bool connect_started = false;
   struct PoolJob : fibers::BlockingJob {
     Operation* op = nullptr;  // set while a helper thread may hold the job

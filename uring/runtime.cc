@@ -90,15 +90,15 @@ WakeMechanism chosen_wake(WakeMechanism asked) {
   throw std::invalid_argument(std::string("weft: WEFT_WAKE must be msg_ring or eventfd, not ") + env);
 }
 
-std::unique_ptr<uring::Backend> make_epoll() {
-  Result<std::unique_ptr<uring::EpollBackend>> epoll = uring::EpollBackend::create();
+std::unique_ptr<uring::Backend> make_epoll(bool shared_reaping) {
+  Result<std::unique_ptr<uring::EpollBackend>> epoll = uring::EpollBackend::create(shared_reaping);
   if (!epoll) throw std::system_error(epoll.error(), "weft: cannot set up epoll");
   return std::move(*epoll);
 }
 
 std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options, Backend want,
                                              bool shared_reaping) {
-  if (want == Backend::epoll) return make_epoll();
+  if (want == Backend::epoll) return make_epoll(shared_reaping);
   uring::RingOptions ring_options;
   ring_options.shared_reaping = shared_reaping;
   ring_options.entries = options.ring_entries;
@@ -120,7 +120,7 @@ std::unique_ptr<uring::Backend> make_backend(const RuntimeOptions& options, Back
   const std::string why = explain_setup_failure(ring.error());
   if (want == Backend::uring) throw std::system_error(ring.error(), why);
   std::fprintf(stderr, "%s; running on epoll\n", why.c_str());
-  return make_epoll();
+  return make_epoll(shared_reaping);
 }
 
 std::vector<int> allowed_cpus() {
@@ -200,7 +200,7 @@ struct Runtime::Run {
       backend = make_backend(impl.options, impl.kind, impl.shared_reaping());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "weft: worker %zu: %s; running on epoll\n", index, e.what());
-      backend = make_epoll();
+      backend = make_epoll(impl.shared_reaping());
     }
     fibers::Worker worker(*backend, scheduler, index, options);
     attached.count_down();
