@@ -96,8 +96,15 @@ void run_blocking(BlockingJob& job) {
   job.worker = &w;
   job.fiber = w.current_fiber();
   w.expect_remote();
-  BlockingPool::instance().submit(&job);
-  w.park();
+  // Submitted once the fiber has switched out: a helper thread may ready it
+  // the moment the job ends, and Worker::ready_remote() may then hand it to
+  // another worker (while its own is stuck on a hog).
+  w.park(
+      [](Fiber*, void* j) {
+        BlockingPool::instance().submit(static_cast<BlockingJob*>(j));
+        return true;
+      },
+      &job);
 }
 
 }  // namespace weft::fibers

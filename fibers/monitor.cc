@@ -63,6 +63,7 @@ bool Monitor::sample(steady_clock::time_point now) {
     if (!on_fiber) continue;
     const auto ran = now - s.since;
     if (options_.rescue_after.count() > 0 && ran >= options_.rescue_after) {
+      w->mark_stuck(count);  // fibers readied from other threads go elsewhere
       std::size_t n = w->poller().rescue(scheduler_);
       // A fiber the busy one readied waits in its worker's next slot. (A
       // lone worker takes its slot without an exchange: never touch it.)

@@ -447,6 +447,15 @@ void Worker::take_arrivals() {
 // arrival, it may run on, stop and be destroyed, so nothing here may touch
 // it after the lock is released.
 void Worker::ready_remote(Fiber* fiber, bool announced) {
+  // Still on the fiber the monitor found it stuck on? Then `fiber` (parked
+  // here before that fiber began its run) waits in the global queue
+  // instead, where another worker takes it: the inbox would keep it until
+  // the busy fiber yields.
+  const std::uint64_t stuck = stuck_at_.load(std::memory_order_acquire);
+  if (stuck != 0 && switch_count() == stuck - 1 && scheduler_.ready_elsewhere(fiber)) {
+    if (announced) remote_expected_.fetch_sub(1, std::memory_order_release);
+    return;
+  }
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   inbox_.push_back({fiber, announced, nullptr, nullptr});
   inbox_full_.store(true, std::memory_order_release);
@@ -472,13 +481,13 @@ void Worker::take_inbox() {
       a.task(a.arg);
       continue;
     }
-    if (a.announced) --remote_expected_;
+    if (a.announced) remote_expected_.fetch_sub(1, std::memory_order_relaxed);
     ready(a.fiber);
   }
 }
 
 bool Worker::prospects() const {
-  return !timers_.empty() || poller_.busy() || remote_expected_ != 0;
+  return !timers_.empty() || poller_.busy() || !remote_settled();
 }
 
 void Worker::report_deadlock() {
@@ -758,12 +767,13 @@ void Worker::drain() {
 // thread has been handed back.
 bool Worker::wait_for_remote() {
   const Deadline give_up = Clock::now() + std::chrono::seconds(5);
-  while (remote_expected_ != 0 && Clock::now() < give_up) {
+  while (!remote_settled() && Clock::now() < give_up) {
     poller_.poll(true, Clock::now() + std::chrono::milliseconds(50), stats_);
     take_inbox();
   }
-  if (remote_expected_ == 0) return true;
-  std::fprintf(stderr, "weft: %zu blocking calls did not finish in time\n", remote_expected_);
+  if (remote_settled()) return true;
+  std::fprintf(stderr, "weft: %zu blocking calls did not finish in time\n",
+               remote_expected_.load(std::memory_order_acquire));
   return false;
 }
 

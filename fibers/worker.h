@@ -207,13 +207,19 @@ class Worker {
   // Owner only, on a fiber, before it parks to wait for another thread (the
   // blocking pool): the worker then neither reports a deadlock nor stops
   // before that thread is done with the fiber's memory.
-  void expect_remote() { ++remote_expected_; }
+  void expect_remote() { remote_expected_.fetch_add(1, std::memory_order_relaxed); }
   // Owner only. No fiber waits on another thread any more.
-  bool remote_settled() const { return remote_expected_ == 0; }
+  bool remote_settled() const { return remote_expected_.load(std::memory_order_acquire) == 0; }
   // Any thread. Readies a fiber parked on this worker, at the start of the
   // worker's next round, and wakes the worker if it sleeps. `announced`: the
-  // fiber was counted by expect_remote() (a blocking-pool job).
+  // fiber was counted by expect_remote() (a blocking-pool job). While the
+  // worker is stuck on one fiber (mark_stuck), the global queue takes it:
+  // so `fiber` must have switched out already (every caller readies only
+  // after the park's commit ran: a Waiter's phase, a job submitted there).
   void ready_remote(Fiber* fiber, bool announced = false);
+  // The monitor: the worker has been on one fiber since switch `count`;
+  // until it switches again, ready_remote() sends fibers elsewhere.
+  void mark_stuck(std::uint64_t count) { stuck_at_.store(count + 1, std::memory_order_release); }
   // Owner only, on a fiber. Lets the rest of the round run first.
   void yield();
   // Owner only, on a fiber. See "Parking" above. `commit` may be null.
@@ -332,7 +338,10 @@ class Worker {
   };
   std::vector<Arrival, alloc::Allocator<Arrival>> inbox_;  // guarded by inbox_mutex_
   std::atomic<bool> inbox_full_{false};
-  std::size_t remote_expected_ = 0;  // parked fibers waiting on other threads
+  // Parked fibers waiting on other threads. The owner counts them up; they
+  // are counted down where they arrive (the inbox, or the global queue).
+  std::atomic<std::size_t> remote_expected_{0};
+  std::atomic<std::uint64_t> stuck_at_{0};  // see mark_stuck(); 0: never
 };
 
 // Prints "weft: uncaught exception in detached fiber <name> (#id): <what>"

@@ -385,7 +385,7 @@ bool EpollBackend::submit_to_pool(Operation& op) {
     o->result = run_file_call(*o);
   };
   op.worker->expect_remote();
-  fibers::submit_blocking(op.pool_job);
+  pool_pending_.push_back(&op.pool_job);  // handed over at the round's poll
   return false;
 }
 
@@ -408,6 +408,10 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
   }
   auto g = guard();  // held across the wait: no rescue while the owner polls
   ++polls_;
+  // File operations go to the pool only now, their fibers switched out (a
+  // helper may ready a fiber the moment its job ends: Worker::ready_remote).
+  for (fibers::BlockingJob* job : pool_pending_) fibers::submit_blocking(*job);
+  pool_pending_.clear();
   if (!owed_.empty()) wait = &timeout;  // (zero) what a rescue left comes first
   epoll_event events[256];
   ++stats.epoll_waits;

@@ -158,6 +158,40 @@ BOOST_AUTO_TEST_CASE(a_fiber_that_never_yields_does_not_stop_the_others) {
   if (expect_rescue) BOOST_TEST(rt.last_rescued() >= 1u);
 }
 
+// A blocking call that ends while the worker its fiber parked on computes
+// without yielding: the fiber resumes on the other worker (through the
+// global queue) instead of waiting in the busy worker's inbox. Placement is
+// up to the scheduler, so the scenario is retried until the two fibers
+// shared a worker.
+BOOST_AUTO_TEST_CASE(a_blocking_call_ending_under_a_hog_resumes_elsewhere) {
+  weft::Runtime rt(weft::test::two_workers());
+  bool placed = false;
+  bool resumed_in_time = false;
+  rt.run([&] {
+    for (int attempt = 0; attempt < 20 && !placed; ++attempt) {
+      std::atomic<std::size_t> parked_on{SIZE_MAX};
+      std::atomic<Clock::rep> resumed_at{0};
+      auto caller = weft::spawn([&] {
+        parked_on.store(weft::this_fiber::worker());
+        weft::blocking([] { std::this_thread::sleep_for(20ms); });
+        resumed_at.store(Clock::now().time_since_epoch().count());
+      });
+      weft::yield();  // the caller parks in blocking() (here, or elsewhere if stolen)
+      if (parked_on.load() != weft::this_fiber::worker()) {
+        caller.join();
+        continue;
+      }
+      placed = true;
+      spin_for(400ms);  // the hog: this fiber, on the caller's worker
+      const Clock::rep spin_end = Clock::now().time_since_epoch().count();
+      caller.join();
+      resumed_in_time = resumed_at.load() != 0 && resumed_at.load() < spin_end;
+    }
+  });
+  BOOST_TEST(placed, "never got the caller and the hog onto one worker");
+  if (placed) BOOST_TEST(resumed_in_time);
+}
+
 // The report names the fiber, its id, how long and which worker, once per
 // episode.
 BOOST_AUTO_TEST_CASE(the_monitor_reports_a_hog_once) {
