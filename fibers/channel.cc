@@ -415,9 +415,10 @@ inline bool ChannelCore::may_park_solo(Worker* w, const WaitOptions& options) {
 
 // A solo wait (see the top), linked in the same lock hold that found the
 // fiber must wait, so nothing is missed. Releases lock_.
-inline int ChannelCore::park_solo(void* slot, bool send, Worker& w, bool* closed) {
-  SoloWait wait(slot, send, this, w);
-  (send ? senders_ : receivers_).push_back(&wait);
+template <bool kSend>
+inline int ChannelCore::park_solo(void* slot, Worker& w, bool* closed) {
+  SoloWait wait(slot, kSend, this, w);
+  (kSend ? senders_ : receivers_).push_back(&wait);
   lock_.unlock();
   wait.abandon.run = [](AbandonHook* h) {
     SoloWait* sw = static_cast<SoloWait::Abandon*>(h)->wait;
@@ -432,23 +433,24 @@ inline int ChannelCore::park_solo(void* slot, bool send, Worker& w, bool* closed
   return 0;
 }
 
-int ChannelCore::transfer(void* slot, bool send, const WaitOptions& options, bool* closed) {
+template <bool kSend>
+int ChannelCore::transfer(void* slot, const WaitOptions& options, bool* closed) {
   Worker* w = Worker::current();
   lock_.lock();
   if (capacity_ == 0 && !closed_) [[likely]] {
     // Unbuffered and open, the common case, in short: meet a parked plain
     // counterpart, or park as one.
-    ChannelQueue& peers = send ? receivers_ : senders_;
+    ChannelQueue& peers = kSend ? receivers_ : senders_;
     ChannelWait* peer = peers.front();
     if (peer == nullptr) {
-      if (may_park_solo(w, options)) return park_solo(slot, send, *w, closed);
+      if (may_park_solo(w, options)) return park_solo<kSend>(slot, *w, closed);
     } else if (peer->run == nullptr) {
       // Popped, the wait is ours: its fiber stays parked until finish(), so
       // the value moves after the lock is released.
       peers.pop_front();
       const Ops* ops = ops_;
       lock_.unlock();
-      if (send)
+      if (kSend)
         ops->give(peer->slot, slot);
       else
         ops->give(slot, peer->slot);
@@ -456,8 +458,11 @@ int ChannelCore::transfer(void* slot, bool send, const WaitOptions& options, boo
       return 0;
     }
   }
-  return transfer_locked(slot, send, options, closed, w);
+  return transfer_locked(slot, kSend, options, closed, w);
 }
+
+template int ChannelCore::transfer<true>(void*, const WaitOptions&, bool*);
+template int ChannelCore::transfer<false>(void*, const WaitOptions&, bool*);
 
 // Everything but the common case above, entered with lock_ held.
 int ChannelCore::transfer_locked(void* slot, bool send, const WaitOptions& options, bool* closed,
@@ -468,7 +473,8 @@ int ChannelCore::transfer_locked(void* slot, bool send, const WaitOptions& optio
     SelectRun::finish(claimed, w);
     return 0;
   }
-  if (may_park_solo(w, options)) return park_solo(slot, send, *w, closed);
+  if (may_park_solo(w, options))
+    return send ? park_solo<true>(slot, *w, closed) : park_solo<false>(slot, *w, closed);
   lock_.unlock();
   return transfer_slow(slot, send, options, closed);
 }

@@ -73,7 +73,8 @@ class ChannelCore {
   // One send (from *slot, a T) or receive (into *slot, a std::optional<T>):
   // a select of that one case without the general set-up. 0, ETIMEDOUT or
   // ECANCELED; *closed: it happened because the channel is closed.
-  int transfer(void* slot, bool send, const WaitOptions& options, bool* closed);
+  template <bool kSend>
+  int transfer(void* slot, const WaitOptions& options, bool* closed);
   // Under lock_: makes that send or receive happen now if it can (true;
   // *on_closed: because the channel is closed). A parked counterpart it
   // claims is pushed on `claimed`, to be readied once lock_ is released.
@@ -81,7 +82,8 @@ class ChannelCore {
   int transfer_locked(void* slot, bool send, const WaitOptions& options, bool* closed,
                       Worker* w);
   static bool may_park_solo(Worker* w, const WaitOptions& options);
-  int park_solo(void* slot, bool send, Worker& w, bool* closed);
+  template <bool kSend>
+  int park_solo(void* slot, Worker& w, bool* closed);
   // transfer() when it must wait with a deadline or token, or off a fiber.
   [[gnu::noinline]] int transfer_slow(void* slot, bool send, const WaitOptions& options,
                                       bool* closed);
@@ -132,7 +134,7 @@ class Channel : private fibers::ChannelCore {
   // timed_out or operation_canceled if the wait ends first.
   Result<void> send(T value, const WaitOptions& options = {}) {
     bool closed = false;
-    if (const int e = transfer(&value, true, options, &closed); e != 0) return errno_error(e);
+    if (const int e = transfer<true>(&value, options, &closed); e != 0) return errno_error(e);
     if (closed) return errc::channel_closed;
     return {};
   }
@@ -146,7 +148,7 @@ class Channel : private fibers::ChannelCore {
   Result<T> recv(const WaitOptions& options = {}) {
     std::optional<T> out;
     bool closed = false;
-    if (const int e = transfer(&out, false, options, &closed); e != 0) return errno_error(e);
+    if (const int e = transfer<false>(&out, options, &closed); e != 0) return errno_error(e);
     if (closed) return errc::channel_closed;
     return std::move(*out);
   }

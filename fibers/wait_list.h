@@ -54,7 +54,10 @@ class IntrusiveFifo {
   }
   Node* pop_front() {
     Node* n = head_;
-    if (n != nullptr) remove(n);
+    if (n == nullptr) return nullptr;
+    head_ = n->next;
+    (head_ != nullptr ? head_->prev : tail_) = nullptr;
+    n->linked = false;
     return n;
   }
   // Forgets every node without touching it (the runtime that parked them is

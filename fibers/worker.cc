@@ -141,6 +141,7 @@ Worker::Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
       scheduler_(scheduler),
       index_(index),
       multi_(!scheduler.single()),
+      lone_in_order_(!multi_ && !options.shuffle),
       options_(options),
       default_stack_size_(alloc::StackPool::round_size(options.default_stack_size)),
       guard_budget_limited_(alloc::MapCountBudget::instance().stacks_left() != SIZE_MAX),
@@ -562,9 +563,6 @@ void Worker::switch_to(Fiber* next) {
   if (sp < self->lowest_sp) self->lowest_sp = sp;
   current_ = next;
   next->state = FiberState::running;
-  ++stats_.switches;
-  // For the monitor. Release so that, seeing the count, it may read the
-  // running fiber's name and id (written before it first ran).
   running_.store(next == &home_ ? nullptr : next, std::memory_order_release);
   switch_seq_.store(switch_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   self->eh = *eh_globals_;
@@ -626,14 +624,14 @@ void Worker::complete(Fiber* f) {
 }
 
 void Worker::finish_current() {
-  current_->state = FiberState::finished;
+  current_fiber()->state = FiberState::finished;
   after_ = After::finish;
   switch_to(pick_next());
   std::fprintf(stderr, "weft: internal error: a finished fiber was resumed\n");
   std::abort();
 }
 
-void Worker::ready(Fiber* fiber, bool next) {
+void Worker::ready_any(Fiber* fiber, bool next) {
   if (stopping_) return;
   ++stats_.wakeups;
   fiber->state = FiberState::runnable;
@@ -667,7 +665,7 @@ inline Fiber* Worker::take_next() {
 
 void Worker::yield() {
   ++stats_.yields;
-  Fiber* self = current_;
+  Fiber* self = current_fiber();
   // Depth is otherwise noted at switches, and this yield may not switch.
   const void* sp = __builtin_frame_address(0);
   if (sp < self->lowest_sp) self->lowest_sp = sp;
@@ -687,7 +685,7 @@ void Worker::yield() {
 
 void Worker::park(Commit commit, void* arg) {
   ++stats_.parks;
-  current_->state = FiberState::parked;
+  current_fiber()->state = FiberState::parked;
   after_ = After::park;
   commit_ = commit;
   commit_arg_ = arg;
@@ -797,6 +795,7 @@ void Worker::abandon(Fiber* f) {
 
 Stats Worker::snapshot() const {
   Stats s = stats_;
+  s.switches = switch_seq_.load(std::memory_order_relaxed);
   s.fibers_live = static_cast<std::uint64_t>(live_balance());
   s.stolen_out = stats_stolen_.load(std::memory_order_relaxed);
   const alloc::StackPoolStats pool = stacks_.stats();

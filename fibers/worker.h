@@ -200,7 +200,18 @@ class Worker {
   // the home context (completions, timers, other threads) it is queued, and
   // may be stolen, as with `next` false (waking many at once: they run in
   // the order they were readied).
-  void ready(Fiber* fiber, bool next = true);
+  void ready(Fiber* fiber, bool next = true) {
+    // The common hand-off of a lone worker, inline: a running fiber readies
+    // the one it woke into the empty next slot.
+    if (lone_in_order_ && next && on_fiber() && !stopping_ &&
+        next_.load(std::memory_order_relaxed) == nullptr) {
+      ++stats_.wakeups;
+      fiber->state = FiberState::runnable;
+      next_.store(fiber, std::memory_order_relaxed);
+      return;
+    }
+    ready_any(fiber, next);
+  }
   // Any thread, for the monitor: takes the fiber waiting in the next slot of
   // a worker stuck on one fiber (null if none), so another worker can run it.
   Fiber* take_next_slot() { return next_.exchange(nullptr, std::memory_order_acq_rel); }
@@ -238,6 +249,7 @@ class Worker {
  private:
   enum class After : std::uint8_t { nothing, requeue, park, finish };
 
+  void ready_any(Fiber* fiber, bool next);
   void round();
   void take_inbox();
   void quiesce();
@@ -286,10 +298,10 @@ class Worker {
   // the owner makes it non-null).
   std::atomic<Fiber*> next_{nullptr};
   std::atomic<std::uint64_t> switch_seq_{0};  // written by the owner only
-  std::atomic<const Fiber*> running_{nullptr};
   Scheduler& scheduler_;
   std::size_t index_;
   bool multi_;  // more than one worker: shared structures need their locks
+  bool lone_in_order_;  // one worker, no shuffling: ready()'s inline path
   WorkerOptions options_;
   std::size_t default_stack_size_;  // options_.default_stack_size, rounded
   bool guard_budget_limited_;       // the mprotect guard method caps stacks
@@ -300,6 +312,7 @@ class Worker {
   TimerHeap timers_;
   Fiber home_;
   Fiber* current_ = &home_;
+  std::atomic<const Fiber*> running_{nullptr};
   Fiber* live_ = nullptr;  // fibers created here and not finished; see lock_live()
   std::atomic_flag live_lock_ = ATOMIC_FLAG_INIT;
   std::uint32_t picks_ = 0;  // for the global queue's turn every 61 picks
