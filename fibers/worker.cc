@@ -568,18 +568,22 @@ void Worker::switch_to(Fiber* next) {
   self->eh = *eh_globals_;
   *eh_globals_ = next->eh;
   sanitizer::before_switch(self->san, next->san, after_ == After::finish);
-  auto* previous = static_cast<Fiber*>(weft_context_switch(&self->sp, next->sp, self));
-  // Resumed. Read the worker afresh: code after a switch must not trust
+  switched_from_ = self;
+  // The switch hands the resumed side the worker it now runs on (it may be
+  // another one than it parked on): code after a switch must not trust
   // anything cached from before it.
+  auto* w = static_cast<Worker*>(weft_context_switch(&self->sp, next->sp, this));
+  Fiber* previous = w->switched_from_;
   sanitizer::after_switch(self->san, &previous->san);
-  current()->after_switch(previous);
+  w->after_switch(previous);
 }
 
 void Worker::fiber_main(void* arg, void* from) {
   auto* self = static_cast<Fiber*>(arg);
-  auto* previous = static_cast<Fiber*>(from);
+  auto* w = static_cast<Worker*>(from);
+  Fiber* previous = w->switched_from_;
   sanitizer::after_switch(self->san, &previous->san);
-  current()->after_switch(previous);
+  w->after_switch(previous);
   self->task->run(self->task);
   current()->finish_current();
 }

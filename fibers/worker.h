@@ -243,7 +243,8 @@ class Worker {
   Stats snapshot() const;
   alloc::StackPool& stacks() { return stacks_; }
 
-  // Owner only. The entry of every fiber stack; see scheduler.cc.
+  // Owner only. The entry of every fiber stack (`from`: the worker that
+  // switched to it); see scheduler.cc.
   static void fiber_main(void* fiber, void* from);
 
  private:
@@ -328,6 +329,7 @@ class Worker {
     return rng_;
   }
   After after_ = After::nothing;
+  Fiber* switched_from_ = nullptr;  // the context the last switch left (after_switch's)
   Commit commit_ = nullptr;
   void* commit_arg_ = nullptr;
   std::size_t round_left_ = 0;
