@@ -15,8 +15,10 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
+#include <weft/fibers/result.h>
 #include <weft/fibers/wait.h>
 #include <weft/fibers/worker.h>
 
@@ -30,8 +32,20 @@ class BlockingPool {
     return *pool;
   }
 
-  void submit(BlockingJob* job) {
+  // 0, or EAGAIN when no helper thread exists and none can be started (the
+  // job is then not queued).
+  int submit(BlockingJob* job) {
     std::unique_lock<std::mutex> lock(mutex_);
+    // Idle threads may not have woken for earlier jobs yet: grow while the
+    // queue holds more jobs than there are idle threads to take them.
+    if (queued_ + 1 > idle_ && threads_ < limit_) {
+      try {
+        std::thread([this] { serve(); }).detach();
+        ++threads_;
+      } catch (const std::system_error&) {
+        if (threads_ == 0) return EAGAIN;  // nobody would ever run it
+      }
+    }
     job->next = nullptr;
     if (tail_ != nullptr)
       tail_->next = job;
@@ -39,14 +53,9 @@ class BlockingPool {
       head_ = job;
     tail_ = job;
     ++queued_;
-    // Idle threads may not have woken for earlier jobs yet: grow while the
-    // queue holds more jobs than there are idle threads to take them.
-    if (queued_ > idle_ && threads_ < limit_) {
-      ++threads_;
-      std::thread([this] { serve(); }).detach();
-    }
     lock.unlock();
     ready_.notify_one();
+    return 0;
   }
 
  private:
@@ -89,7 +98,7 @@ class BlockingPool {
 
 }  // namespace
 
-void submit_blocking(BlockingJob& job) { BlockingPool::instance().submit(&job); }
+int submit_blocking(BlockingJob& job) { return BlockingPool::instance().submit(&job); }
 
 void run_blocking(BlockingJob& job) {
   Worker& w = require_fiber("weft::blocking");
@@ -101,10 +110,16 @@ void run_blocking(BlockingJob& job) {
   // another worker (while its own is stuck on a hog).
   w.park(
       [](Fiber*, void* j) {
-        BlockingPool::instance().submit(static_cast<BlockingJob*>(j));
-        return true;
+        auto* b = static_cast<BlockingJob*>(j);
+        const int rc = submit_blocking(*b);
+        if (rc == 0) return true;  // the job is the helper's now: hands off
+        b->submit_error = rc;
+        static_cast<Worker*>(b->worker)->settle_remote();  // nobody will ready it
+        return false;
       },
       &job);
+  if (job.submit_error != 0)
+    throw std::system_error(errno_error(job.submit_error), "weft::blocking: no helper thread");
 }
 
 }  // namespace weft::fibers

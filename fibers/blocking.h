@@ -30,16 +30,19 @@ struct BlockingJob {
   void* worker = nullptr;                             // set by run_blocking
   void* fiber = nullptr;
   BlockingJob* next = nullptr;
+  int submit_error = 0;  // run_blocking: why the pool could not take it
 };
 
 // Parks the calling fiber until `job` has run on a helper thread. Throws
-// std::logic_error outside a fiber.
+// std::logic_error outside a fiber, std::system_error (EAGAIN) when the
+// pool has no thread and cannot start one.
 void run_blocking(BlockingJob& job);
 
 // For backends: hands `job` (worker and fiber set, the worker told with
-// expect_remote()) to the pool without parking; the helper thread readies
-// the fiber when the job is done. Any thread.
-void submit_blocking(BlockingJob& job);
+// expect_remote(), the fiber switched out: the helper thread readies it
+// when the job is done) to the pool. 0, or EAGAIN when the pool has no
+// thread and cannot start one (nothing was queued). Any thread.
+int submit_blocking(BlockingJob& job);
 
 }  // namespace fibers
 

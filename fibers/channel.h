@@ -13,6 +13,9 @@
 //   // s->index: the case that happened; s->closed: it happened because its
 //   // channel is closed (no value received, or `r` not sent).
 //
+// T must be nothrow-move-constructible (checked at compile time): values
+// move while a parked counterpart is claimed.
+//
 // Semantics follow Go's channels, with errors instead of panics: sending on
 // a closed channel fails with errc::channel_closed and keeps the value;
 // closing twice is harmless. Every blocking call takes WaitOptions (deadline,
@@ -30,6 +33,7 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include <weft/fibers/cancel.h>
@@ -118,6 +122,11 @@ std::optional<Selected> try_select(std::initializer_list<SelectCase> cases);
 
 template <class T>
 class Channel : private fibers::ChannelCore {
+  // A value moves while a parked counterpart is claimed and before it is
+  // readied: a move that threw would leave that fiber parked for good.
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "weft::Channel<T> needs a T whose move constructor is noexcept");
+
  public:
   // capacity 0: unbuffered (every send meets a receive).
   explicit Channel(std::size_t capacity = 0)

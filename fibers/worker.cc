@@ -448,13 +448,17 @@ void Worker::take_arrivals() {
 // arrival, it may run on, stop and be destroyed, so nothing here may touch
 // it after the lock is released.
 void Worker::ready_remote(Fiber* fiber, bool announced) {
-  // Still on the fiber the monitor found it stuck on? Then `fiber` (parked
-  // here before that fiber began its run) waits in the global queue
-  // instead, where another worker takes it: the inbox would keep it until
-  // the busy fiber yields.
+  // Still on the fiber the monitor found it stuck on? Then a fiber back
+  // from the blocking pool (parked here before that fiber began its run)
+  // waits in the global queue instead, where another worker takes it: the
+  // inbox would keep it until the busy fiber yields. Only announced ones:
+  // the runtime cannot stop before their count comes down, last, so the
+  // scheduler is still there while this thread pushes and notifies; a
+  // plain thread's wake-up has no such guarantee and takes the inbox.
   const std::uint64_t stuck = stuck_at_.load(std::memory_order_acquire);
-  if (stuck != 0 && switch_count() == stuck - 1 && scheduler_.ready_elsewhere(fiber)) {
-    if (announced) remote_expected_.fetch_sub(1, std::memory_order_release);
+  if (announced && stuck != 0 && switch_count() == stuck - 1 &&
+      scheduler_.ready_elsewhere(fiber)) {
+    remote_expected_.fetch_sub(1, std::memory_order_release);
     return;
   }
   std::lock_guard<std::mutex> lock(inbox_mutex_);

@@ -219,17 +219,20 @@ class Worker {
   // blocking pool): the worker then neither reports a deadlock nor stops
   // before that thread is done with the fiber's memory.
   void expect_remote() { remote_expected_.fetch_add(1, std::memory_order_relaxed); }
+  // Owner only. Undoes expect_remote() for a job that never started.
+  void settle_remote() { remote_expected_.fetch_sub(1, std::memory_order_relaxed); }
   // Owner only. No fiber waits on another thread any more.
   bool remote_settled() const { return remote_expected_.load(std::memory_order_acquire) == 0; }
   // Any thread. Readies a fiber parked on this worker, at the start of the
   // worker's next round, and wakes the worker if it sleeps. `announced`: the
-  // fiber was counted by expect_remote() (a blocking-pool job). While the
-  // worker is stuck on one fiber (mark_stuck), the global queue takes it:
-  // so `fiber` must have switched out already (every caller readies only
-  // after the park's commit ran: a Waiter's phase, a job submitted there).
+  // fiber was counted by expect_remote() (a blocking-pool job): while the
+  // worker is stuck on one fiber (mark_stuck), the global queue takes such
+  // a fiber, so it must have switched out already (jobs are submitted in
+  // the park's commit).
   void ready_remote(Fiber* fiber, bool announced = false);
   // The monitor: the worker has been on one fiber since switch `count`;
-  // until it switches again, ready_remote() sends fibers elsewhere.
+  // until it switches again, ready_remote() sends fibers back from the
+  // blocking pool elsewhere.
   void mark_stuck(std::uint64_t count) { stuck_at_.store(count + 1, std::memory_order_release); }
   // Owner only, on a fiber. Lets the rest of the round run first.
   void yield();

@@ -309,7 +309,9 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
     // may be running on the owner, waiting for mutex_, which we hold).
     fibers::TimerHeap& timers = op->worker->timers();  // locked: any thread
     const bool timed = op->options.deadline != kNoDeadline;
-    if (op->watched || op->linked_at_poll == polls_ || (timed && !timers.try_remove(&op->timer))) {
+    // (linked_at_poll first: `watched` is the owner's to write until its
+    // next poll.)
+    if (op->linked_at_poll == polls_ || op->watched || (timed && !timers.try_remove(&op->timer))) {
       owed_.emplace_back(st.fd, write);  // this one and those behind it: the owner's
       return readied;
     }
@@ -385,7 +387,7 @@ bool EpollBackend::submit_to_pool(Operation& op) {
     o->result = run_file_call(*o);
   };
   op.worker->expect_remote();
-  pool_pending_.push_back(&op.pool_job);  // handed over at the round's poll
+  op.pool_pending = true;  // handed to the pool once the fiber has parked (io.cc)
   return false;
 }
 
@@ -408,11 +410,10 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
   }
   auto g = guard();  // held across the wait: no rescue while the owner polls
   ++polls_;
-  // File operations go to the pool only now, their fibers switched out (a
-  // helper may ready a fiber the moment its job ends: Worker::ready_remote).
-  for (fibers::BlockingJob* job : pool_pending_) fibers::submit_blocking(*job);
-  pool_pending_.clear();
-  if (!owed_.empty()) wait = &timeout;  // (zero) what a rescue left comes first
+  if (!owed_.empty()) {  // what a rescue left comes first: do not wait
+    timeout = {0, 0};
+    wait = &timeout;
+  }
   epoll_event events[256];
   ++stats.epoll_waits;
   const int n = epoll_pwait2(epoll_fd_, events, 256, wait, nullptr);

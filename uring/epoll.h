@@ -9,8 +9,8 @@
 //   Regular files: a read or write is first tried with RWF_NOWAIT, which
 //   answers from the page cache at once; otherwise (and for open, stat,
 //   fsync) the blocking pool runs the system call, as libuv does: epoll has
-//   no notion of disk readiness. Such jobs are handed to the pool at the
-//   round's poll, once their fibers have switched out.
+//   no notion of disk readiness. Such jobs are handed to the pool by the
+//   park's commit, once their fibers have switched out (uring/io.cc).
 //   Deadlines and cancellation of waiting operations: scheduler timers and
 //   cancel tokens. Wake-ups from other threads: an eventfd in the set.
 //
@@ -123,8 +123,6 @@ class EpollBackend final : public Backend {
   std::vector<std::pair<int, bool>, alloc::Allocator<std::pair<int, bool>>>
       owed_;                            // (descriptor, write side) a rescue left to the owner
   EpollListener* listeners_ = nullptr;  // open ones, owned by their sockets
-  // File operations for the blocking pool, submitted at the next poll.
-  std::vector<fibers::BlockingJob*, alloc::Allocator<fibers::BlockingJob*>> pool_pending_;
   RingFeatures no_ring_;
   std::uint64_t waits_ = 0;
 };

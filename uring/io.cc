@@ -97,6 +97,30 @@ Backend& require_backend(const char* what) {
   return *t_backend;
 }
 
+// perform()'s park commit, on the worker's next context: what must wait
+// until the fiber has switched out, because it may ready the fiber at once
+// (from this thread, or from a helper that Worker::ready_remote() could send
+// to another worker).
+static bool after_parking(fibers::Fiber*, void* arg) {
+  auto* op = static_cast<Operation*>(arg);
+  if (op->pool_pending) {
+    // (A job on the pool cannot be interrupted: a pending cancel is moot.)
+    op->pool_pending = false;
+    op->cancel_pending = false;
+    const int rc = fibers::submit_blocking(op->pool_job);
+    if (rc == 0) return true;  // the helper may ready the fiber, and the record go, at once
+    op->pool_job.op = nullptr;  // no helper holds it
+    op->worker->settle_remote();
+    op->result = -rc;
+    return false;  // resume now
+  }
+  if (op->cancel_pending) {
+    op->cancel_pending = false;
+    op->backend->cancel(*op);  // may ready the fiber: it runs after this returns
+  }
+  return true;
+}
+
 std::int64_t perform(Operation& op) {
   Backend& backend = require_backend("weft I/O");
   fibers::Worker* worker = fibers::Worker::current();
@@ -120,7 +144,9 @@ std::int64_t perform(Operation& op) {
       if (fibers::Worker::current() == o->worker) o->backend->cancel(*o);
       else o->backend->request_cancel(*o);
     };
-    if (!token->add(&op.cancel_registration)) backend.cancel(op);  // cancelled meanwhile
+    // Cancelled meanwhile: cancel once parked (an epoll cancel delivers at
+    // once, and must not ready a fiber that is still running).
+    if (!token->add(&op.cancel_registration)) op.cancel_pending = true;
   }
   op.abandon.op = &op;
   op.abandon.run = [](fibers::AbandonHook* h) {
@@ -130,7 +156,7 @@ std::int64_t perform(Operation& op) {
     if (o->pool_job.op == nullptr || o->worker->remote_settled()) delete o;
   };
   op.fiber->abandon_hook = &op.abandon;
-  worker->park();
+  worker->park(&after_parking, &op);
   op.fiber->abandon_hook = nullptr;
   if (token != nullptr) token->remove(&op.cancel_registration);
   tell_memcheck_what_the_kernel_wrote(op);

@@ -100,6 +100,11 @@ struct Operation {
   bool waits_to_write = false;
   std::uint64_t linked_at_poll = 0;  // the backend's poll count when it began to wait
   bool connect_started = false;
+  // For perform()'s park commit, once the fiber has switched out: a file
+  // job to hand to the blocking pool (epoll), a cancel asked for while the
+  // operation was being started.
+  bool pool_pending = false;
+  bool cancel_pending = false;
   struct PoolJob : fibers::BlockingJob {
     Operation* op = nullptr;  // set while a helper thread may hold the job
   } pool_job;
