@@ -12,6 +12,11 @@ extern "C" {
 // `pass`. Returns, when this context is resumed in turn, the `pass` of the
 // switch that resumed it.
 void* weft_context_switch(void** save_sp, void* load_sp, void* pass) noexcept;
+// The same, leaving with `ret` instead of an indirect jump: for a caller that
+// makes every switch from one call site (the scheduler), where the
+// return-stack buffer then predicts the resumed side's returns. See
+// context_x86_64.S.
+void* weft_context_switch_ret(void** save_sp, void* load_sp, void* pass) noexcept;
 // The resume address of a context built by make_initial_frame. Not callable.
 void weft_fiber_start() noexcept;
 }

@@ -13,25 +13,37 @@
  * control bits and the x87 control word are callee-saved too; everything else
  * the compiler already assumes a call clobbers.
  *
- * The switch ends in an indirect jump to the resume address rather than in
- * `ret`: a `ret` into another context never matches the return-stack buffer
- * and costs a misprediction on every switch, while the indirect branch
- * predictor learns the ping-pong pattern.
+ * Two entry points share the body and differ only in how they leave it:
+ *   weft_context_switch ends in an indirect `jmp` to the resume address.
+ *     For contexts that switch from many call sites (the general
+ *     primitive, and weft-bench-switch's bare bounce): a `ret` would be
+ *     predicted to return to the caller's own site and miss every time,
+ *     while the indirect predictor learns an alternating pattern.
+ *   weft_context_switch_ret ends in `ret`. For the scheduler, whose every
+ *     switch but a fiber's first is made from one call site
+ *     (Worker::switch_to): the address the resumed side returns to is the
+ *     one the return-stack buffer holds, and the buffer stays balanced for
+ *     the returns that follow. With the `jmp`, the call's entry stays on
+ *     the buffer and every later return of the resumed context is predicted
+ *     one frame off. Ping-pong through the scheduler: 86-93 -> 77-80 ns a
+ *     round trip.
  */
 
         .text
 
 /*
  * void* weft_context_switch(void** save_sp, void* load_sp, void* pass)
+ * void* weft_context_switch_ret(void** save_sp, void* load_sp, void* pass)
  *   Saves the current context, stores its stack pointer in *save_sp, resumes
  *   the context whose stack pointer is load_sp, and returns `pass` there
  *   (the resumed side sees it as the return value of its own call to
- *   weft_context_switch, or in rax at weft_fiber_start).
+ *   either, or in rax at weft_fiber_start).
  */
-        .globl  weft_context_switch
-        .type   weft_context_switch, @function
+.macro WEFT_SWITCH name, leave
+        .globl  \name
+        .type   \name, @function
         .p2align 4
-weft_context_switch:
+\name:
         .cfi_startproc
         leaq    -0x38(%rsp), %rsp
         .cfi_adjust_cfa_offset 0x38
@@ -66,16 +78,26 @@ weft_context_switch:
         movq    0x20(%rsp), %r15
         movq    0x28(%rsp), %rbx
         movq    0x30(%rsp), %rbp
+        movq    %rdx, %rax
+.ifc \leave, jmp
         movq    0x38(%rsp), %rcx
         leaq    0x40(%rsp), %rsp
         /* The return address is popped: the caller's CFA is rsp, and the
            address to return to lives in rcx until the jump. */
         .cfi_def_cfa_offset 0
         .cfi_register rip, rcx
-        movq    %rdx, %rax
         jmpq    *%rcx
+.else
+        leaq    0x38(%rsp), %rsp
+        .cfi_adjust_cfa_offset -0x38
+        ret
+.endif
         .cfi_endproc
-        .size   weft_context_switch, .-weft_context_switch
+        .size   \name, .-\name
+.endm
+
+        WEFT_SWITCH weft_context_switch, jmp
+        WEFT_SWITCH weft_context_switch_ret, ret
 
 /*
  * weft_fiber_start: where a new fiber's first switch lands.

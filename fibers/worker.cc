@@ -576,7 +576,7 @@ void Worker::switch_to(Fiber* next) {
   // The switch hands the resumed side the worker it now runs on (it may be
   // another one than it parked on): code after a switch must not trust
   // anything cached from before it.
-  auto* w = static_cast<Worker*>(weft_context_switch(&self->sp, next->sp, this));
+  auto* w = static_cast<Worker*>(weft_context_switch_ret(&self->sp, next->sp, this));
   Fiber* previous = w->switched_from_;
   sanitizer::after_switch(self->san, &previous->san);
   w->after_switch(previous);

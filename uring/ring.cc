@@ -513,8 +513,15 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
 
 bool Ring::has_completions() const {
   const unsigned sq_flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
-  return io_uring_cq_ready(&ring_) != 0 ||
-         (sq_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0 || !stash_.empty();
+  if ((sq_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0) return true;
+  if (options_.shared_reaping) {
+    // A rescue moves the CQ head and fills the stash under reap_mutex_: look
+    // under it too (held by a rescue right now: there is news).
+    std::unique_lock<std::mutex> guard(reap_mutex_, std::try_to_lock);
+    if (!guard.owns_lock()) return true;
+    return io_uring_cq_ready(&ring_) != 0 || !stash_.empty();
+  }
+  return io_uring_cq_ready(&ring_) != 0;
 }
 
 void Ring::reap() {

@@ -163,7 +163,7 @@ class Ring final : public Backend {
   // without the owner (listener, wake-up and watched-operation CQEs) waits in
   // stash_ for the owner's next reap, in order; rescued_cqes_ is what the
   // rescue took off in_flight_'s account.
-  std::mutex reap_mutex_;
+  mutable std::mutex reap_mutex_;  // mutable: has_completions() looks under it
   std::vector<io_uring_cqe> stash_;    // guarded by reap_mutex_
   std::size_t rescued_cqes_ = 0;       // guarded by reap_mutex_
   RingOptions options_;
