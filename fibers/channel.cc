@@ -22,7 +22,7 @@
 // lock. It needs none of the above: it links a SoloWait (no SelectRun, no
 // Waiter, no timer or token) under the same lock hold in which it found it
 // must wait, and parks. The claim is the counterpart's pop under the lock;
-// readying uses the Waiter's phase hand-shake (wait.h, step 4), because a
+// readying uses the Waiter's ParkHandshake (wait.h), because a
 // counterpart on another worker may find the wait before the fiber has
 // switched out.
 #include <weft/fibers/channel.h>
@@ -56,7 +56,6 @@ namespace {
 // A parked send or receive that only a counterpart can end (see the top).
 // Lives in the parked fiber's frame.
 struct SoloWait : ChannelWait {
-  enum Phase : int { kPublishing, kParked, kWoken };
   struct Abandon : AbandonHook {
     SoloWait* wait;
   };
@@ -68,11 +67,7 @@ struct SoloWait : ChannelWait {
 
   // The fiber has switched out: from here on a counterpart readies it. A
   // counterpart that came first left that to us (false: resume at once).
-  static bool commit(Fiber*, void* self) {
-    int expected = kPublishing;
-    return static_cast<SoloWait*>(self)->phase.compare_exchange_strong(
-        expected, kParked, std::memory_order_acq_rel);
-  }
+  static bool commit(Fiber*, void* self) { return static_cast<SoloWait*>(self)->handshake.parked(); }
   // The counterpart's half, after the claim, without the lock. `me`: the
   // counterpart's worker (null: a plain thread).
   void finish(bool to_next_slot, Worker* me) {
@@ -82,11 +77,8 @@ struct SoloWait : ChannelWait {
       // Parked here, and we run here: it switched out and its commit ran
       // (the first thing after the switch), so the phase is kParked.
       me->ready(f, to_next_slot);
-    } else if (phase.exchange(kWoken, std::memory_order_acq_rel) == kParked) {
-      if (me != nullptr)
-        me->ready(f, to_next_slot);
-      else
-        home->ready_remote(f);
+    } else if (handshake.woken()) {
+      ready_from_anywhere(f, home, to_next_slot, me);
     }
   }
 
@@ -95,7 +87,7 @@ struct SoloWait : ChannelWait {
   Fiber* fiber;
   bool send;            // in the channel's senders_, else its receivers_
   bool closed = false;  // written by the claimer under the channel's lock
-  std::atomic<int> phase{kPublishing};
+  ParkHandshake handshake;
   Abandon abandon;
 };
 

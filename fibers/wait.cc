@@ -10,9 +10,9 @@ void throw_not_on_fiber(const char* what) {
   throw std::logic_error(std::string(what) + " must be called from a weft fiber");
 }
 
-void ready_from_anywhere(Fiber* fiber, Worker* home, bool next) {
-  if (Worker* w = Worker::current()) {
-    w->ready(fiber, next);
+void ready_from_anywhere(Fiber* fiber, Worker* home, bool next, Worker* me) {
+  if (me != nullptr) {
+    me->ready(fiber, next);
   } else {
     home->ready_remote(fiber);
   }
@@ -60,16 +60,13 @@ bool Waiter::commit(Fiber*, void* self) {
   if (w->options_->cancel != nullptr && !w->options_->cancel->add(&w->cancel_)) {
     w->wake(ECANCELED);
   }
-  int expected = kPublishing;
   // Published: from here on a wake readies the fiber itself. If one came
   // while we published, it left the readying to us.
-  return w->phase_.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel);
+  return w->handshake_.parked();
 }
 
 void Waiter::finish_wake(bool next) {
-  if (phase_.exchange(kWokenWhilePublishing, std::memory_order_acq_rel) == kParked) {
-    ready_from_anywhere(fiber_, worker_, next);
-  }
+  if (handshake_.woken()) ready_from_anywhere(fiber_, worker_, next);
 }
 
 void Waiter::take_back_registrations() {

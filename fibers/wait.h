@@ -28,6 +28,27 @@
 
 namespace weft::fibers {
 
+// Steps 2-4 above, for any wait that wakers may find before its fiber has
+// switched out (a Waiter; a channel's solo wait).
+class ParkHandshake {
+ public:
+  // The park's commit, after the switch: true when the fiber is now parked
+  // (a waker to come readies it), false when a waker came first (the fiber
+  // resumes at once).
+  bool parked() {
+    int expected = kPublishing;
+    return phase_.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel);
+  }
+  // A waker, once it won the claim: true when it must ready the fiber
+  // itself; false when the commit will (the waker must not touch the wait
+  // again).
+  bool woken() { return phase_.exchange(kWoken, std::memory_order_acq_rel) == kParked; }
+
+ private:
+  enum : int { kPublishing, kParked, kWoken };
+  std::atomic<int> phase_{kPublishing};
+};
+
 class Waiter {
  public:
   // `worker` is the caller's, as require_fiber() returns it.
@@ -75,7 +96,6 @@ class Waiter {
 
  private:
   static constexpr int kWaiting = -1;
-  enum Phase : int { kPublishing = 0, kParked = 1, kWokenWhilePublishing = 2 };
   struct DeadlineTimer : Timer {
     Waiter* waiter;
   };
@@ -92,7 +112,7 @@ class Waiter {
   Worker* worker_;  // where the fiber parked (its timer is on this worker's heap)
   Fiber* fiber_;
   std::atomic<int> outcome_{kWaiting};
-  std::atomic<int> phase_{kPublishing};
+  ParkHandshake handshake_;
   const WaitOptions* options_ = nullptr;  // while parked
   Publish publish_ = nullptr;
   void* publish_arg_ = nullptr;
@@ -114,9 +134,10 @@ inline Worker& require_fiber(const char* what) {
   return *w;
 }
 
-// Readies `fiber` from whatever thread calls: on the caller's worker if it is
-// one (the fiber runs there next), else through the inbox of `home`, the
-// worker the fiber parked on.
-void ready_from_anywhere(Fiber* fiber, Worker* home, bool next = true);
+// Readies `fiber` from whatever thread calls: on the caller's worker `me` if
+// it is one (the fiber runs there next), else through the inbox of `home`,
+// the worker the fiber parked on.
+void ready_from_anywhere(Fiber* fiber, Worker* home, bool next = true,
+                         Worker* me = Worker::current());
 
 }  // namespace weft::fibers

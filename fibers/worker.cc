@@ -141,7 +141,6 @@ Worker::Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
       scheduler_(scheduler),
       index_(index),
       multi_(!scheduler.single()),
-      lone_in_order_(!multi_ && !options.shuffle),
       options_(options),
       default_stack_size_(alloc::StackPool::round_size(options.default_stack_size)),
       guard_budget_limited_(alloc::MapCountBudget::instance().stacks_left() != SIZE_MAX),
@@ -502,14 +501,12 @@ void Worker::report_deadlock() {
 }
 
 inline Fiber* Worker::pick_next() {
-  // The common hand-off on a lone worker: the fiber just readied waits in
-  // the next slot (nobody else takes it: take_next()) and has run before.
+  // The common hand-off on a lone worker (no global queue to give a turn):
+  // the fiber just readied, from the next slot, without the loop below.
   if (!multi_ && round_left_ > 0) {
-    Fiber* f = next_.load(std::memory_order_relaxed);
-    if (f != nullptr && f->sp != nullptr) {
-      next_.store(nullptr, std::memory_order_relaxed);
+    if (Fiber* f = take_next()) {
       --round_left_;
-      return f;
+      if (prepare(f)) return f;
     }
   }
   return pick_next_any();

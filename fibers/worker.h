@@ -203,7 +203,7 @@ class Worker {
   void ready(Fiber* fiber, bool next = true) {
     // The common hand-off of a lone worker, inline: a running fiber readies
     // the one it woke into the empty next slot.
-    if (lone_in_order_ && next && on_fiber() && !stopping_ &&
+    if (!multi_ && !options_.shuffle && next && on_fiber() && !stopping_ &&
         next_.load(std::memory_order_relaxed) == nullptr) {
       ++stats_.wakeups;
       fiber->state = FiberState::runnable;
@@ -305,7 +305,6 @@ class Worker {
   Scheduler& scheduler_;
   std::size_t index_;
   bool multi_;  // more than one worker: shared structures need their locks
-  bool lone_in_order_;  // one worker, no shuffling: ready()'s inline path
   WorkerOptions options_;
   std::size_t default_stack_size_;  // options_.default_stack_size, rounded
   bool guard_budget_limited_;       // the mprotect guard method caps stacks

@@ -42,15 +42,36 @@ std::int64_t run_file_call(Operation& op) {
 
 }  // namespace
 
+// One direction of a descriptor: the operations waiting on it, in order.
+struct EpollBackend::Side {
+  Operation* head = nullptr;
+  Operation* tail = nullptr;
+  bool ready = true;  // until an attempt says EAGAIN
+};
+
 struct EpollBackend::FdState : alloc::HeapObject {
   int fd = -1;
-  Operation* readers = nullptr;  // accept, recv, recvmsg, read (pipes)
-  Operation* readers_tail = nullptr;
-  Operation* writers = nullptr;  // send, sendmsg, write (pipes), connect
-  Operation* writers_tail = nullptr;
-  bool read_ready = true;  // until an attempt says EAGAIN
-  bool write_ready = true;
+  Side read;   // accept, recv, recvmsg, read (pipes)
+  Side write;  // send, sendmsg, write (pipes), connect
+  Side& side(bool writing) { return writing ? write : read; }
 };
+
+// Takes the first operation waiting on `s` (there is one) off the list.
+Operation* EpollBackend::pop_waiter(Side& s) {
+  Operation* op = s.head;
+  s.head = op->next_waiter;
+  if (s.head == nullptr) s.tail = nullptr;
+  op->queued = false;
+  waiting_.fetch_sub(1, std::memory_order_relaxed);
+  return op;
+}
+
+// Ends every operation waiting on `st` with -error.
+void EpollBackend::fail_waiters(FdState& st, int error) {
+  for (Side* s : {&st.read, &st.write}) {
+    while (s->head != nullptr) finish(*pop_waiter(*s), -error);
+  }
+}
 
 // epoll needs nothing per listener beyond the descriptor's own FdState; the
 // object exists so sockets treat both backends alike (and so a socket can
@@ -124,14 +145,7 @@ void EpollBackend::drop(int fd, int error) {
   if (st == nullptr) return;
   fds_[static_cast<std::size_t>(fd)] = nullptr;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  for (Operation** list : {&st->readers, &st->writers}) {
-    while (Operation* op = *list) {
-      *list = op->next_waiter;
-      op->queued = false;
-      waiting_.fetch_sub(1, std::memory_order_relaxed);
-      finish(*op, -error);
-    }
-  }
+  fail_waiters(*st, error);
   delete st;
 }
 
@@ -241,16 +255,14 @@ bool EpollBackend::submit(Operation& op) {
 // Tries `op` if nobody waits ahead of it on that side, else (or on EAGAIN)
 // parks it there. Returns true when it completed at once.
 bool EpollBackend::wait_on(FdState& st, Operation& op, bool write) {
-  Operation*& head = write ? st.writers : st.readers;
-  Operation*& tail = write ? st.writers_tail : st.readers_tail;
-  bool& ready = write ? st.write_ready : st.read_ready;
-  if (head == nullptr && (ready || (op.kind == OpKind::connect && !op.connect_started))) {
+  Side& s = st.side(write);
+  if (s.head == nullptr && (s.ready || (op.kind == OpKind::connect && !op.connect_started))) {
     const std::int64_t r = attempt(op);
     if (r != -EAGAIN) {
       op.result = r;
       return true;
     }
-    ready = false;
+    s.ready = false;
   }
   if (op.options.deadline != kNoDeadline) {
     op.timer.op = &op;
@@ -266,11 +278,8 @@ bool EpollBackend::wait_on(FdState& st, Operation& op, bool write) {
   op.waits_to_write = write;
   op.linked_at_poll = polls_;
   op.next_waiter = nullptr;
-  if (tail != nullptr)
-    tail->next_waiter = &op;
-  else
-    head = &op;
-  tail = &op;
+  (s.tail != nullptr ? s.tail->next_waiter : s.head) = &op;
+  s.tail = &op;
   waiting_.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
@@ -278,33 +287,25 @@ bool EpollBackend::wait_on(FdState& st, Operation& op, bool write) {
 // The descriptor is ready on one side: run its waiting operations in order
 // until one would block again.
 void EpollBackend::retry(FdState& st, bool write) {
-  Operation*& head = write ? st.writers : st.readers;
-  Operation*& tail = write ? st.writers_tail : st.readers_tail;
-  bool& ready = write ? st.write_ready : st.read_ready;
-  ready = true;
-  while (Operation* op = head) {
+  Side& s = st.side(write);
+  s.ready = true;
+  while (Operation* op = s.head) {
     const std::int64_t r = attempt(*op);
     if (r == -EAGAIN) {
-      ready = false;
+      s.ready = false;
       return;
     }
-    head = op->next_waiter;
-    if (head == nullptr) tail = nullptr;
-    op->queued = false;
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    finish(*op, r);
+    finish(*pop_waiter(s), r);
   }
 }
 
 // retry() on the monitor's thread, under mutex_ (see "Rescue" in epoll.h).
 // Returns how many fibers it readied.
 std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler) {
-  Operation*& head = write ? st.writers : st.readers;
-  Operation*& tail = write ? st.writers_tail : st.readers_tail;
-  bool& ready = write ? st.write_ready : st.read_ready;
-  ready = true;
+  Side& s = st.side(write);
+  s.ready = true;
   std::size_t readied = 0;
-  while (Operation* op = head) {
+  while (Operation* op = s.head) {
     // Its deadline timer comes off first (try_remove: the timer's callback
     // may be running on the owner, waiting for mutex_, which we hold).
     fibers::TimerHeap& timers = op->worker->timers();  // locked: any thread
@@ -318,14 +319,10 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
     const std::int64_t r = attempt(*op);
     if (r == -EAGAIN) {
       if (timed) timers.add(&op->timer);  // back as it was
-      ready = false;
+      s.ready = false;
       return readied;
     }
-    head = op->next_waiter;
-    if (head == nullptr) tail = nullptr;
-    op->queued = false;
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    op->result = r;
+    pop_waiter(s)->result = r;
     if (scheduler.ready_elsewhere(op->fiber)) ++readied;
   }
   return readied;
@@ -358,17 +355,12 @@ void EpollBackend::finish(Operation& op, std::int64_t result) {
 void EpollBackend::end_wait(Operation& op, int error) {
   auto g = guard();
   if (!op.queued) return;
-  auto* st = static_cast<FdState*>(op.waits_in);
-  Operation*& head = op.waits_to_write ? st->writers : st->readers;
-  Operation*& tail = op.waits_to_write ? st->writers_tail : st->readers_tail;
+  Side& s = static_cast<FdState*>(op.waits_in)->side(op.waits_to_write);
   Operation* prev = nullptr;
-  for (Operation* o = head; o != nullptr; prev = o, o = o->next_waiter) {
+  for (Operation* o = s.head; o != nullptr; prev = o, o = o->next_waiter) {
     if (o != &op) continue;
-    if (prev != nullptr)
-      prev->next_waiter = o->next_waiter;
-    else
-      head = o->next_waiter;
-    if (tail == o) tail = prev;
+    (prev != nullptr ? prev->next_waiter : s.head) = o->next_waiter;
+    if (s.tail == o) s.tail = prev;
     op.queued = false;
     waiting_.fetch_sub(1, std::memory_order_relaxed);
     finish(op, -error);
@@ -447,16 +439,7 @@ void EpollBackend::wake() {
 bool EpollBackend::cancel_all(Stats&) {
   auto g = guard();
   for (FdState* st : fds_) {
-    if (st == nullptr) continue;
-    for (Operation** list : {&st->readers, &st->writers}) {
-      while (Operation* op = *list) {
-        *list = op->next_waiter;
-        op->queued = false;
-        waiting_.fetch_sub(1, std::memory_order_relaxed);
-        finish(*op, -ECANCELED);
-      }
-    }
-    st->readers_tail = st->writers_tail = nullptr;
+    if (st != nullptr) fail_waiters(*st, ECANCELED);
   }
   return true;  // file operations on the pool are the worker's to wait for
 }
@@ -481,13 +464,7 @@ void EpollBackend::close_listener(Listener* listener) {
 
 void EpollBackend::unlink_listener(EpollListener* l) {
   if (FdState* st = find(l->fd)) {
-    while (Operation* op = st->readers) {
-      st->readers = op->next_waiter;
-      op->queued = false;
-      waiting_.fetch_sub(1, std::memory_order_relaxed);
-      finish(*op, -ECANCELED);
-    }
-    st->readers_tail = nullptr;
+    while (st->read.head != nullptr) finish(*pop_waiter(st->read), -ECANCELED);
   }
   if (l->prev != nullptr)
     l->prev->next = l->next;

@@ -16,11 +16,12 @@
 //
 // Invariants
 //   1. Owned by one worker; only its thread touches the epoll set, the
-//      descriptor table and the wait lists.
+//      descriptor table and the wait lists (but see "Rescue").
 //   2. Each descriptor the backend has used has one FdState, registered once
 //      (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET) and dropped when weft closes the
 //      descriptor (the operations still waiting on it end with -ECANCELED).
-//   3. read_ready / write_ready are set by every event and cleared by the
+//   3. Each direction of a descriptor (a Side: its waiting operations and a
+//      ready flag) is ready once an event says so, until the
 //      EAGAIN that ends a retry; an operation parks only after its own
 //      attempt returned EAGAIN (or behind others already waiting), so an
 //      edge between the attempt and the park is never lost.
@@ -91,6 +92,7 @@ class EpollBackend final : public Backend {
   const RingFeatures& features() const override { return no_ring_; }
 
  private:
+  struct Side;
   struct FdState;
   class EpollListener;
   explicit EpollBackend(bool shared_reaping) : shared_(shared_reaping) {}
@@ -103,6 +105,8 @@ class EpollBackend final : public Backend {
   FdState* state_for(int fd);
   FdState* find(int fd) const;
   void drop(int fd, int error);
+  Operation* pop_waiter(Side& s);
+  void fail_waiters(FdState& st, int error);
   bool wait_on(FdState& st, Operation& op, bool write);
   void retry(FdState& st, bool write);
   std::size_t rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler);
