@@ -7,6 +7,10 @@
 //   spawntree  parallel Fibonacci: a fiber per call with n >= cutoff, joined
 //              through its JoinHandle
 //   mutex      F fibers each lock/increment/unlock a shared counter K times
+//   threads    no runtime: two serial fib(n - 2) computations on W plain
+//              threads (both on one, or one each on two). The machine's
+//              own 1 -> 2 speed-up for pure computation, the ceiling
+//              for spawntree's on this machine (shared, virtual CPUs)
 //   wakeup     latency from a send on one worker to the parked receiver
 //              running again on another
 //
@@ -18,6 +22,7 @@
 //   weft-bench-sync --bench spawn --workers 2 [--fibers 100000] [--rounds 10]
 //   weft-bench-sync --bench spawntree --workers 2 [--n 39] [--cutoff 12]
 //   weft-bench-sync --bench mutex --workers 2 [--fibers 8] [--ops 200000]
+//   weft-bench-sync --bench threads --workers 2 [--n 39]
 //   weft-bench-sync --bench wakeup --workers 2 [--samples 2000]
 //                   [--sleep-us 200] [--pause spin|yield|sleep] [--sender spin|sleep]
 //
@@ -42,6 +47,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <weft/weft.h>
@@ -282,6 +288,36 @@ void spawntree(const Args& a) {
       .print();
 }
 
+// ---- threads -----------------------------------------------------------------
+
+// Two units of fib_serial(n - 2) split over `workers` plain threads, no
+// runtime: what the machine gives two threads that share nothing.
+void threads_ceiling(const Args& a) {
+  const long units = 2;
+  const long k = a.n - 2;
+  std::vector<long> results(static_cast<std::size_t>(units), 0);
+  const std::uint64_t t0 = now_ns();
+  std::vector<std::thread> pool;
+  for (long t = 0; t < a.workers; ++t) {
+    pool.emplace_back([&, t] {
+      for (long u = t; u < units; u += a.workers) results[static_cast<std::size_t>(u)] = fib_serial(k);
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  const std::uint64_t t1 = now_ns();
+  for (long r : results) {
+    if (r != results[0] || r == 0) {
+      std::fprintf(stderr, "threads: wrong result\n");
+      std::abort();
+    }
+  }
+  Line("threads", a.workers)
+      .add("n", k)
+      .add("units", units)
+      .add("seconds", static_cast<double>(t1 - t0) / 1e9, "%.4f")
+      .print();
+}
+
 // ---- mutex -------------------------------------------------------------------
 
 void mutex(const Args& a) {
@@ -443,9 +479,13 @@ int main(int argc, char** argv) {
   if (a.bench == "spawntree") body = spawntree;
   if (a.bench == "mutex") body = mutex;
   if (a.bench == "wakeup") body = wakeup;
+  if (a.bench == "threads" && a.workers >= 1 && a.workers <= 2 && a.n >= 4) {
+    threads_ceiling(a);  // plain threads: no runtime
+    return 0;
+  }
   if (body == nullptr || a.workers < 1 || a.samples < 1 || a.ops < 1) {
     std::fprintf(stderr,
-                 "usage: weft-bench-sync --bench pingpong|spawn|spawntree|mutex|wakeup "
+                 "usage: weft-bench-sync --bench pingpong|spawn|spawntree|mutex|wakeup|threads "
                  "[--workers W] ...\n");
     return 2;
   }
