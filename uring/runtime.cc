@@ -51,6 +51,7 @@ bool env_flag(const char* name) {
 struct Runtime::Impl {
   RuntimeOptions options;
   Backend kind = Backend::automatic;  // what worker 0 ended up with: uring or epoll
+  Mode mode = Mode::multi;            // multi or single, never automatic
   std::size_t workers = 1;
   std::vector<int> cpus;  // the CPUs the process may run on, for pinning
   bool pin = false;
@@ -136,16 +137,32 @@ std::vector<int> allowed_cpus() {
   return cpus;
 }
 
-std::size_t worker_count(const RuntimeOptions& options, std::size_t cpus) {
+Mode chosen_mode(Mode asked) {
+  if (asked != Mode::automatic) return asked;
+  const char* env = std::getenv("WEFT_MODE");
+  if (env == nullptr || env[0] == '\0' || std::strcmp(env, "multi") == 0) return Mode::multi;
+  if (std::strcmp(env, "single") == 0) return Mode::single;
+  throw std::invalid_argument(std::string("weft: WEFT_MODE must be multi or single, not ") + env);
+}
+
+std::size_t worker_count(const RuntimeOptions& options, Mode mode, std::size_t cpus) {
+  if (mode == Mode::single && options.workers > 1) {
+    throw std::invalid_argument("weft: single mode runs one worker, but RuntimeOptions::workers is " +
+                                std::to_string(options.workers));
+  }
   if (options.workers != 0) return options.workers;
   if (const char* env = std::getenv("WEFT_WORKERS"); env != nullptr && env[0] != '\0') {
     const long n = std::strtol(env, nullptr, 10);
     if (n < 1 || n > 1024) {
       throw std::invalid_argument(std::string("weft: WEFT_WORKERS must be 1 to 1024, not ") + env);
     }
+    if (mode == Mode::single && n > 1) {
+      std::fprintf(stderr, "weft: single mode runs one worker; WEFT_WORKERS=%s ignored\n", env);
+      return 1;
+    }
     return static_cast<std::size_t>(n);
   }
-  return cpus;
+  return mode == Mode::single ? 1 : cpus;
 }
 
 void pin_to(int cpu) {
@@ -266,7 +283,8 @@ Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()
   impl_->options = options;
   impl_->owner = std::this_thread::get_id();
   impl_->cpus = allowed_cpus();
-  impl_->workers = worker_count(options, impl_->cpus.size());
+  impl_->mode = chosen_mode(options.mode);
+  impl_->workers = worker_count(options, impl_->mode, impl_->cpus.size());
   impl_->pin = options.pin || env_flag("WEFT_PIN");
   impl_->monitor.hog_threshold = options.hog_threshold;
   if (const char* env = std::getenv("WEFT_HOG_MS"); env != nullptr && env[0] != '\0') {
@@ -289,6 +307,8 @@ const RingFeatures& Runtime::features() const { return impl_->backend->features(
 const char* Runtime::backend_name() const { return impl_->backend->name(); }
 std::string Runtime::describe_backend() const { return impl_->backend->describe(); }
 std::size_t Runtime::workers() const { return impl_->workers; }
+Mode Runtime::mode() const { return impl_->mode; }
+const char* Runtime::mode_name() const { return impl_->mode == Mode::single ? "single" : "multi"; }
 
 Stats Runtime::last_stats() const {
   std::lock_guard<std::mutex> lock(impl_->stats_mutex);
@@ -330,8 +350,9 @@ Runtime::Session::~Session() {
   Impl& impl = *rt_.impl_;
   impl.running = false;
   if (impl.options.print_stats || env_flag("WEFT_STATS")) {
-    std::fprintf(stderr, "weft: %s, %zu worker%s\n%s", impl.backend->describe().c_str(),
-                 impl.workers, impl.workers == 1 ? "" : "s", format_stats(impl.totals).c_str());
+    std::fprintf(stderr, "weft: %s, %zu worker%s%s\n%s", impl.backend->describe().c_str(),
+                 impl.workers, impl.workers == 1 ? "" : "s",
+                 impl.mode == Mode::single ? " (single mode)" : "", format_stats(impl.totals).c_str());
   }
 }
 

@@ -13,8 +13,19 @@
 // without unwinding, and their join handles report the abandonment. Join
 // what you spawn if its destructors must run.
 //
-// Environment (where the code left the choice open): WEFT_WORKERS=N,
-// WEFT_PIN=1, WEFT_BACKEND=uring|epoll; WEFT_STATS=1 prints the runtime's
+// Two models, one program (RuntimeOptions::mode, or WEFT_MODE=multi|single
+// where the code left the choice open):
+//   multi   Go's: one worker per CPU, each with its own ring, idle workers
+//           stealing from busy ones, and a monitor that reports a hog and
+//           lets other workers serve what its ring completed.
+//   single  Node's: one thread, one ring (or one epoll set), no stealing and
+//           no other worker; only the blocking pool (weft::blocking, file
+//           jobs on epoll) and the hog monitor's reports run beside it. A
+//           fiber that computes holds up everything else, as a callback
+//           that computes holds up Node's event loop.
+//
+// Environment (where the code left the choice open): WEFT_MODE=multi|single,
+// WEFT_WORKERS=N, WEFT_PIN=1, WEFT_BACKEND=uring|epoll; WEFT_STATS=1 prints the runtime's
 // counters when run() ends.
 //
 // Thread rules: one run() at a time per Runtime, on any one thread; a thread
@@ -42,9 +53,20 @@ enum class Backend {
   epoll,      // epoll, even where io_uring works
 };
 
+// Go's model or Node's (see the top).
+enum class Mode {
+  automatic,  // WEFT_MODE=multi|single, else multi
+  multi,
+  single,
+};
+
 struct RuntimeOptions {
+  // automatic honours WEFT_MODE; an explicit choice here wins. single with
+  // workers above 1 is an error (std::invalid_argument); single with
+  // WEFT_WORKERS=N above 1 runs one worker and says so on stderr.
+  Mode mode = Mode::automatic;
   // Worker threads, each with its own run queue and backend. 0: one per CPU
-  // the process may run on, or WEFT_WORKERS=N.
+  // the process may run on, or WEFT_WORKERS=N. Always 1 in single mode.
   std::size_t workers = 0;
   // Pin worker k to the k-th allowed CPU (also WEFT_PIN=1).
   bool pin = false;
@@ -124,6 +146,10 @@ class Runtime {
 
   // "io_uring" or "epoll".
   const char* backend_name() const;
+  // multi or single: what automatic resolved to.
+  Mode mode() const;
+  // "multi" or "single".
+  const char* mode_name() const;
   // One line: the backend and what it runs with (ring flags and features).
   std::string describe_backend() const;
   // The ring's features (all off on epoll).

@@ -158,6 +158,62 @@ BOOST_AUTO_TEST_CASE(a_fiber_that_never_yields_does_not_stop_the_others) {
   if (expect_rescue) BOOST_TEST(rt.last_rescued() >= 1u);
 }
 
+// The same service in single mode (Node's model): there is no other
+// worker, so a ping sent while a request computes is answered only once the
+// computation ends, as a Node server answers nothing while a callback runs.
+BOOST_AUTO_TEST_CASE(in_single_mode_a_fiber_that_never_yields_holds_up_the_others) {
+  weft::RuntimeOptions options;
+  options.mode = weft::Mode::single;
+  options.hog_threshold = 0ms;  // no report: the hold-up is the point here
+  weft::Runtime rt(options);
+  BOOST_TEST(rt.workers() == 1u);
+  std::atomic<bool> hog_started{false};
+  std::atomic<Clock::rep> hog_ended{0};
+  std::string reply;
+  Clock::time_point answered{};
+  rt.run([&] {
+    TcpListener listener = TcpListener::bind({"127.0.0.1", 0}).value();
+    const std::uint16_t port = listener.local_address().value().port();
+    auto server = weft::spawn([&] {
+      std::vector<weft::JoinHandle<void>> handlers;
+      for (int i = 0; i < 2; ++i) {
+        auto c = listener.accept({.deadline = weft::after(10s)});
+        if (!c) break;
+        handlers.push_back(weft::spawn([&, s = std::move(*c)]() mutable {
+          char buf[16];
+          for (;;) {
+            auto n = s.read(buf, {.deadline = weft::after(10s)});
+            if (!n || *n == 0) return;
+            if (buf[0] == 'h') {
+              hog_started.store(true);
+              spin_for(300ms);
+              hog_ended.store(Clock::now().time_since_epoch().count());
+              (void)s.write_all(std::string_view("done\n"));
+            } else {
+              (void)s.write_all(std::string_view("pong\n"));
+            }
+          }
+        }));
+      }
+      for (auto& h : handlers) h.join();
+    });
+    weft::blocking([&] {
+      Client ping(port);
+      if (ping.ask("ping\n", 5) != "pong\n") return;  // served while nothing computes
+      Client hog(port);
+      if (hog.ask("hog\n", 0) != "") return;  // sends only
+      while (!hog_started.load()) std::this_thread::sleep_for(100us);
+      reply = ping.ask("ping\n", 5);
+      answered = Clock::now();
+      (void)hog.ask("", 5);
+    });
+    server.join();
+  });
+  BOOST_TEST(reply == "pong\n");
+  const Clock::time_point spin_end{Clock::duration(hog_ended.load())};
+  BOOST_TEST((answered >= spin_end), "a ping was answered while the only worker computed");
+}
+
 // A blocking call that ends while the worker its fiber parked on computes
 // without yielding: the fiber resumes on the other worker (through the
 // global queue) instead of waiting in the busy worker's inbox. Placement is

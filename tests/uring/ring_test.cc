@@ -231,6 +231,64 @@ BOOST_AUTO_TEST_CASE(the_backend_can_be_chosen_in_code_or_by_environment) {
   BOOST_TEST(r.exit_code == 0, r.err);
 }
 
+BOOST_AUTO_TEST_CASE(single_mode_runs_every_fiber_on_the_thread_that_called_run) {
+  weft::RuntimeOptions options;
+  options.mode = weft::Mode::single;
+  weft::Runtime rt(options);
+  BOOST_TEST(rt.workers() == 1u);
+  BOOST_TEST((rt.mode() == weft::Mode::single));
+  BOOST_TEST(std::string(rt.mode_name()) == "single");
+  const std::thread::id caller = std::this_thread::get_id();
+  int elsewhere = 0;  // fibers seen on another thread; only the caller's runs fibers
+  rt.run([&] {
+    std::vector<weft::JoinHandle<bool>> handles;
+    for (int i = 0; i < 64; ++i) {
+      handles.push_back(weft::spawn([caller] {
+        weft::yield();
+        return std::this_thread::get_id() == caller && weft::this_fiber::worker() == 0;
+      }));
+    }
+    for (auto& h : handles) elsewhere += h.join() ? 0 : 1;
+  });
+  BOOST_TEST(elsewhere == 0);
+  BOOST_TEST(rt.worker_stats().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_mode_can_be_chosen_in_code_or_by_environment) {
+  weft::RuntimeOptions options;
+  options.mode = weft::Mode::single;
+  options.workers = 2;
+  BOOST_CHECK_THROW(weft::Runtime{options}, std::invalid_argument);
+  options.mode = weft::Mode::multi;
+  BOOST_TEST(weft::Runtime(options).workers() == 2u);
+  const auto r = weft::test::run_in_child([] {
+    unsetenv("WEFT_WORKERS");
+    setenv("WEFT_MODE", "single", 1);
+    WEFT_CHILD_EXPECT(weft::Runtime().workers() == 1u);
+    WEFT_CHILD_EXPECT((weft::Runtime().mode() == weft::Mode::single));
+    setenv("WEFT_WORKERS", "2", 1);  // single wins, and says so
+    WEFT_CHILD_EXPECT(weft::Runtime().workers() == 1u);
+    weft::RuntimeOptions multi;
+    multi.mode = weft::Mode::multi;  // the code's choice wins over WEFT_MODE
+    WEFT_CHILD_EXPECT(weft::Runtime(multi).workers() == 2u);
+    setenv("WEFT_MODE", "multi", 1);
+    WEFT_CHILD_EXPECT(weft::Runtime().workers() == 2u);
+    WEFT_CHILD_EXPECT((weft::Runtime().mode() == weft::Mode::multi));
+    setenv("WEFT_MODE", "node", 1);
+    try {
+      weft::Runtime rt;
+      std::_Exit(2);
+    } catch (const std::invalid_argument& e) {
+      WEFT_CHILD_EXPECT(std::string(e.what()).find("WEFT_MODE must be multi or single, not node") !=
+                        std::string::npos);
+    }
+  });
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.err.find("weft: single mode runs one worker; WEFT_WORKERS=2 ignored") !=
+                 std::string::npos,
+             r.err);
+}
+
 BOOST_AUTO_TEST_CASE(io_outside_a_fiber_is_refused_clearly) {
   char buf[4];
   weft::net::TcpStream s;
