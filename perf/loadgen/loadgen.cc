@@ -404,7 +404,7 @@ int main(int argc, char** argv) {
                  o.host.c_str());
     return 2;
   }
-  const std::unique_ptr<Protocol> protocol = make_protocol(o.protocol, {.size = o.size});
+  const std::unique_ptr<Protocol> protocol = make_protocol(o.protocol, {.size = o.size, .host = o.host, .path = o.path});
   if (!protocol) {
     std::fprintf(stderr, "weft-loadgen: unknown --protocol '%s' (known: echo)\n",
                  o.protocol.c_str());

@@ -14,7 +14,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: weft-loadgen [--host H] [--port P] [--connections N] [--size BYTES]\n"
     "                    [--seconds D] [--warmup W] [--rate R] [--server-pid PID]\n"
-    "                    [--protocol echo]\n"
+    "                    [--protocol echo|http] [--path /ping]\n"
     "  --host          numeric IPv4 or IPv6 address of the server (127.0.0.1)\n"
     "  --port          its port (7878)\n"
     "  --connections   connections, one fiber each (64)\n"
@@ -25,7 +25,9 @@ constexpr const char* kUsage =
     "                  0 = closed loop: each connection sends as soon as it has\n"
     "                  its answer (0)\n"
     "  --server-pid    report that process's CPU time per request\n"
-    "  --protocol      echo: write BYTES, read them back (echo)\n"
+    "  --protocol      echo: write BYTES, read them back (echo);\n"
+    "                  http: GET --path, read one 200 response\n"
+    "  --path          the http request target (/ping)\n"
     "prints one line of key=value pairs; exits 0 when there were no errors, 1 otherwise\n";
 
 [[noreturn]] void usage(const std::string& why) {
@@ -86,6 +88,10 @@ Options parse_options(int argc, char** argv) {
       o.server_pid = static_cast<int>(integer(a, v, 1, 1 << 30));
     } else if (a == "--protocol") {
       o.protocol = v;
+    } else if (a == "--path") {
+      o.path = v;
+      if (o.path.empty() || o.path[0] != '/' || o.path.find_first_of(" \r\n") != std::string::npos)
+        usage("--path must start with / and hold no spaces or line breaks");
     } else {
       usage("unknown option " + a);
     }

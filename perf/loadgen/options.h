@@ -16,6 +16,7 @@ struct Options {
   double rate = 0;        // requests per second, all connections together; 0 = closed loop
   int server_pid = 0;     // 0 = do not report the server's CPU time
   std::string protocol = "echo";
+  std::string path = "/ping";  // http: the request target
 
   bool open_loop() const { return rate > 0; }
 };

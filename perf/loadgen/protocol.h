@@ -3,7 +3,7 @@
 // buffers and parser state of that connection), and the load generator calls
 // Exchange::round_trip once per request, timing it from outside.
 //
-// Adding a protocol (http: write `GET /ping HTTP/1.1`, read one response):
+// Adding a protocol:
 // 1. a new file with a class deriving from Protocol and one from Exchange;
 // 2. its make_*_protocol() declared below;
 // 3. one line in make_protocol() (protocol.cc).
@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include <weft/fibers/cancel.h>
@@ -25,6 +26,8 @@ namespace weft::loadgen {
 // What the command line says about the traffic, for every protocol.
 struct ProtocolOptions {
   std::size_t size = 64;  // bytes per message (echo: request and response)
+  std::string host = "127.0.0.1";  // http: the Host field
+  std::string path = "/ping";      // http: the request target
 };
 
 // One connection's side of the protocol.
@@ -52,5 +55,9 @@ std::unique_ptr<Protocol> make_protocol(std::string_view name, const ProtocolOpt
 
 // echo: write `size` bytes, read the same `size` bytes back and check them.
 std::unique_ptr<Protocol> make_echo_protocol(const ProtocolOptions& options);
+
+// http: `GET <path> HTTP/1.1` on a kept-alive connection, read one whole
+// response (a 200 with Content-Length; anything else is an error).
+std::unique_ptr<Protocol> make_http_protocol(const ProtocolOptions& options);
 
 }  // namespace weft::loadgen

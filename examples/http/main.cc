@@ -1,0 +1,110 @@
+// weft-http: the HTTP/1.1 example service (routes in server.h).
+//
+//   weft-http --port 8080                      # one worker per CPU, io_uring
+//   WEFT_MODE=single weft-http --port 8080     # Node's model: one thread
+//   WEFT_BACKEND=epoll weft-http --port 8080   # the same on epoll
+//   weft-http --port 0 --seconds 30            # any free port, stop after 30 s
+//
+// Prints `listening on 127.0.0.1:<port> (<mode>, <backend>, <N> workers)` on
+// stdout once it accepts, then serves until killed, or for --seconds. The
+// model and backend come from the environment (WEFT_MODE, WEFT_BACKEND,
+// WEFT_WORKERS) or from --mode / --backend / --workers.
+#include <mimalloc-new-delete.h>  // mimalloc is this program's allocator
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include <weft/weft.h>
+
+#include "examples/http/server.h"
+
+namespace {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  double seconds = 0;  // 0: until killed
+  std::string mode;     // empty: WEFT_MODE
+  std::string backend;  // empty: WEFT_BACKEND
+  long workers = 0;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr,
+               "weft-http: %s\n"
+               "usage: weft-http [--host H] [--port P] [--seconds S] [--mode multi|single]\n"
+               "                 [--backend uring|epoll] [--workers N]\n",
+               why.c_str());
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) usage("missing value after " + a);
+    const std::string v = argv[++i];
+    char* end = nullptr;
+    if (a == "--host") {
+      o.host = v;
+    } else if (a == "--port") {
+      o.port = static_cast<int>(std::strtol(v.c_str(), &end, 10));
+      if (*end != '\0' || o.port < 0 || o.port > 65535) usage("--port wants 0 to 65535");
+    } else if (a == "--seconds") {
+      o.seconds = std::strtod(v.c_str(), &end);
+      if (*end != '\0' || o.seconds < 0) usage("--seconds wants a number");
+    } else if (a == "--mode") {
+      if (v != "multi" && v != "single") usage("--mode must be multi or single");
+      o.mode = v;
+    } else if (a == "--backend") {
+      if (v != "uring" && v != "epoll") usage("--backend must be uring or epoll");
+      o.backend = v;
+    } else if (a == "--workers") {
+      o.workers = std::strtol(v.c_str(), &end, 10);
+      if (*end != '\0' || o.workers < 1) usage("--workers wants a number from 1");
+    } else {
+      usage("unknown option " + a);
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  weft::RuntimeOptions ro;
+  if (!o.mode.empty()) ro.mode = o.mode == "single" ? weft::Mode::single : weft::Mode::multi;
+  if (!o.backend.empty()) ro.backend = o.backend == "epoll" ? weft::Backend::epoll : weft::Backend::uring;
+  ro.workers = static_cast<std::size_t>(o.workers);
+  weft::Runtime rt(ro);
+  return rt.run([&] {
+    auto listener = weft::net::TcpListener::bind({o.host.c_str(), static_cast<std::uint16_t>(o.port)});
+    if (!listener) {
+      std::fprintf(stderr, "weft-http: cannot listen on %s:%d: %s\n", o.host.c_str(), o.port,
+                   listener.error().message().c_str());
+      return 1;
+    }
+    const auto port = listener->local_address().value().port();
+    std::printf("listening on %s:%u (%s, %s, %zu worker%s)\n", o.host.c_str(), port, rt.mode_name(),
+                rt.backend_name(), rt.workers(), rt.workers() == 1 ? "" : "s");
+    std::fflush(stdout);
+    weft::http::ServerOptions options;
+    weft::CancelToken stop;
+    if (o.seconds > 0) {
+      weft::spawn([&] {
+        weft::sleep_for(std::chrono::duration_cast<weft::Clock::duration>(
+            std::chrono::duration<double>(o.seconds)));
+        stop.cancel();
+      }, {.name = "http-timer"}).detach();
+    }
+    const std::error_code e = weft::http::serve(*listener, options, nullptr, &stop);
+    if (e != std::errc::operation_canceled) {
+      std::fprintf(stderr, "weft-http: accept failed: %s\n", e.message().c_str());
+      return 1;
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,207 @@
+#include "examples/http/server.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weft::http {
+namespace {
+
+constexpr std::size_t kFirstBuffer = 16 << 10;
+
+// Appends one whole response to `out`.
+void respond(std::string& out, const Request* r, int status, std::string_view body,
+             bool close, std::string_view extra_fields = {}) {
+  char head[160];
+  const std::string_view reason = reason_phrase(status);
+  const int n = std::snprintf(head, sizeof head,
+                              "HTTP/1.1 %d %.*s\r\nContent-Length: %zu\r\n"
+                              "Content-Type: text/plain\r\n",
+                              status, static_cast<int>(reason.size()), reason.data(), body.size());
+  out.append(head, static_cast<std::size_t>(n));
+  if (close)
+    out += "Connection: close\r\n";
+  else if (r != nullptr && r->minor_version == 0)
+    out += "Connection: keep-alive\r\n";
+  out += extra_fields;
+  out += "\r\n";
+  if (r == nullptr || r->method != "HEAD") out += body;
+}
+
+// Computes for `d` without yielding: the worker running it does nothing else.
+void compute_for(Clock::duration d) {
+  const auto end = Clock::now() + d;
+  volatile std::uint64_t work = 0;
+  while (Clock::now() < end) {
+    for (int i = 0; i < 1000; ++i) work = work + 1;
+  }
+}
+
+// One request, answered into `out`. Returns false when the connection must
+// close after it.
+bool route(const Request& r, std::string_view body, std::string& out, const ServerOptions& o) {
+  const std::string_view path = r.path();
+  const bool get = r.method == "GET" || r.method == "HEAD";
+  const bool close = !r.keep_alive;
+  if (path == "/ping") {
+    if (!get) {
+      respond(out, &r, 405, "use GET\n", close, "Allow: GET, HEAD\r\n");
+    } else {
+      respond(out, &r, 200, "pong\n", close);
+    }
+  } else if (path == "/heavy") {
+    const std::string_view ms_text = query_value(r.query(), "ms");
+    unsigned long ms = 0;
+    const auto [end, ec] = std::from_chars(ms_text.data(), ms_text.data() + ms_text.size(), ms);
+    if (!get) {
+      respond(out, &r, 405, "use GET\n", close, "Allow: GET, HEAD\r\n");
+    } else if (ms_text.empty() || ec != std::errc() || end != ms_text.data() + ms_text.size() ||
+               ms > static_cast<unsigned long>(o.max_heavy.count())) {
+      respond(out, &r, 400,
+              "ms must be a whole number from 0 to " + std::to_string(o.max_heavy.count()) + "\n",
+              close);
+    } else {
+      compute_for(std::chrono::milliseconds(ms));
+      respond(out, &r, 200, "computed " + std::to_string(ms) + " ms\n", close);
+    }
+  } else if (path == "/echo") {
+    if (r.method != "POST") {
+      respond(out, &r, 405, "use POST\n", close, "Allow: POST\r\n");
+    } else {
+      respond(out, &r, 200, body, close);
+    }
+  } else {
+    respond(out, &r, 404, "not found\n", close);
+  }
+  return !close;
+}
+
+// One connection's buffers: bytes received and not yet consumed live in
+// in_[begin_, end_); answers wait in out_ until nothing more is buffered.
+class Connection {
+ public:
+  Connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters)
+      : stream_(std::move(stream)), options_(options), counters_(counters), in_(kFirstBuffer) {}
+
+  void run() {
+    Deadline request_deadline = kNoDeadline;  // set while a request is incomplete
+    for (;;) {
+      const ParseResult p = parse_request(pending(), options_.limits);
+      if (p.kind == ParseResult::Kind::bad) {
+        if (counters_ != nullptr) counters_->bad_requests.fetch_add(1, std::memory_order_relaxed);
+        respond(out_, nullptr, p.status, std::string(p.reason) + "\n", true);
+        (void)flush();
+        return;
+      }
+      if (p.kind == ParseResult::Kind::need_more) {
+        // Answers to everything buffered go out together, before waiting.
+        if (!flush()) return;
+        const bool started = end_ > begin_;
+        if (!started) request_deadline = kNoDeadline;
+        if (started && request_deadline == kNoDeadline) request_deadline = after(options_.request_timeout);
+        const Deadline d = started ? request_deadline : after(options_.idle_timeout);
+        if (!receive(0, d, started)) return;
+        continue;
+      }
+      const Request& head = p.request;
+      const std::size_t need = head.header_bytes + head.content_length;
+      if (end_ - begin_ < need) {
+        // The body is still on its way.
+        if (head.expect_continue) {
+          out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+          if (!flush()) return;
+        }
+        if (request_deadline == kNoDeadline) request_deadline = after(options_.request_timeout);
+        if (!receive(need, request_deadline, true)) return;
+        continue;  // parse again: the buffer may have moved
+      }
+      request_deadline = kNoDeadline;
+      if (counters_ != nullptr) counters_->requests.fetch_add(1, std::memory_order_relaxed);
+      const std::string_view body(in_.data() + begin_ + head.header_bytes, head.content_length);
+      const bool keep = route(head, body, out_, options_);
+      begin_ += need;
+      if (begin_ == end_) begin_ = end_ = 0;
+      if (!keep) {
+        (void)flush();
+        return;
+      }
+    }
+  }
+
+ private:
+  std::string_view pending() const { return {in_.data() + begin_, end_ - begin_}; }
+
+  bool flush() {
+    if (out_.empty()) return true;
+    const bool ok = static_cast<bool>(stream_.write_all(out_, {.deadline = after(options_.request_timeout)}));
+    out_.clear();
+    return ok;
+  }
+
+  // Reads at least once, with room for `need` unconsumed bytes (0: any
+  // room). False when the peer closed, the read failed, or the deadline
+  // passed (then 408 if a request had begun).
+  bool receive(std::size_t need, Deadline deadline, bool started) {
+    if (begin_ > 0 && (end_ == in_.size() || begin_ + need > in_.size())) {
+      std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    std::size_t want = std::max(need, end_ + 1);
+    if (want > in_.size()) in_.resize(std::max(want, std::min(in_.size() * 2, want * 2)));
+    auto n = stream_.read(MutableBuffer(in_.data() + end_, in_.size() - end_), {.deadline = deadline});
+    if (!n) {
+      if (n.error() == std::errc::timed_out && started) {
+        respond(out_, nullptr, 408, "request not received in time\n", true);
+        (void)flush();
+      }
+      return false;
+    }
+    if (*n == 0) return false;  // the peer closed
+    end_ += *n;
+    return true;
+  }
+
+  net::TcpStream stream_;
+  const ServerOptions& options_;
+  ServerCounters* counters_;
+  std::vector<char> in_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  std::string out_;
+};
+
+bool transient(const std::error_code& e) {
+  return e == std::errc::too_many_files_open || e == std::errc::too_many_files_open_in_system ||
+         e == std::errc::no_buffer_space || e == std::errc::not_enough_memory ||
+         e == std::errc::connection_aborted;
+}
+
+}  // namespace
+
+void serve_connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters) {
+  if (counters != nullptr) counters->connections.fetch_add(1, std::memory_order_relaxed);
+  Connection(std::move(stream), options, counters).run();
+}
+
+std::error_code serve(net::TcpListener& listener, const ServerOptions& options,
+                      ServerCounters* counters, CancelToken* stop) {
+  for (;;) {
+    auto conn = listener.accept({.cancel = stop});
+    if (!conn) {
+      if (!transient(conn.error())) return conn.error();
+      // Out of descriptors or memory: the connections being served still
+      // are; try again shortly instead of spinning.
+      sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    spawn([s = std::move(*conn), &options, counters]() mutable {
+      serve_connection(std::move(s), options, counters);
+    }, {.name = "http-conn"}).detach();
+  }
+}
+
+}  // namespace weft::http

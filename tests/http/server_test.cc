@@ -1,0 +1,263 @@
+// The HTTP/1.1 example service end to end, on the runtime under test: keep-
+// alive, pipelining, bodies, and every kind of bad client (malformed,
+// oversized, slow, silent, reset), none of which may disturb the others.
+#include <sys/socket.h>
+
+#include <boost/test/unit_test.hpp>
+#include <string>
+#include <vector>
+
+#include "examples/http/server.h"
+#include "support/runtime.h"
+
+using namespace std::chrono_literals;
+using weft::net::TcpListener;
+using weft::net::TcpStream;
+
+namespace {
+
+// A server on a free port for the length of one test body (a fiber), with
+// `options`; stopped (and its connections closed) when the test body ends.
+class TestServer {
+ public:
+  explicit TestServer(weft::http::ServerOptions options = {})
+      : options_(options), listener_(TcpListener::bind({"127.0.0.1", 0}).value()) {
+    acceptor_ = weft::spawn([this] { return weft::http::serve(listener_, options_, &counters_, &stop_); },
+                            {.name = "http-accept"});
+  }
+  ~TestServer() {
+    stop_.cancel();
+    (void)acceptor_.join();
+    // Let detached connection fibers see their peers close and finish.
+    for (int i = 0; i < 200 && weft::stats().fibers_live > 1; ++i) weft::sleep_for(5ms);
+  }
+  weft::net::Address address() const { return listener_.local_address().value(); }
+  const weft::http::ServerCounters& counters() const { return counters_; }
+
+ private:
+  weft::http::ServerOptions options_;
+  weft::http::ServerCounters counters_;
+  weft::CancelToken stop_;
+  TcpListener listener_;
+  weft::JoinHandle<std::error_code> acceptor_;
+};
+
+// Reads until the peer closes (or 5 s pass); what arrived.
+std::string read_to_end(TcpStream& c) {
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    auto n = c.read(buf, {.deadline = weft::after(5s)});
+    if (!n || *n == 0) return got;
+    got.append(buf, *n);
+  }
+}
+
+// Reads until `count` complete responses (by their Content-Length) arrived.
+std::vector<std::string> read_responses(TcpStream& c, std::size_t count) {
+  std::vector<std::string> out;
+  std::string got;
+  char buf[4096];
+  while (out.size() < count) {
+    const std::size_t end = got.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      const std::size_t cl = got.find("Content-Length: ");
+      const std::size_t len = cl < end ? std::stoul(got.substr(cl + 16)) : 0;
+      if (got.size() >= end + 4 + len) {
+        out.push_back(got.substr(0, end + 4 + len));
+        got.erase(0, end + 4 + len);
+        continue;
+      }
+    }
+    auto n = c.read(buf, {.deadline = weft::after(5s)});
+    if (!n || *n == 0) break;
+    got.append(buf, *n);
+  }
+  return out;
+}
+
+std::string status_line(const std::string& response) { return response.substr(0, response.find("\r\n")); }
+std::string body_of(const std::string& response) { return response.substr(response.find("\r\n\r\n") + 4); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(server)
+
+BOOST_AUTO_TEST_CASE(keep_alive_serves_several_requests_on_one_connection) {
+  weft::test::run([] {
+    TestServer server;
+    auto c = TcpStream::connect(server.address()).value();
+    for (int i = 0; i < 3; ++i) {
+      c.write_all(std::string_view("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n")).value();
+      const auto r = read_responses(c, 1);
+      BOOST_REQUIRE(r.size() == 1u);
+      BOOST_TEST(status_line(r[0]) == "HTTP/1.1 200 OK");
+      BOOST_TEST(body_of(r[0]) == "pong\n");
+      BOOST_TEST(r[0].find("Connection: close") == std::string::npos);
+    }
+    c.write_all(std::string_view("GET /nowhere HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")).value();
+    const std::string last = read_to_end(c);  // the server closes after it
+    BOOST_TEST(status_line(last) == "HTTP/1.1 404 Not Found");
+    BOOST_TEST(last.find("Connection: close") != std::string::npos);
+    BOOST_TEST(server.counters().requests.load() == 4u);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
+  weft::test::run([] {
+    TestServer server;
+    auto c = TcpStream::connect(server.address()).value();
+    std::string batch;
+    batch += "GET /ping HTTP/1.1\r\nHost: t\r\n\r\n";
+    batch += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nfirst!";
+    batch += "HEAD /ping HTTP/1.1\r\nHost: t\r\n\r\n";
+    batch += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecond";
+    c.write_all(batch).value();
+    const std::string all = read_to_end(c);
+    // Four answers in the order asked (HEAD: the length of a GET, no body).
+    const std::size_t a = all.find("pong\n");
+    const std::size_t b = all.find("first!");
+    const std::size_t h = all.find("HTTP/1.1 200 OK", all.find("first!"));
+    const std::size_t d = all.find("second");
+    BOOST_TEST((a != std::string::npos && b != std::string::npos && d != std::string::npos));
+    BOOST_TEST((a < b && b < h && h < d));
+    BOOST_TEST(all.find("pong\n", a + 1) == std::string::npos);  // HEAD sent no body
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_body_arriving_in_pieces_is_waited_for) {
+  weft::test::run([] {
+    TestServer server;
+    auto c = TcpStream::connect(server.address()).value();
+    const std::string body(20000, 'z');
+    c.write_all(std::string_view("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 20000\r\n\r\n")).value();
+    for (std::size_t off = 0; off < body.size(); off += 5000) {
+      weft::sleep_for(2ms);
+      c.write_all(std::string_view(body).substr(off, 5000)).value();
+    }
+    const auto r = read_responses(c, 1);
+    BOOST_REQUIRE(r.size() == 1u);
+    BOOST_TEST(status_line(r[0]) == "HTTP/1.1 200 OK");
+    BOOST_TEST(body_of(r[0]) == body);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(expect_continue_gets_the_interim_answer) {
+  weft::test::run([] {
+    TestServer server;
+    auto c = TcpStream::connect(server.address()).value();
+    c.write_all(std::string_view(
+                    "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"))
+        .value();
+    char buf[64];
+    const std::size_t n = c.read(buf, {.deadline = weft::after(5s)}).value();
+    BOOST_TEST(std::string(buf, n) == "HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(std::string_view("body")).value();
+    const auto r = read_responses(c, 1);
+    BOOST_REQUIRE(r.size() == 1u);
+    BOOST_TEST(body_of(r[0]) == "body");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(heavy_computes_and_checks_its_argument) {
+  weft::test::run([] {
+    TestServer server;
+    auto c = TcpStream::connect(server.address()).value();
+    const auto t0 = weft::Clock::now();
+    c.write_all(std::string_view("GET /heavy?ms=30 HTTP/1.1\r\nHost: t\r\n\r\n")).value();
+    auto r = read_responses(c, 1);
+    BOOST_REQUIRE(r.size() == 1u);
+    BOOST_TEST(body_of(r[0]) == "computed 30 ms\n");
+    BOOST_TEST((weft::Clock::now() - t0 >= 30ms));
+    for (const char* q : {"/heavy", "/heavy?ms=", "/heavy?ms=abc", "/heavy?ms=-1", "/heavy?ms=60001"}) {
+      c.write_all("GET " + std::string(q) + " HTTP/1.1\r\nHost: t\r\n\r\n").value();
+      r = read_responses(c, 1);
+      BOOST_REQUIRE(r.size() == 1u);
+      BOOST_TEST(status_line(r[0]) == "HTTP/1.1 400 Bad Request", q);
+    }
+    c.write_all(std::string_view("POST /ping HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")).value();
+    r = read_responses(c, 1);
+    BOOST_REQUIRE(r.size() == 1u);
+    BOOST_TEST(status_line(r[0]) == "HTTP/1.1 405 Method Not Allowed");
+    BOOST_TEST(r[0].find("Allow: GET, HEAD\r\n") != std::string::npos);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(bad_requests_are_answered_and_closed_without_harm_to_others) {
+  weft::test::run([] {
+    weft::http::ServerOptions options;
+    options.limits.max_body_bytes = 1000;
+    TestServer server(options);
+    // A well-behaved client holds a connection open through all of it.
+    auto good = TcpStream::connect(server.address()).value();
+    struct Case {
+      std::string request;
+      const char* status;
+    };
+    const std::vector<Case> cases = {
+        {"this is not http\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+        {"GET /ping HTTP/1.1\n\n", "HTTP/1.1 400 Bad Request"},
+        {"GET /ping HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request"},  // no Host
+        {std::string("GET /ping HTTP/1.1\r\nHost: \x7f\r\n\r\n"), "HTTP/1.1 400 Bad Request"},
+        {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", "HTTP/1.1 413 Content Too Large"},
+        {"GET /" + std::string(10000, 'a') + " HTTP/1.1\r\n", "HTTP/1.1 414 URI Too Long"},
+        {"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(10000, 'b') + "\r\n\r\n",
+         "HTTP/1.1 431 Request Header Fields Too Large"},
+        {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 501 Not Implemented"},
+        {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
+    };
+    for (const Case& k : cases) {
+      auto c = TcpStream::connect(server.address()).value();
+      (void)c.write_all(k.request);  // the server may close before it read everything
+      const std::string got = read_to_end(c);
+      BOOST_TEST(status_line(got) == k.status, k.request.substr(0, 40));
+      BOOST_TEST(got.find("Connection: close") != std::string::npos);
+      good.write_all(std::string_view("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n")).value();
+      const auto r = read_responses(good, 1);
+      BOOST_REQUIRE(r.size() == 1u);
+      BOOST_TEST(body_of(r[0]) == "pong\n");
+    }
+    BOOST_TEST(server.counters().bad_requests.load() == cases.size());
+  });
+}
+
+BOOST_AUTO_TEST_CASE(idle_and_slow_clients_are_timed_out) {
+  weft::test::run([] {
+    weft::http::ServerOptions options;
+    options.idle_timeout = 100ms;
+    options.request_timeout = 150ms;
+    TestServer server(options);
+    // Idle between requests: closed without an answer.
+    auto idle = TcpStream::connect(server.address()).value();
+    const auto t0 = weft::Clock::now();
+    BOOST_TEST(read_to_end(idle).empty());
+    BOOST_TEST((weft::Clock::now() - t0 >= 100ms));
+    // Half a request, then silence: 408.
+    auto slow = TcpStream::connect(server.address()).value();
+    slow.write_all(std::string_view("GET /ping HTTP/1.1\r\nHo")).value();
+    BOOST_TEST(status_line(read_to_end(slow)) == "HTTP/1.1 408 Request Timeout");
+    // A body that never comes: 408 too.
+    auto no_body = TcpStream::connect(server.address()).value();
+    no_body.write_all(std::string_view("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")).value();
+    BOOST_TEST(status_line(read_to_end(no_body)) == "HTTP/1.1 408 Request Timeout");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_client_that_resets_mid_request_harms_nobody) {
+  weft::test::run([] {
+    TestServer server;
+    for (int i = 0; i < 20; ++i) {
+      auto c = TcpStream::connect(server.address()).value();
+      (void)c.write_all(std::string_view("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nab"));
+      // SO_LINGER 0: close sends a reset instead of a FIN.
+      linger l{1, 0};
+      ::setsockopt(c.native_handle(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      (void)c.close();
+    }
+    auto c = TcpStream::connect(server.address()).value();
+    c.write_all(std::string_view("GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")).value();
+    BOOST_TEST(body_of(read_to_end(c)) == "pong\n");
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
