@@ -19,3 +19,4 @@
 #include <weft/uring/net.h>
 #include <weft/uring/resolve.h>
 #include <weft/uring/runtime.h>
+#include <weft/node/loop.h>
