@@ -4,6 +4,7 @@
 #include <weft/fibers/blocking.h>
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/channel.h>
+#include <weft/fibers/backtrace.h>
 #include <weft/fibers/condvar.h>
 #include <weft/fibers/event.h>
 #include <weft/fibers/mutex.h>

@@ -118,6 +118,10 @@ weft_fiber_start:
         movq    %r12, %rdi
         movq    %rax, %rsi
         callq   *%r13
+        /* The return address of every fiber's outermost frame (see
+           weft::is_fiber_entry); the entry never returns. */
+        .globl  weft_fiber_start_return
+weft_fiber_start_return:
         ud2
         .cfi_endproc
         .size   weft_fiber_start, .-weft_fiber_start
