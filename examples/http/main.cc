@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include <weft/weft.h>
@@ -79,7 +80,14 @@ int main(int argc, char** argv) {
   if (!o.mode.empty()) ro.mode = o.mode == "single" ? weft::Mode::single : weft::Mode::multi;
   if (!o.backend.empty()) ro.backend = o.backend == "epoll" ? weft::Backend::epoll : weft::Backend::uring;
   ro.workers = static_cast<std::size_t>(o.workers);
-  weft::Runtime rt(ro);
+  std::unique_ptr<weft::Runtime> runtime;
+  try {
+    runtime = std::make_unique<weft::Runtime>(ro);
+  } catch (const std::exception& e) {  // e.g. --mode single --workers 2, or no io_uring with --backend uring
+    std::fprintf(stderr, "weft-http: %s\n", e.what());
+    return 2;
+  }
+  weft::Runtime& rt = *runtime;
   return rt.run([&] {
     auto listener = weft::net::TcpListener::bind({o.host.c_str(), static_cast<std::uint16_t>(o.port)});
     if (!listener) {

@@ -5,6 +5,8 @@
 namespace weft::http {
 namespace {
 
+constexpr std::size_t kMaxEmptyLines = 8;
+
 bool is_tchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
@@ -109,14 +111,19 @@ int parse_request_line(std::string_view line, Request& r, std::string_view& why)
 }  // namespace
 
 ParseResult parse_request(std::string_view bytes, const Limits& limits) {
-  // Empty lines before a request are ignored (RFC 9112, 2.2).
+  // Empty lines before a request are ignored (RFC 9112, 2.2), a few of
+  // them: they count against the header limit like any other byte, so a
+  // client cannot make the server keep an endless run of them.
   std::size_t start = 0;
-  while (bytes.size() - start >= 2 && bytes[start] == '\r' && bytes[start + 1] == '\n') start += 2;
-  const std::size_t window = std::min(bytes.size(), start + limits.max_header_bytes);
-  const std::size_t end = bytes.substr(0, window).find("\r\n\r\n", start);
+  while (bytes.size() - start >= 2 && bytes[start] == '\r' && bytes[start + 1] == '\n') {
+    start += 2;
+    if (start > kMaxEmptyLines * 2) return bad(400, "too many empty lines before the request");
+  }
+  const std::size_t window = std::min(bytes.size(), limits.max_header_bytes);
+  const std::size_t end = start < window ? bytes.substr(0, window).find("\r\n\r\n", start) : std::string_view::npos;
   if (end == std::string_view::npos) {
     // Incomplete: answer early what is already wrong.
-    const std::string_view seen = bytes.substr(start, window - start);
+    const std::string_view seen = start < window ? bytes.substr(start, window - start) : std::string_view();
     if (has_stray_line_break(seen)) return bad(400, "a line break that is not CRLF");
     const std::size_t eol = seen.find("\r\n");
     if (eol != std::string_view::npos) {
@@ -125,7 +132,7 @@ ParseResult parse_request(std::string_view bytes, const Limits& limits) {
       if (const int status = parse_request_line(seen.substr(0, eol), r, why); status != 0)
         return bad(status, why);
     }
-    if (bytes.size() - start < limits.max_header_bytes) return {};
+    if (bytes.size() < limits.max_header_bytes) return {};
     if (eol == std::string_view::npos) return bad(414, "request line too long");
     return bad(431, "header section too long");
   }
@@ -160,9 +167,10 @@ ParseResult parse_request(std::string_view bytes, const Limits& limits) {
     const std::string_view value = trim(line.substr(colon + 1));
     if (!is_field_text(value)) return bad(400, "control character in a field value");
     if (equals_ci(name, "content-length")) {
-      if (value.empty() || value.size() > 18 ||
+      if (value.empty() ||
           !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return bad(400, "bad Content-Length");
+      if (value.size() > 18) return bad(413, "body too large");
       std::size_t n = 0;
       for (char c : value) n = n * 10 + static_cast<std::size_t>(c - '0');
       if (has_length && n != r.content_length) return bad(400, "conflicting Content-Length");

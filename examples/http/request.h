@@ -14,10 +14,12 @@
 // Status for each fault (the connection is closed after answering):
 //   400  malformed request line or field, missing Host in HTTP/1.1, a bad or
 //        conflicting Content-Length, Content-Length with Transfer-Encoding,
-//        a bare LF or a control character where none may be
+//        a bare LF or a control character where none may be, more than 8
+//        empty lines before the request line
 //   413  Content-Length above Limits::max_body_bytes
 //   414  a request line longer than Limits::max_header_bytes
-//   431  a header section longer than Limits::max_header_bytes, or more
+//   431  a header section longer than Limits::max_header_bytes (counted
+//        from the first byte, empty lines before it included), or more
 //        than Limits::max_fields fields
 //   501  Transfer-Encoding (chunked bodies are not supported)
 //   505  an HTTP major version other than 1

@@ -85,6 +85,7 @@ class Connection {
  public:
   Connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters)
       : stream_(std::move(stream)), options_(options), counters_(counters), in_(kFirstBuffer) {}
+  ~Connection() { linger(); }
 
   void run() {
     Deadline request_deadline = kNoDeadline;  // set while a request is incomplete
@@ -109,16 +110,19 @@ class Connection {
       const Request& head = p.request;
       const std::size_t need = head.header_bytes + head.content_length;
       if (end_ - begin_ < need) {
-        // The body is still on its way.
-        if (head.expect_continue) {
+        // The body is still on its way. Earlier answers go out first; an
+        // HTTP/1.1 client that expects it is told to send (once).
+        if (head.expect_continue && head.minor_version >= 1 && !continued_) {
           out_ += "HTTP/1.1 100 Continue\r\n\r\n";
-          if (!flush()) return;
+          continued_ = true;
         }
+        if (!flush()) return;
         if (request_deadline == kNoDeadline) request_deadline = after(options_.request_timeout);
         if (!receive(need, request_deadline, true)) return;
         continue;  // parse again: the buffer may have moved
       }
       request_deadline = kNoDeadline;
+      continued_ = false;
       if (counters_ != nullptr) counters_->requests.fetch_add(1, std::memory_order_relaxed);
       const std::string_view body(in_.data() + begin_ + head.header_bytes, head.content_length);
       const bool keep = route(head, body, out_, options_);
@@ -150,8 +154,14 @@ class Connection {
       end_ -= begin_;
       begin_ = 0;
     }
-    std::size_t want = std::max(need, end_ + 1);
-    if (want > in_.size()) in_.resize(std::max(want, std::min(in_.size() * 2, want * 2)));
+    // Room for the next read, growing with what arrives (a body is not
+    // allocated before its bytes come).
+    const std::size_t room = need > end_ ? std::min(need - end_, kFirstBuffer) : kFirstBuffer / 4;
+    const std::size_t target = end_ + room;
+    if (target > in_.size()) {
+      const std::size_t doubled = std::max(target, in_.size() * 2);
+      in_.resize(need > 0 ? std::min(doubled, std::max(need, target)) : doubled);
+    }
     auto n = stream_.read(MutableBuffer(in_.data() + end_, in_.size() - end_), {.deadline = deadline});
     if (!n) {
       if (n.error() == std::errc::timed_out && started) {
@@ -165,13 +175,29 @@ class Connection {
     return true;
   }
 
+  // Closing with unread input makes the kernel send a reset, which can
+  // destroy the answer still on its way (RFC 9112, 9.6): end our side, then
+  // read and drop what the client still sends, briefly.
+  void linger() {
+    if (!stream_.is_open()) return;
+    (void)stream_.shutdown();
+    char sink[4096];
+    const Deadline until = after(std::chrono::milliseconds(200));
+    for (std::size_t dropped = 0; dropped < (256u << 10);) {
+      auto n = stream_.read(MutableBuffer(sink, sizeof sink), {.deadline = until});
+      if (!n || *n == 0) break;
+      dropped += *n;
+    }
+  }
+
   net::TcpStream stream_;
-  const ServerOptions& options_;
+  const ServerOptions options_;  // a copy: the connection may outlive serve()'s caller
   ServerCounters* counters_;
   std::vector<char> in_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   std::string out_;
+  bool continued_ = false;  // 100 Continue sent for the request being read
 };
 
 bool transient(const std::error_code& e) {

@@ -77,8 +77,13 @@ BOOST_AUTO_TEST_CASE(keep_alive_follows_the_version_and_connection) {
   BOOST_TEST(status_of("GET / HTTP/1.0\r\n\r\n") == 0);
 }
 
-BOOST_AUTO_TEST_CASE(empty_lines_before_a_request_are_skipped) {
+BOOST_AUTO_TEST_CASE(empty_lines_before_a_request_are_skipped_but_not_for_ever) {
   BOOST_TEST(status_of("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n") == 0);
+  std::string eight;
+  for (int i = 0; i < 8; ++i) eight += "\r\n";
+  BOOST_TEST(status_of(eight + "GET / HTTP/1.1\r\nHost: a\r\n\r\n") == 0);
+  BOOST_TEST(status_of(eight + "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  BOOST_TEST(status_of(eight + eight) == 400);  // answered before anything else comes
 }
 
 BOOST_AUTO_TEST_CASE(malformed_requests_get_400) {
@@ -120,6 +125,7 @@ BOOST_AUTO_TEST_CASE(oversized_requests_get_413_414_431) {
   limits.max_body_bytes = 1000;
   BOOST_TEST(status_of("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", limits) == 413);
   BOOST_TEST(status_of("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n", limits) == 0);
+  BOOST_TEST(status_of("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", limits) == 413);
   BOOST_TEST(status_of("GET /" + std::string(300, 'a'), limits) == 414);
   BOOST_TEST(status_of("GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'a'), limits) == 431);
   std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
