@@ -1,5 +1,6 @@
 #include <weft/node/loop.h>
 
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct Socket::State {
   bool fin_sent = false;
   // The stream: set on the loop fiber before any helper uses it.
   net::TcpStream stream;
+  CancelToken connecting;  // cancels a connect in progress (destroy)
   // Loop fiber only.
   bool read_done = false;
   bool write_done = false;
@@ -39,11 +41,34 @@ Loop::Loop() : origin_(Clock::now()) {}
 Loop::~Loop() = default;
 
 void Loop::helper(const char* name, std::function<void()> fn) {
-  helpers_.fetch_add(1, std::memory_order_acq_rel);
+  {
+    std::lock_guard<std::mutex> g(helpers_mutex_);
+    ++helpers_;
+  }
   spawn([this, fn = std::move(fn)] {
     fn();
-    if (helpers_.fetch_sub(1, std::memory_order_acq_rel) == 1) helpers_idle_.set();
+    std::lock_guard<std::mutex> g(helpers_mutex_);
+    if (--helpers_ == 0) helpers_idle_.set();
   }, {.name = name}).detach();
+}
+
+void Loop::wait_for_helpers() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> g(helpers_mutex_);
+      if (helpers_ == 0) break;
+      helpers_idle_.reset();
+    }
+    (void)helpers_idle_.wait();
+  }
+  std::lock_guard<std::mutex> g(posted_mutex_);
+  posted_.clear();
+}
+
+void Loop::close_everything() {
+  auto open = std::move(open_);
+  open_.clear();
+  for (auto& [handle, close_now] : open) close_now();  // each holds its handle weakly
 }
 
 void Loop::update_time() {
@@ -77,30 +102,33 @@ bool Loop::alive() const {
 }
 
 void Loop::run(const Callback& main) {
-  invoke(main);
-  bool more = alive();
-  if (more) {
-    update_time();
-    run_timers();
-  }
-  while (more) {
-    run_pending();
-    poll();
-    for (int i = 0; i < 8 && !pending_.empty(); ++i) run_pending();
-    run_check();
-    run_closing();
-    update_time();
-    run_timers();
-    more = alive();
+  try {
+    invoke(main);
+    bool more = alive();
+    if (more) {
+      update_time();
+      run_timers();
+    }
+    while (more) {
+      run_pending();
+      poll();
+      for (int i = 0; i < 8 && !pending_.empty(); ++i) run_pending();
+      run_check();
+      run_closing();
+      update_time();
+      run_timers();
+      more = alive();
+    }
+  } catch (...) {
+    // Like an uncaught exception in Node, it ends the loop; first every
+    // open handle is closed, so the helper fibers end and none outlives us.
+    close_everything();
+    wait_for_helpers();
+    throw;
   }
   // Helper fibers finishing their last step (a cancelled read) must not
   // outlive the loop they post to.
-  while (helpers_.load(std::memory_order_acquire) > 0) {
-    helpers_idle_.reset();
-    if (helpers_.load(std::memory_order_acquire) > 0) helpers_idle_.wait();
-  }
-  std::lock_guard<std::mutex> g(posted_mutex_);
-  posted_.clear();
+  wait_for_helpers();
 }
 
 TimerHandle Loop::add_timer(Callback cb, long delay_ms, bool repeat) {
@@ -139,9 +167,12 @@ void Loop::next_tick(Callback cb) { ticks_.push_back(std::move(cb)); }
 void Loop::queue_microtask(Callback cb) { microtasks_.push_back(std::move(cb)); }
 
 void Loop::run_timers() {
+  // The phase's time is fixed: timers set by its callbacks (which read the
+  // clock afresh) wait for the next phase, as in Node.
+  const std::uint64_t phase_now = now_;
   while (!timers_.empty()) {
     auto it = timers_.begin();
-    if (it->first.first > now_) break;
+    if (it->first.first > phase_now) break;
     Timer t = std::move(it->second);
     timers_.erase(it);
     if (!t.repeat) timer_keys_.erase(t.id);
@@ -150,7 +181,8 @@ void Loop::run_timers() {
     invoke(t.cb);
     running_timer_ = 0;
     if (t.repeat && !running_timer_cleared_) {
-      const TimerKey key{now_ + static_cast<std::uint64_t>(t.delay), next_order_++};
+      // Rescheduled from the phase's time, taken before the callback.
+      const TimerKey key{phase_now + static_cast<std::uint64_t>(t.delay), next_order_++};
       timer_keys_[t.id] = key;
       timers_.emplace(key, std::move(t));
     }
@@ -250,16 +282,27 @@ std::shared_ptr<Server> Loop::create_server(std::function<void(std::shared_ptr<S
 
 std::shared_ptr<Socket> Loop::connect(std::uint16_t port, const std::string& host, Callback on_connect) {
   auto sock = std::make_shared<Socket>(*this, Socket::Private{});
-  helper("node-connect", [this, sock, port, host, on_connect = std::move(on_connect)]() mutable {
+  sock->track();
+  CancelToken* token = &sock->s_->connecting;
+  helper("node-connect", [this, sock, token, port, host, on_connect = std::move(on_connect)]() mutable {
+    // A numeric address, else a name to resolve (Node's dns.lookup).
+    Result<net::TcpStream> s = std::make_error_code(std::errc::invalid_argument);
+    Result<net::Address> address = net::Address::parse(host, port);
+    if (!address) {
+      if (auto found = net::resolve(host, port); found && !found->empty()) address = found->front();
+      else address = found ? std::make_error_code(std::errc::host_unreachable) : found.error();
+    }
+    if (address) s = net::TcpStream::connect(*address, {.cancel = token});
+    else s = address.error();
     // Shared: a posted callback must be copyable, a stream is not.
-    auto s = std::make_shared<Result<net::TcpStream>>(net::TcpStream::connect(net::Address(host, port)));
-    post([sock, s, on_connect = std::move(on_connect)] {
+    auto result = std::make_shared<Result<net::TcpStream>>(std::move(s));
+    post([sock, result, on_connect = std::move(on_connect)] {
       if (sock->s_->destroyed) return;
-      if (!*s) {
-        sock->fail(s->error());
+      if (!*result) {
+        sock->fail(result->error());
         return;
       }
-      sock->s_->stream = std::move(**s);
+      sock->s_->stream = std::move(**result);
       sock->connected();
       if (on_connect) on_connect();
       sock->start_reading();
@@ -271,6 +314,12 @@ std::shared_ptr<Socket> Loop::connect(std::uint16_t port, const std::string& hos
 // ---- sockets -----------------------------------------------------------------------
 
 Socket::Socket(Loop& loop, const Private&) : loop_(loop), s_(std::make_unique<State>()) { loop_.hold(); }
+
+void Socket::track() {
+  loop_.track(this, [weak = weak_from_this()] {
+    if (auto s = weak.lock()) s->destroy();
+  });
+}
 
 Socket::~Socket() = default;
 
@@ -304,7 +353,13 @@ void Socket::start_reading() {
 void Socket::write(std::string data, Callback done) {
   if (s_->destroyed) return;
   std::lock_guard<std::mutex> g(s_->mu);
-  if (s_->end_requested) return;  // written after end: dropped, as Node errors
+  if (s_->end_requested) {
+    auto self = shared_from_this();
+    loop_.next_tick([self] {
+      if (self->on_error_ && !self->s_->destroyed) self->on_error_(std::make_error_code(std::errc::broken_pipe));
+    });
+    return;
+  }
   s_->out.emplace_back(std::move(data), std::move(done));
   if (s_->connected && !s_->writing) start_writer();
 }
@@ -381,12 +436,21 @@ void Socket::fail(std::error_code e) {
 void Socket::destroy() {
   if (s_->destroyed) return;
   s_->destroyed = true;
+  s_->connecting.cancel();   // a connect in progress ends at once
   (void)s_->stream.close();  // ends the reader's and the writer's calls
   auto self = shared_from_this();
+  loop_.untrack(this);
   loop_.defer_close([self] {
-    if (self->on_close_) self->on_close_();
+    Callback on_close = std::move(self->on_close_);
+    std::shared_ptr<Server> server = std::move(self->server_);
+    // Let go of the callbacks: one that holds the socket no longer keeps it.
+    self->on_data_ = nullptr;
+    self->on_end_ = nullptr;
+    self->on_error_ = nullptr;
+    self->on_close_ = nullptr;
+    if (on_close) on_close();
     self->loop_.release();
-    if (self->server_) self->server_->connection_closed();
+    if (server) server->connection_closed();
   });
 }
 
@@ -398,24 +462,34 @@ Server::Server(Loop& loop, std::function<void(std::shared_ptr<Socket>)> on_conne
 Server::~Server() = default;
 
 void Server::listen(std::uint16_t port, const std::string& host, Callback on_listening) {
-  s_->listener = net::TcpListener::bind(net::Address(host, port)).value();
+  if (s_->listening || closing_) throw std::logic_error("weft::node::Server::listen: already listening or closed");
+  const net::Address address = net::Address::parse(host, port).value();  // system_error if not numeric
+  s_->listener = net::TcpListener::bind(address).value();
   s_->listening = true;
   loop_.hold();
+  loop_.track(this, [weak = weak_from_this()] {
+    if (auto server = weak.lock()) server->close();
+  });
   if (on_listening) loop_.next_tick(std::move(on_listening));
   auto self = shared_from_this();
   loop_.helper("node-acceptor", [self] {
     for (;;) {
       auto conn = self->s_->listener.accept({.cancel = &self->s_->stop});
       if (!conn) {
-        if (conn.error() == std::errc::operation_canceled || conn.error() == std::errc::bad_file_descriptor)
-          return;
-        sleep_for(std::chrono::milliseconds(10));  // out of descriptors: try again shortly
-        continue;
+        const std::error_code e = conn.error();
+        if (e == std::errc::too_many_files_open || e == std::errc::too_many_files_open_in_system ||
+            e == std::errc::no_buffer_space || e == std::errc::not_enough_memory ||
+            e == std::errc::connection_aborted) {
+          sleep_for(std::chrono::milliseconds(10));  // out of descriptors: try again shortly
+          continue;
+        }
+        return;  // closed (cancelled), or a failure retrying cannot mend
       }
       auto stream = std::make_shared<net::TcpStream>(std::move(*conn));
       self->loop_.post([self, stream] {
         if (self->closing_) return;  // accepted as it closed: dropped
         auto sock = std::make_shared<Socket>(self->loop_, Socket::Private{});
+        sock->track();
         sock->s_->stream = std::move(*stream);
         sock->s_->connected = true;
         sock->server_ = self;
@@ -437,6 +511,7 @@ void Server::close(Callback on_close) {
     s_->stop.cancel();
     (void)s_->listener.close();
     loop_.release();
+    loop_.untrack(this);
   }
   if (connections_ == 0 && on_close_) loop_.next_tick(std::move(on_close_));
 }

@@ -49,14 +49,14 @@
 // state they touch is locked.
 //
 // Errors: an exception thrown by a callback ends run() (as an uncaught
-// exception ends a Node process). Socket errors go to on_error, then the
-// socket closes.
+// exception ends a Node process): open servers and sockets are closed and
+// their helper fibers waited for before it propagates, so the loop may then
+// be destroyed safely. Socket errors go to on_error, then the socket closes.
 //
 // Thread rules: a Loop is made, run and used on one fiber (its callbacks
 // run there too); Socket and Server methods are called from its callbacks.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -152,6 +152,12 @@ class Loop {
   // the loop alive.
   void hold() { ++active_; }
   void release() { --active_; }
+  // Loop fiber: what closes an open server or socket at once, run if a
+  // callback's exception ends run().
+  void track(const void* handle, Callback close_now) { open_[handle] = std::move(close_now); }
+  void untrack(const void* handle) { open_.erase(handle); }
+  void close_everything();
+  void wait_for_helpers();
   void defer_close(Callback cb) { closing_.push_back(std::move(cb)); }
   // Spawns a helper fiber; run() waits for every one to end before it
   // returns, so none posts into a loop that is gone.
@@ -175,7 +181,12 @@ class Loop {
   std::mutex posted_mutex_;
   std::deque<Callback> posted_;  // guarded by posted_mutex_
   Event posted_event_;
-  std::atomic<long> helpers_{0};
+  std::unordered_map<const void*, Callback> open_;  // see track()
+  // Helper fibers still running; the last one sets helpers_idle_ under
+  // helpers_mutex_, so run() knows it is done with the loop once it has
+  // seen zero under the same mutex.
+  std::mutex helpers_mutex_;
+  long helpers_ = 0;  // guarded by helpers_mutex_
   Event helpers_idle_;
 };
 
@@ -190,10 +201,14 @@ class Socket : public std::enable_shared_from_this<Socket> {
   void on_close(Callback cb) { on_close_ = std::move(cb); }
   void on_error(std::function<void(std::error_code)> cb) { on_error_ = std::move(cb); }
   // Queues `data`; `done` runs (poll phase) once it is written.
+  // A write after end() is not sent: on_error gets EPIPE, as a tick (Node:
+  // ERR_STREAM_WRITE_AFTER_END).
   void write(std::string data, Callback done = {});
   // Queues `data`, then ends this side (FIN) once everything is written.
   void end(std::string data = {});
-  // Closes at once; queued writes are dropped. 'close' follows (close phase).
+  // Closes at once (a connect in progress is cancelled); queued writes are
+  // dropped. 'close' follows (close phase), after which the socket lets go
+  // of its callbacks (so a callback may hold the socket without a leak).
   void destroy();
 
   // Made by Loop::connect and Server (not by hand).
@@ -205,6 +220,7 @@ class Socket : public std::enable_shared_from_this<Socket> {
   friend class Loop;
   friend class Server;
   struct State;
+  void track();  // on the loop's list of open handles, held weakly
   void start_reading();
   void connected();
   void start_writer();  // with the write lock held

@@ -1,7 +1,14 @@
 // weft::node::Loop beyond ordering: faults reach the callbacks as errors,
 // an exception from a callback ends run(), and clearing what already ran is
 // harmless.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -67,6 +74,122 @@ BOOST_AUTO_TEST_CASE(an_exception_from_a_callback_ends_run) {
                     }),
                     std::runtime_error);
   BOOST_TEST(after == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_exception_with_io_open_closes_it_and_the_loop_can_go) {
+  // A server and a connected client are open when a callback throws: run()
+  // closes them and waits for its helper fibers, so destroying the loop and
+  // going on (here: another loop on the same port) is safe.
+  weft::RuntimeOptions o;
+  o.mode = weft::Mode::single;
+  weft::Runtime rt(o);
+  bool threw = false;
+  int served = 0;
+  rt.run([&] {
+    std::uint16_t port = 0;
+    {
+      auto loop = std::make_unique<weft::node::Loop>();
+      try {
+        loop->run([&] {
+          auto server = loop->create_server([](std::shared_ptr<weft::node::Socket>) {});
+          server->listen(0, "127.0.0.1", [&, server] {
+            port = server->port();
+            auto client = loop->connect(port, "127.0.0.1", [&] { throw std::runtime_error("boom"); });
+          });
+        });
+      } catch (const std::runtime_error&) {
+        threw = true;
+      }
+      std::memset(static_cast<void*>(loop.get()), 0xff, 16);  // nobody may read it any more
+      loop.reset();
+    }
+    weft::node::Loop again;
+    again.run([&] {
+      auto server = again.create_server([&](std::shared_ptr<weft::node::Socket> s) {
+        ++served;
+        s->end("bye");
+      });
+      server->listen(port, "127.0.0.1", [&, server] {
+        auto c = again.connect(port, "127.0.0.1", {});
+        c->on_close([server] { server->close(); });
+      });
+    });
+  });
+  BOOST_TEST(threw);
+  BOOST_TEST(served == 1);
+}
+
+BOOST_AUTO_TEST_CASE(destroying_a_socket_cancels_its_connect) {
+  // A listener whose queue is full and that never accepts: a connect to it
+  // hangs (the SYN is dropped) until the socket is destroyed.
+  const int full = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  BOOST_REQUIRE(::bind(full, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  BOOST_REQUIRE(::listen(full, 0) == 0);
+  BOOST_REQUIRE(::getsockname(full, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  const std::uint16_t port = ntohs(a.sin_port);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    (void)::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(c);
+  }
+  ::usleep(50000);  // the queue fills
+  std::vector<std::string> events;
+  const auto t0 = std::chrono::steady_clock::now();
+  on_loop([&](weft::node::Loop& loop) {
+    auto s = loop.connect(port, "127.0.0.1", [&] { events.push_back("connected"); });
+    s->on_error([&](std::error_code e) { events.push_back("error " + e.message()); });
+    s->on_close([&] { events.push_back("close"); });
+    loop.set_timeout([s] { s->destroy(); }, 100);
+  });
+  const auto took = std::chrono::steady_clock::now() - t0;
+  for (int c : fillers) ::close(c);
+  ::close(full);
+  BOOST_TEST((took < std::chrono::seconds(5)), "run() waited for the connect to time out");
+  // Never connected, no error (it was destroyed, not failed): just 'close'.
+  BOOST_TEST(events == (std::vector<std::string>{"close"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_host_name_is_resolved_and_a_bad_one_is_an_error) {
+  std::vector<std::string> events;
+  on_loop([&](weft::node::Loop& loop) {
+    auto server = loop.create_server([](std::shared_ptr<weft::node::Socket> s) { s->end(); });
+    server->listen(0, "127.0.0.1", [&, server] {
+      auto ok = loop.connect(server->port(), "localhost", [&] { events.push_back("localhost connected"); });
+      ok->on_close([&, server] {
+        events.push_back("localhost closed");
+        auto bad = loop.connect(80, "no-such-host.invalid", [&] { events.push_back("bad connected"); });
+        bad->on_error([&](std::error_code) { events.push_back("bad: error"); });
+        bad->on_close([&, server] {
+          events.push_back("bad closed");
+          server->close();
+        });
+      });
+    });
+  });
+  BOOST_TEST(events == (std::vector<std::string>{"localhost connected", "localhost closed", "bad: error", "bad closed"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_write_after_end_is_an_error_not_a_silent_drop) {
+  std::vector<std::string> events;
+  on_loop([&](weft::node::Loop& loop) {
+    auto server = loop.create_server([](std::shared_ptr<weft::node::Socket> s) { s->end(); });
+    server->listen(0, "127.0.0.1", [&, server] {
+      auto c = loop.connect(server->port(), "127.0.0.1", {});
+      c->on_error([&](std::error_code e) {
+        events.push_back(e == std::errc::broken_pipe ? "EPIPE" : e.message());
+      });
+      c->end("last");
+      c->write("too late", [&] { events.push_back("written (wrong)"); });
+      c->on_close([server] { server->close(); });
+    });
+  });
+  BOOST_TEST(events == (std::vector<std::string>{"EPIPE"}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(clearing_what_already_ran_or_never_was_is_harmless) {
