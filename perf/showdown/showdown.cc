@@ -211,7 +211,8 @@ Row measure(const Config& c, const Options& o, std::size_t index, std::size_t to
     row.failure = c.missing;
     return row;
   }
-  const std::string err_path = "/tmp/weft-showdown-server-" + std::to_string(getpid()) + ".err";
+  const std::string err_path =
+      "/tmp/weft-showdown-" + std::to_string(getpid()) + "-row" + std::to_string(index) + ".err";
   Child server(c.argv, c.env, err_path);
   std::string line;
   if (!server.read_line(&line, 10s) || line.rfind("listening on ", 0) != 0) {
@@ -220,7 +221,12 @@ Row measure(const Config& c, const Options& o, std::size_t index, std::size_t to
     return row;
   }
   const std::size_t colon = line.find(':', 13);
-  const int port = std::atoi(line.c_str() + colon + 1);
+  const int port = colon == std::string::npos ? 0 : std::atoi(line.c_str() + colon + 1);
+  if (port <= 0) {
+    row.failure = "the server printed no port: " + line;
+    say(row.failure + "\n");
+    return row;
+  }
   const std::string p = std::to_string(port);
   const std::string pid = std::to_string(server.pid());
   const std::string window = o.quick ? "1" : "3";
@@ -255,6 +261,12 @@ Row measure(const Config& c, const Options& o, std::size_t index, std::size_t to
     return row;
   }
   k = weft::showdown::parse_keys(out);
+  if (k.find("rps") == k.end() || num(k, "requests") <= 0) {
+    // No figures is not "no delay": the row fails.
+    row.failure = "the load generator measured nothing during the hog";
+    say(row.failure + "\n");
+    return row;
+  }
   row.hog_p50_ms = num(k, "p50_us") / 1000;
   row.hog_p99_ms = num(k, "p99_us") / 1000;
   row.hog_max_ms = num(k, "max_us") / 1000;
@@ -346,7 +358,17 @@ int main(int argc, char** argv) {
                configs.size(), cpus);
   const auto t0 = Clock::now();
   std::vector<Row> rows;
-  for (std::size_t i = 0; i < configs.size(); ++i) rows.push_back(measure(configs[i], o, i + 1, configs.size()));
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    try {
+      rows.push_back(measure(configs[i], o, i + 1, configs.size()));
+    } catch (const std::exception& e) {  // e.g. a child that cannot be started
+      Row failed;
+      failed.config = configs[i];
+      failed.failure = e.what();
+      say(std::string(e.what()) + "\n");
+      rows.push_back(failed);
+    }
+  }
   const double took = std::chrono::duration<double>(Clock::now() - t0).count();
 
   const std::string t = table(rows, o);
