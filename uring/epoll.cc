@@ -134,7 +134,10 @@ EpollBackend::FdState* EpollBackend::state_for(int fd) {
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = st;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    const int e = errno;
     delete st;
+    if ((flags & O_NONBLOCK) == 0) (void)fcntl(fd, F_SETFL, flags);  // as it was
+    errno = e;
     return nullptr;
   }
   if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
@@ -247,6 +250,10 @@ bool EpollBackend::submit(Operation& op) {
   }
   FdState* st = state_for(op.fd);
   if (st == nullptr) {
+    // A descriptor epoll cannot watch (EPERM: a character device without
+    // poll, such as /dev/null) is always ready: its read or write blocks at
+    // most briefly, so it goes to the pool like a file's.
+    if (errno == EPERM && (op.kind == OpKind::read || op.kind == OpKind::write)) return submit_to_pool(op);
     op.result = -errno;
     return true;
   }
