@@ -19,14 +19,38 @@ void Scheduler::store_load_fence() {
 #endif
 }
 
+namespace {
+std::mutex debug_list_mutex;
+}  // namespace
+
+}  // namespace weft::fibers
+
+// The first live scheduler, for debuggers (see Scheduler::debug_next_).
+extern "C" {
+[[gnu::used]] weft::fibers::Scheduler* weft_debug_schedulers = nullptr;
+}
+
+namespace weft::fibers {
+
 Scheduler::Scheduler(std::size_t workers, std::size_t guard_bytes)
     : arenas_(guard_bytes),
       workers_(workers, nullptr),
       stop_barrier_(static_cast<std::ptrdiff_t>(workers)) {
   idle_.reserve(workers);
+  std::lock_guard<std::mutex> g(debug_list_mutex);
+  debug_next_ = weft_debug_schedulers;
+  weft_debug_schedulers = this;
 }
 
-Scheduler::~Scheduler() = default;
+Scheduler::~Scheduler() {
+  std::lock_guard<std::mutex> g(debug_list_mutex);
+  for (Scheduler** p = &weft_debug_schedulers; *p != nullptr; p = &(*p)->debug_next_) {
+    if (*p == this) {
+      *p = debug_next_;
+      break;
+    }
+  }
+}
 
 void Scheduler::attach(std::size_t index, Worker* worker) {
   std::lock_guard<std::mutex> lock(idle_mutex_);

@@ -146,6 +146,10 @@ class Scheduler {
 
   alloc::StackArenas arenas_;
   std::vector<Worker*> workers_;
+  // Every live scheduler is on one list, for debuggers (tools/gdb/weft.py
+  // starts at weft_debug_schedulers): linked and unlinked under a global
+  // mutex by the constructor and destructor, never read by the runtime.
+  Scheduler* debug_next_ = nullptr;
 
   SpinLock global_mutex_;  // held for a few pointer moves: spin, never sleep
   Fiber* global_head_ = nullptr;  // guarded by global_mutex_

@@ -2,8 +2,8 @@
 // perf_check.sh): fibers with recognisable frames.
 //
 //   weft-test-fiber-target trap      # a fiber "digger" three calls deep
-//                                    # raises SIGTRAP; two named fibers are
-//                                    # parked meanwhile
+//                                    # raises SIGTRAP; "sleeper", "waiter"
+//                                    # and "receiver" are parked meanwhile
 //   weft-test-fiber-target compute N # a fiber "cruncher" computes for N ms
 //                                    # in compute_in_fiber()
 #include <csignal>
@@ -53,9 +53,11 @@ int main(int argc, char** argv) {
   weft::Runtime rt(o);
   rt.run([&] {
     weft::Event never;
+    weft::Channel<int> nothing;
     auto sleeper = weft::spawn([] { weft::sleep_for(std::chrono::seconds(3600)); }, {.name = "sleeper"});
     auto waiter = weft::spawn([&] { (void)never.wait(); }, {.name = "waiter"});
-    weft::yield();  // both park
+    auto receiver = weft::spawn([&] { (void)nothing.recv(); }, {.name = "receiver"});
+    weft::yield();  // all three park
     if (trap) {
       weft::spawn([] { trap_in_fiber(3); }, {.name = "digger"}).join();
     } else {
