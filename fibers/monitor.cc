@@ -5,6 +5,7 @@
 
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/worker.h>
+#include <weft/fibers/probes.h>
 
 namespace weft::fibers {
 
@@ -90,6 +91,7 @@ void Monitor::report(std::size_t index, std::uint64_t count, std::chrono::millis
   // False: the fiber switched out meanwhile, and the episode is over.
   if (!scheduler_.worker(index)->describe_running(count, f)) return;
   reported_.fetch_add(1, std::memory_order_relaxed);
+  WEFT_PROBE4(hog, f.id, f.name, static_cast<long long>(ran.count()), index);
   std::fprintf(stderr, "weft: fiber %s (#%llu) has run %lld ms without yielding on worker %zu\n",
                f.name[0] != '\0' ? f.name : "(unnamed)", static_cast<unsigned long long>(f.id),
                static_cast<long long>(ran.count()), index);

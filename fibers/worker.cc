@@ -211,6 +211,7 @@ Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const Spawn
   f->name[name_len] = '\0';
   link(f);
   ++stats_.spawns;
+  WEFT_PROBE2(spawn, f->id, f->name);
   *task = static_cast<char*>(block) + offset;
   return f;
 }
@@ -332,6 +333,7 @@ bool Worker::steal() {
       ++stats_.steals;
       victim->stats_stolen_.fetch_add(got, std::memory_order_relaxed);
       stats_.stolen_in += got;
+      WEFT_PROBE3(steal, index_, victim->index_, got);
       return true;
     }
   }
@@ -358,6 +360,7 @@ bool Worker::steal_next(std::size_t start) {
       ++stats_.steals;
       victim->stats_stolen_.fetch_add(1, std::memory_order_relaxed);
       ++stats_.stolen_in;
+      WEFT_PROBE3(steal, index_, victim->index_, 1);
       return true;
     }
   }
@@ -447,6 +450,8 @@ void Worker::take_arrivals() {
 // arrival, it may run on, stop and be destroyed, so nothing here may touch
 // it after the lock is released.
 void Worker::ready_remote(Fiber* fiber, bool announced) {
+  if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
+    probes::wake(fiber->id);
   // Still on the fiber the monitor found it stuck on? Then a fiber back
   // from the blocking pool (parked here before that fiber began its run)
   // waits in the global queue instead, where another worker takes it: the
@@ -570,6 +575,8 @@ void Worker::switch_to(Fiber* next) {
   *eh_globals_ = next->eh;
   sanitizer::before_switch(self->san, next->san, after_ == After::finish);
   switched_from_ = self;
+  if (WEFT_PROBE_ENABLED(switch)) [[unlikely]]
+    probes::context_switch(self->id, next->id);
   // The switch hands the resumed side the worker it now runs on (it may be
   // another one than it parked on): code after a switch must not trust
   // anything cached from before it.
@@ -639,6 +646,8 @@ void Worker::finish_current() {
 void Worker::ready_any(Fiber* fiber, bool next) {
   if (stopping_) return;
   ++stats_.wakeups;
+  if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
+    probes::wake(fiber->id);
   fiber->state = FiberState::runnable;
   if (!next || !on_fiber() || (options_.shuffle && random() % 2 == 0)) {
     enqueue(fiber);
@@ -690,6 +699,8 @@ void Worker::yield() {
 
 void Worker::park(Commit commit, void* arg) {
   ++stats_.parks;
+  if (WEFT_PROBE_ENABLED(park)) [[unlikely]]
+    probes::park(current_->id, current_->name);
   current_fiber()->state = FiberState::parked;
   after_ = After::park;
   commit_ = commit;

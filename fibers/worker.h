@@ -72,6 +72,7 @@
 #include <weft/fibers/fiber.h>
 #include <weft/fibers/local_queue.h>
 #include <weft/fibers/poller.h>
+#include <weft/fibers/probes.h>
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/stats.h>
 #include <weft/fibers/timer.h>
@@ -206,6 +207,8 @@ class Worker {
     if (!multi_ && !options_.shuffle && next && on_fiber() && !stopping_ &&
         next_.load(std::memory_order_relaxed) == nullptr) {
       ++stats_.wakeups;
+      if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
+        probes::wake(fiber->id);
       fiber->state = FiberState::runnable;
       next_.store(fiber, std::memory_order_relaxed);
       return;

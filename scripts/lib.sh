@@ -10,9 +10,11 @@ WEFT_JOBS=${WEFT_JOBS:-$(nproc)}
 # Needed to build and test. valgrind supplies <valgrind/valgrind.h> (stack
 # registration); libboost-context-dev is the peer in weft-bench-switch; curl
 # checks the HTTP example as a real client sees it (tests/http/curl_check.sh)
-# and gdb that fibers unwind in the debugger (tests/tools/gdb_check.sh).
+# and gdb that fibers unwind in the debugger (tests/tools/gdb_check.sh);
+# systemtap-sdt-dev supplies <sys/sdt.h> for the USDT probes
+# (fibers/probes.h).
 WEFT_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev
-               libboost-test-dev libboost-context-dev valgrind curl gdb)
+               libboost-test-dev libboost-context-dev valgrind curl gdb systemtap-sdt-dev)
 
 weft_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include <weft/fibers/probes.h>
 #include <weft/fibers/stats.h>
 
 namespace weft::uring {
@@ -419,6 +420,7 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
   epoll_event events[256];
   ++stats.epoll_waits;
   const int n = epoll_pwait2(epoll_fd_, events, 256, wait, nullptr);
+  if (n > 0) WEFT_PROBE1(complete, n);
   for (const auto& [fd, write] : owed_) {
     if (FdState* st = find(fd)) retry(*st, write);
   }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include <weft/uring/listener.h>
+#include <weft/fibers/probes.h>
 
 // Newer than Debian 12's liburing 2.3 headers; probed at run time.
 #ifndef IORING_SQ_TASKRUN
@@ -508,6 +509,8 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
   stats.ring_waits += waits_;
   stats.sqes_submitted += submitted_;
   stats.cqes_reaped += reaped_;
+  if (submitted_ != 0) WEFT_PROBE1(submit, submitted_);
+  if (reaped_ != 0) WEFT_PROBE1(complete, reaped_);
   enters_ = waits_ = submitted_ = reaped_ = 0;
 }
 
