@@ -98,7 +98,12 @@ class BlockingPool {
 
 }  // namespace
 
-int submit_blocking(BlockingJob& job) { return BlockingPool::instance().submit(&job); }
+int submit_blocking(BlockingJob& job) {
+  const int rc = BlockingPool::instance().submit(&job);
+  // Called in a park's commit, on the worker's own thread.
+  if (Worker* w = Worker::current(); rc == 0 && w != nullptr) ++w->counters().blocking_jobs;
+  return rc;
+}
 
 void run_blocking(BlockingJob& job) {
   Worker& w = require_fiber("weft::blocking");

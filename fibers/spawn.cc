@@ -159,6 +159,7 @@ Stats& operator+=(Stats& a, const Stats& b) {
   a.ring_enters += b.ring_enters;
   a.ring_waits += b.ring_waits;
   a.epoll_waits += b.epoll_waits;
+  a.blocking_jobs += b.blocking_jobs;
   return a;
 }
 
@@ -192,6 +193,7 @@ std::string format_stats(const Stats& s) {
   line("ring_enters", s.ring_enters);
   line("ring_waits", s.ring_waits);
   line("epoll_waits", s.epoll_waits);
+  line("blocking_jobs", s.blocking_jobs);
   return out;
 }
 

@@ -40,6 +40,8 @@ struct Stats {
   std::uint64_t ring_waits = 0;      // of which waited for completions (idle)
   std::uint64_t epoll_waits = 0;     // epoll_pwait2 system calls (epoll backend)
   std::uint64_t buffer_ring_misses = 0;  // receives resubmitted: the provided buffers ran out
+  // helper threads
+  std::uint64_t blocking_jobs = 0;  // jobs handed to the blocking pool (weft::blocking, epoll file calls)
 };
 
 // The calling worker's counters. All zero outside a runtime.

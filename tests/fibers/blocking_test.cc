@@ -26,6 +26,24 @@ BOOST_AUTO_TEST_CASE(runs_on_another_thread_and_returns_its_value) {
   });
 }
 
+BOOST_AUTO_TEST_CASE(each_call_is_counted_as_a_blocking_job) {
+  std::uint64_t before = 0;
+  std::uint64_t after = 0;
+  weft::test::run([&] {
+    before = weft::stats().blocking_jobs;
+    for (int i = 0; i < 5; ++i) BOOST_TEST(weft::blocking([i] { return i; }) == i);
+  });
+  // The runtime's summed counters after the run: five jobs, wherever the
+  // fiber ran.
+  weft::Runtime rt(weft::test::options());
+  rt.run([&] {
+    for (int i = 0; i < 5; ++i) (void)weft::blocking([] { return 0; });
+  });
+  after = rt.last_stats().blocking_jobs;
+  BOOST_TEST(before == 0u);
+  BOOST_TEST(after == 5u);
+}
+
 BOOST_AUTO_TEST_CASE(rethrows_what_the_function_throws) {
   weft::test::run([] {
     BOOST_CHECK_THROW(weft::blocking([]() -> int { throw std::runtime_error("nope"); }),
