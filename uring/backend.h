@@ -50,6 +50,12 @@ class Backend : public fibers::Poller {
   // completed or is about to; the fiber is readied once either way.
   virtual void cancel(Operation& op) = 0;
 
+  // Owner only, from an I/O park's commit (the fiber has switched out and
+  // the next context has not run yet): everything queued so far belongs to
+  // fibers that are parked. Called only when wants_parked is set.
+  virtual void parked() {}
+  bool wants_parked = false;
+
   // A listening socket's accept queue, made on its first accept().
   virtual Listener* open_listener(int fd) = 0;
   // The socket is done with `listener` (it closes, or moves to another

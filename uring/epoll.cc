@@ -288,6 +288,7 @@ bool EpollBackend::wait_on(FdState& st, Operation& op, bool write) {
   op.waits_in = &st;
   op.waits_to_write = write;
   op.linked_at_poll = polls_;
+  op.linked_at_park = parks_.load(std::memory_order_relaxed);
   op.next_waiter = nullptr;
   (s.tail != nullptr ? s.tail->next_waiter : s.head) = &op;
   s.tail = &op;
@@ -321,9 +322,11 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
     // may be running on the owner, waiting for mutex_, which we hold).
     fibers::TimerHeap& timers = op->worker->timers();  // locked: any thread
     const bool timed = op->options.deadline != kNoDeadline;
-    // (linked_at_poll first: `watched` is the owner's to write until its
-    // next poll.)
-    if (op->linked_at_poll == polls_ || op->watched || (timed && !timers.try_remove(&op->timer))) {
+    // (may_run first: `watched` is the owner's to write until the fiber
+    // has parked.)
+    const bool may_run = op->linked_at_poll == polls_ &&
+                         op->linked_at_park == parks_.load(std::memory_order_acquire);
+    if (may_run || op->watched || (timed && !timers.try_remove(&op->timer))) {
       owed_.emplace_back(st.fd, write);  // this one and those behind it: the owner's
       return readied;
     }

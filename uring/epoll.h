@@ -40,9 +40,13 @@
 //   runs while the owner sleeps in epoll). A rescue leaves a descriptor to
 //   the owner (owed_, in order, retried at its next poll) when the first
 //   operation waiting there is one it may not finish:
-//     - linked since the owner's last poll began: its fiber may not have
-//       switched out yet (polls run on the home context, after the round's
-//       fibers parked);
+//     - linked since the owner's last poll began and since the last I/O
+//       park's commit: its fiber may not have switched out yet. (Polls run
+//       on the home context, after the round's fibers parked; parked()
+//       counts commits, each after its fiber switched out. So a wait
+//       linked in the busy fiber's own round, by a fiber that then parked,
+//       is finished by the rescue: the hog that followed it in the round
+//       does not hold it up.)
 //     - watched by a cancel token (the watch list is the owner's).
 //   Deadlines of waiting operations are scheduler timers and still fire
 //   only on the owner. The wake eventfd is level-triggered: a rescue leaves
@@ -81,6 +85,8 @@ class EpollBackend final : public Backend {
 
   // Backend
   bool submit(Operation& op) override;
+  // Counts I/O park commits, for the rescue (see "Rescue").
+  void parked() override { parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
   void cancel(Operation& op) override;
   Listener* open_listener(int fd) override;
   void close_listener(Listener* listener) override;
@@ -95,7 +101,7 @@ class EpollBackend final : public Backend {
   struct Side;
   struct FdState;
   class EpollListener;
-  explicit EpollBackend(bool shared_reaping) : shared_(shared_reaping) {}
+  explicit EpollBackend(bool shared_reaping) : shared_(shared_reaping) { wants_parked = shared_reaping; }
 
   // The owner's hold on mutex_ (none when no rescue can happen). Every
   // function below it expects it held.
@@ -124,6 +130,7 @@ class EpollBackend final : public Backend {
   std::vector<FdState*, alloc::Allocator<FdState*>> fds_;  // by descriptor number
   std::atomic<std::size_t> waiting_{0};  // operations parked on descriptors (busy() reads it)
   std::uint64_t polls_ = 0;              // polls begun (Operation::linked_at_poll)
+  std::atomic<std::uint64_t> parks_{0};  // I/O park commits (Operation::linked_at_park); owner writes
   std::vector<std::pair<int, bool>, alloc::Allocator<std::pair<int, bool>>>
       owed_;                            // (descriptor, write side) a rescue left to the owner
   EpollListener* listeners_ = nullptr;  // open ones, owned by their sockets

@@ -99,6 +99,7 @@ struct Operation {
   void* waits_in = nullptr;
   bool waits_to_write = false;
   std::uint64_t linked_at_poll = 0;  // the backend's poll count when it began to wait
+  std::uint64_t linked_at_park = 0;  // ... and its count of I/O park commits (epoll rescue)
   bool connect_started = false;
   // For perform()'s park commit, once the fiber has switched out: a file
   // job to hand to the blocking pool (epoll), a cancel asked for while the

@@ -51,6 +51,7 @@ __kernel_timespec to_timespec(Deadline d) {
 Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
   std::unique_ptr<Ring> ring(new Ring);
   ring->options_ = options;
+  ring->wants_parked = options.shared_reaping;  // see prepared_tail_
   // Best first; each later set drops one optional flag.
   const unsigned base = IORING_SETUP_SUBMIT_ALL;
   unsigned candidates[5];
@@ -59,7 +60,9 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
     candidates[n++] =
         base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   }
-  if (options.single_issuer) {
+  // A ring another thread may rescue is submitted to by that thread too
+  // (submit_prepared): no SINGLE_ISSUER.
+  if (options.single_issuer && !options.shared_reaping) {
     candidates[n++] =
         base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   }
@@ -444,6 +447,7 @@ void Ring::close_in_background(int fd) {
 // ---- the round's enter -----------------------------------------------------------
 
 unsigned Ring::publish_sq() {
+  auto guard = reap_guard();  // a rescue may publish too (submit_prepared)
   io_uring_sq& sq = ring_.sq;
   unsigned ktail = *sq.ktail;
   while (sq.sqe_head != sq.sqe_tail) {
@@ -617,10 +621,31 @@ void Ring::operation_part_done(Operation* op) noexcept {
 // operations that no cancel token watches (the watch list is the owner's)
 // are finished here; their fibers go to the global queue. Everything else is
 // stashed, in order, for the owner.
+// Under reap_mutex_, on the monitor's thread: hands the kernel what parked
+// fibers queued in the busy worker's round (see prepared_tail_).
+unsigned Ring::submit_prepared() {
+  io_uring_sq& sq = ring_.sq;
+  const unsigned prepared = prepared_tail_.load(std::memory_order_acquire);
+  if (static_cast<int>(prepared - sq.sqe_head) <= 0) return 0;
+  unsigned ktail = *sq.ktail;
+  while (sq.sqe_head != prepared) {
+    sq.array[ktail & sq.ring_mask] = sq.sqe_head & sq.ring_mask;
+    ++ktail;
+    ++sq.sqe_head;
+  }
+  io_uring_smp_store_release(sq.ktail, ktail);
+  // The ring's own descriptor: a registered index belongs to the owner.
+  const int rc = io_uring_enter2(ring_.ring_fd, ktail - *sq.khead, 0, 0, nullptr, 0);
+  if (rc <= 0) return 0;
+  submitted_ += static_cast<unsigned>(rc);
+  return static_cast<unsigned>(rc);
+}
+
 std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
   if (!options_.shared_reaping) return 0;
   std::unique_lock<std::mutex> guard(reap_mutex_, std::try_to_lock);
   if (!guard.owns_lock()) return 0;  // the owner is entering or reaping after all
+  (void)submit_prepared();  // their completions are rescued at a later tick
   if (io_uring_cq_ready(&ring_) == 0) return 0;  // (the head is the owner's: under the lock)
   std::size_t readied = 0;
   unsigned head;

@@ -44,6 +44,7 @@
 
 #include <liburing.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -100,6 +101,7 @@ class Ring final : public Backend {
   std::size_t rescue(fibers::Scheduler& scheduler) override;
 
   // Backend
+  void parked() override { prepared_tail_.store(ring_.sq.sqe_tail, std::memory_order_release); }
   bool submit(Operation& op) override;
   void cancel(Operation& op) override;
   Listener* open_listener(int fd) override;
@@ -150,6 +152,7 @@ class Ring final : public Backend {
   void operation_part_done(Operation* op) noexcept;
   void service_listeners();
   void arm_wake();
+  unsigned submit_prepared();  // under reap_mutex_, by the monitor
   bool set_up_msg_wake();
   bool send_msg_wake() const;
   void forget_closed(RingListener* listener);
@@ -164,6 +167,15 @@ class Ring final : public Backend {
   // stash_ for the owner's next reap, in order; rescued_cqes_ is what the
   // rescue took off in_flight_'s account.
   mutable std::mutex reap_mutex_;  // mutable: has_completions() looks under it
+  // SQEs are handed to the kernel at the end of a round. A fiber that parks
+  // on I/O and a fiber after it in the same round that computes without
+  // yielding would leave the first one's SQE unsubmitted, with no
+  // completion a rescue could find. So each I/O park records how far the
+  // queue holds SQEs of parked fibers (parked(): their fibers have switched
+  // out, so a completion may ready them), and the rescue publishes and
+  // submits up to there. The owner publishes under reap_mutex_ too; such
+  // rings have no SINGLE_ISSUER (the monitor submits).
+  std::atomic<unsigned> prepared_tail_{0};
   std::vector<io_uring_cqe> stash_;    // guarded by reap_mutex_
   std::size_t rescued_cqes_ = 0;       // guarded by reap_mutex_
   RingOptions options_;
