@@ -27,6 +27,9 @@
 
 #if defined(__has_include)
 #if __has_include(<sys/sdt.h>) && !defined(WEFT_NO_USDT)
+#ifdef _SYS_SDT_H
+#error "include weft's headers before <sys/sdt.h>: weft's probes need _SDT_HAS_SEMAPHORES"
+#endif
 #define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 #define WEFT_USDT 1

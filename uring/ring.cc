@@ -626,14 +626,16 @@ void Ring::operation_part_done(Operation* op) noexcept {
 unsigned Ring::submit_prepared() {
   io_uring_sq& sq = ring_.sq;
   const unsigned prepared = prepared_tail_.load(std::memory_order_acquire);
-  if (static_cast<int>(prepared - sq.sqe_head) <= 0) return 0;
   unsigned ktail = *sq.ktail;
-  while (sq.sqe_head != prepared) {
+  while (static_cast<int>(prepared - sq.sqe_head) > 0) {
     sq.array[ktail & sq.ring_mask] = sq.sqe_head & sq.ring_mask;
     ++ktail;
     ++sq.sqe_head;
   }
   io_uring_smp_store_release(sq.ktail, ktail);
+  // Entries an earlier rescue published but the kernel did not take (EBUSY,
+  // a partial submit) go again too.
+  if (ktail == io_uring_smp_load_acquire(sq.khead)) return 0;
   // The ring's own descriptor: a registered index belongs to the owner.
   const int rc = io_uring_enter2(ring_.ring_fd, ktail - *sq.khead, 0, 0, nullptr, 0);
   if (rc <= 0) return 0;

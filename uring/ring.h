@@ -11,7 +11,11 @@
 // Invariants
 //   1. Owned by one worker; only its thread touches the ring (the ring is set
 //      up with IORING_SETUP_SINGLE_ISSUER where the kernel has it, which makes
-//      the kernel enforce this).
+//      the kernel enforce this) - except a ring the monitor may rescue
+//      (shared_reaping): the monitor then reaps and submits too, under
+//      reap_mutex_, and the ring has no SINGLE_ISSUER. Requests the monitor
+//      submits are its thread's in the kernel: their task work runs there,
+//      and they are cancelled if the monitor exits first (only at shutdown).
 //   2. user_data = address of the record | tag (records are 8-byte aligned):
 //        kTagOperation  the Operation's own completion
 //        kTagTimeout    its linked timeout (the record waits for both)

@@ -77,30 +77,46 @@ def _entry_return():
 
 
 def frames_of(fiber):
-    """Return addresses of a fiber that is not running, innermost first."""
+    """Return addresses of a fiber that is not running, innermost first.
+
+    The walk stays inside the fiber's stack mapping and stops at anything
+    unreadable, so one odd fiber never ends the listing of the others."""
     sp = int(fiber["sp"])
     if sp == 0:
         return []
+    base = int(fiber["stack"]["base"])
+    top = base + int(fiber["stack"]["size"])
+
+    def inside(addr):
+        return base <= addr and addr + 16 <= top and addr % 8 == 0
+
     entry = _entry_return()
-    rbp = _read_u64(sp + 0x30)
-    pcs = [_read_u64(sp + 0x38)]
-    while rbp != 0 and len(pcs) < 256:
-        ret = _read_u64(rbp + 8)
-        if ret == 0:
-            break
-        pcs.append(ret)
-        if ret == entry:
-            break
-        nxt = _read_u64(rbp)
-        if nxt <= rbp:
-            break
-        rbp = nxt
+    pcs = []
+    try:
+        if not inside(sp):
+            return []
+        rbp = _read_u64(sp + 0x30)
+        pcs.append(_read_u64(sp + 0x38))
+        while rbp != 0 and inside(rbp) and len(pcs) < 256:
+            ret = _read_u64(rbp + 8)
+            if ret == 0:
+                break
+            pcs.append(ret)
+            if ret == entry:
+                break
+            nxt = _read_u64(rbp)
+            if nxt <= rbp:
+                break
+            rbp = nxt
+    except gdb.MemoryError:
+        pass
     return pcs
 
 
-def describe(pc, innermost):
-    """(function name, 'file:line' or '') of a pc (a return address unless innermost)."""
-    look = pc if innermost else pc - 1
+def describe(pc, innermost=False):
+    """(function name, 'file:line' or '') of a return address. (Every frame
+    of a parked fiber is one: the innermost returns into the switch.)"""
+    look = pc - 1
     name = None
     try:
         block = gdb.block_for_pc(look)
@@ -121,7 +137,7 @@ def describe(pc, innermost):
 
 def waits_on(fiber):
     for n, pc in enumerate(frames_of(fiber)):
-        name, _ = describe(pc, n == 0)
+        name, _ = describe(pc)
         if not name.startswith(INTERNAL):
             return name
     return ""
@@ -191,7 +207,7 @@ class WeftBacktrace(gdb.Command):
             return
         print("fiber #%d (%s), %s:" % (int(f["id"]), _name(f), STATES.get(int(f["state"]), "?")))
         for n, pc in enumerate(pcs):
-            name, where = describe(pc, n == 0)
+            name, where = describe(pc)
             print("#%-2d 0x%016x in %s%s" % (n, pc, name, (" at " + where) if where else ""))
 
 
