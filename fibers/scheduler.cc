@@ -23,6 +23,9 @@ namespace {
 std::mutex debug_list_mutex;
 }  // namespace
 
+// tools/gdb/weft.py, for gdb to load with the program (.debug_gdb_scripts).
+#include "weft_gdb_script.inc"
+
 }  // namespace weft::fibers
 
 // The first live scheduler, for debuggers (see Scheduler::debug_next_).

@@ -26,4 +26,15 @@ expect "weft-bt receiver shows Channel<int>::recv" '^#[0-9]+ +0x[0-9a-f]+ in wef
 expect "weft-bt ends at weft_fiber_start" '^#[0-9]+ +0x[0-9a-f]+ in weft_fiber_start'
 expect "weft-bt of a running fiber points to bt" 'is running on worker 0: select its thread and use bt'
 grep -q 'Python Exception' <<<"$out" && { echo "FAIL: the script raised"; fail=1; }
+# Auto-loaded from the program's .debug_gdb_scripts section, no `source`,
+# where gdb's auto-load safe-path allows it.
+auto=$(gdb -batch -nx -iex 'set auto-load safe-path /' -ex 'set debuginfod enabled off' -ex run \
+  -ex 'info weft-fibers' --args "$1" trap 2>&1) || true
+if grep -Eq '^[0-9]+ +sleeper +parked ' <<<"$auto"; then
+  echo "ok   auto-loaded from the program"
+else
+  echo "$auto" | tail -5
+  echo "FAIL auto-loaded from the program"
+  fail=1
+fi
 exit $fail

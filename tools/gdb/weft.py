@@ -14,10 +14,12 @@
 # weft_fiber_start. A running fiber is on its thread's stack: use gdb's own
 # `thread N` and `bt`.
 #
-# Auto-loading: installed as <prefix>/share/weft/gdb/weft.py; add
-#   add-auto-load-safe-path <prefix>/share/weft
-#   source <prefix>/share/weft/gdb/weft.py
-# to ~/.gdbinit, or pass -x tools/gdb/weft.py.
+# Auto-loading: every weft program carries this script in a
+# .debug_gdb_scripts section (fibers/CMakeLists.txt), and gdb runs it when it
+# loads the program if its auto-load safe-path allows that program, e.g.
+#   add-auto-load-safe-path /path/to/your/build
+# in ~/.gdbinit. Else: source <prefix>/share/weft/gdb/weft.py (installed),
+# or gdb -x tools/gdb/weft.py.
 #
 # Needs the program's debug info (weft's default build type has it).
 import gdb
