@@ -97,8 +97,7 @@ void Loop::invoke(const Callback& cb) {
 }
 
 bool Loop::alive() const {
-  return !timers_.empty() || !live_immediates_.empty() || active_ > 0 || !closing_.empty() ||
-         !pending_.empty();
+  return !timers_.empty() || !live_immediates_.empty() || active_ > 0 || !closing_.empty();
 }
 
 void Loop::run(const Callback& main) {
@@ -110,9 +109,7 @@ void Loop::run(const Callback& main) {
       run_timers();
     }
     while (more) {
-      run_pending();
       poll();
-      for (int i = 0; i < 8 && !pending_.empty(); ++i) run_pending();
       run_check();
       run_closing();
       update_time();
@@ -189,12 +186,6 @@ void Loop::run_timers() {
   }
 }
 
-void Loop::run_pending() {
-  std::deque<Callback> batch;
-  batch.swap(pending_);
-  for (const Callback& cb : batch) invoke(cb);
-}
-
 void Loop::post(Callback cb) {
   {
     std::lock_guard<std::mutex> g(posted_mutex_);
@@ -212,7 +203,7 @@ void Loop::poll() {
   };
   // libuv's timeout: none when something waits to run now, else until the
   // next timer, else for ever (until I/O).
-  const bool now_work = !live_immediates_.empty() || !closing_.empty() || !pending_.empty() ||
+  const bool now_work = !live_immediates_.empty() || !closing_.empty() ||
                         (active_ == 0 && timers_.empty());
   std::deque<Callback> got = take();
   if (got.empty()) {

@@ -25,7 +25,8 @@
 //     timers   (once before the first iteration, then at the end of each)
 //              every timer due at the loop's time, earliest deadline first,
 //              equal deadlines in the order they were set
-//     pending  callbacks deferred by the previous iteration
+//     pending  (callbacks libuv defers to the next iteration: none here,
+//              every I/O callback runs in the poll phase)
 //     poll     waits for I/O (not at all if an immediate or close callback
 //              is waiting; at most until the next timer), then runs the
 //              callbacks of what completed, in completion order
@@ -142,7 +143,6 @@ class Loop {
   void drain_ticks();
   bool alive() const;
   void run_timers();
-  void run_pending();
   void poll();
   void run_check();
   void run_closing();
@@ -175,7 +175,6 @@ class Loop {
   std::unordered_set<std::uint64_t> live_immediates_;
   std::deque<Callback> ticks_;
   std::deque<Callback> microtasks_;
-  std::deque<Callback> pending_;
   std::deque<Callback> closing_;
   long active_ = 0;  // handles and requests that keep the loop alive
   std::mutex posted_mutex_;

@@ -18,12 +18,12 @@ namespace {
 
 std::int64_t sys_result(long rc) { return rc >= 0 ? rc : -errno; }
 
-// Files, block devices and directories: epoll refuses them (EPERM), so
-// their calls go to the pool, where a directory's read fails with EISDIR as
-// it does on the ring.
+// Files and block devices: data may be in the page cache (RWF_NOWAIT).
+// Other descriptors epoll refuses (directories, /dev/null) reach the pool
+// through wait_on's EPERM fallback.
 bool is_seekable_file(int fd) {
   struct stat st {};
-  return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode));
+  return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 }
 
 // The system call of a file operation, run on a helper thread.
