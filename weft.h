@@ -12,6 +12,7 @@
 #include <weft/fibers/semaphore.h>
 #include <weft/fibers/spawn.h>
 #include <weft/fibers/stats.h>
+#include <weft/fibers/trace.h>
 #include <weft/fibers/wait_group.h>
 #include <weft/uring/address.h>
 #include <weft/uring/buffer.h>

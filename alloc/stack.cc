@@ -88,7 +88,8 @@ int StackArenas::carve(std::size_t stack_size, Stack* out) {
     return rc;
   }
   out->base = slot + guard_bytes_;
-  out->size = stack_size;
+  out->size = static_cast<std::uint32_t>(stack_size);
+  out->committed_pages = 0;
 #ifdef WEFT_HAVE_VALGRIND
   std::lock_guard<std::mutex> lock(mutex_);
   valgrind_ids_.push_back(VALGRIND_STACK_REGISTER(out->base, out->top()));
@@ -102,27 +103,48 @@ StackPool::StackPool(StackPoolOptions options)
     : options_(options),
       own_arenas_(std::make_unique<StackArenas>(options.guard_bytes)),
       arenas_(own_arenas_.get()),
-      page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
+      page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))),
+      page_shift_(static_cast<unsigned>(std::countr_zero(page_))) {
   options_.guard_bytes = arenas_->guard_bytes();
   options_.keep_bytes = std::max(page_, (options_.keep_bytes + page_ - 1) / page_ * page_);
 }
 
 StackPool::StackPool(StackArenas& arenas, StackPoolOptions options)
-    : options_(options), arenas_(&arenas), page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
+    : options_(options),
+      arenas_(&arenas),
+      page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))),
+      page_shift_(static_cast<unsigned>(std::countr_zero(page_))) {
   options_.guard_bytes = arenas_->guard_bytes();
   options_.keep_bytes = std::max(page_, (options_.keep_bytes + page_ - 1) / page_ * page_);
 }
 
 StackPool::~StackPool() = default;
 
-void StackPool::trim(const Stack& stack) {
+void StackPool::trim(Stack& stack) {
+  // What is resident, for the counters: a trim is rare (a fiber went deep),
+  // and mincore costs less than the madvise after it.
+  const std::size_t below = stack.size - options_.keep_bytes;
+  const std::size_t pages = stack.size >> page_shift_;
+  const std::size_t below_pages = below >> page_shift_;
+  std::vector<unsigned char> vec(pages);
+  std::uint32_t resident_below = 0, resident_kept = 0;
+  if (mincore(stack.base, stack.size, vec.data()) == 0) {
+    for (std::size_t i = 0; i < pages; ++i) {
+      if ((vec[i] & 1) != 0) ++(i < below_pages ? resident_below : resident_kept);
+    }
+  }
+  // More resident than the depth seen at switches: it went deeper between two.
+  const std::uint32_t resident = resident_below + resident_kept;
+  if (resident > stack.committed_pages) stats_.pages_committed += resident - stack.committed_pages;
+  stats_.pages_trimmed += resident_below;
+  stack.committed_pages = resident_kept;
   // MADV_DONTNEED frees at once (MADV_FREE would leave the pages counted as
   // resident until memory pressure). Guard markers survive it.
-  madvise(stack.base, stack.size - options_.keep_bytes, MADV_DONTNEED);
+  madvise(stack.base, below, MADV_DONTNEED);
   ++stats_.trims;
 }
 
-void StackPool::trim_and_keep(const Stack& stack) {
+void StackPool::trim_and_keep(Stack stack) {
   trim(stack);
   class_for(stack.size).checked.push_back(stack);
 }
@@ -132,7 +154,7 @@ unsigned StackPool::sweep() {
   unsigned budget = options_.sweep_batch;
   for (SizeClass& cls : classes_) {
     while (budget > 0 && !cls.unchecked.empty()) {
-      const Stack stack = cls.unchecked.back();
+      Stack stack = cls.unchecked.back();
       cls.unchecked.pop_back();
       --unchecked_count_;
       --budget;

@@ -49,8 +49,11 @@
 namespace weft::alloc {
 
 struct Stack {
-  char* base = nullptr;  // lowest usable byte, just above the guard
-  std::size_t size = 0;  // usable bytes
+  char* base = nullptr;    // lowest usable byte, just above the guard
+  std::uint32_t size = 0;  // usable bytes (at most StackPool::kMaxSize)
+  // Pages below top() known to be committed: the deepest a fiber was seen
+  // using, kept by the pool for its counters (StackPoolStats).
+  std::uint32_t committed_pages = 0;
   char* top() const { return base + size; }
   explicit operator bool() const { return base != nullptr; }
 };
@@ -65,6 +68,11 @@ struct StackPoolStats {
   std::uint64_t slots_created = 0;  // slots carved from arenas (ever)
   std::uint64_t acquired = 0;       // stacks handed out
   std::uint64_t trims = 0;          // stacks trimmed back to keep_bytes
+  // Pages fibers committed by touching them: the depth seen at switches when
+  // a stack comes back, plus what a trim finds resident below keep_bytes
+  // beyond that (a fiber may go deeper between two switches).
+  std::uint64_t pages_committed = 0;
+  std::uint64_t pages_trimmed = 0;  // resident pages trims gave back (mincore, then madvise)
   std::uint64_t checks = 0;         // mincore checks made by sweep()
   std::size_t arena_bytes = 0;      // virtual bytes reserved
   std::size_t pooled = 0;           // stacks waiting in the pool now
@@ -163,8 +171,14 @@ class StackPool {
   // Owner worker only. Takes a stack back. `lowest_seen` is the deepest
   // address the fiber was seen using; a stack seen deeper than keep_bytes is
   // trimmed now, any other waits for sweep().
-  [[gnu::always_inline]] void release(const Stack& stack, const void* lowest_seen) {
-    if (static_cast<const char*>(lowest_seen) < stack.top() - options_.keep_bytes) [[unlikely]] {
+  [[gnu::always_inline]] void release(Stack stack, const void* lowest_seen) {
+    const auto depth = static_cast<std::size_t>(stack.top() - static_cast<const char*>(lowest_seen));
+    const auto pages = static_cast<std::uint32_t>((depth + page_ - 1) >> page_shift_);
+    if (pages > stack.committed_pages) {
+      stats_.pages_committed += pages - stack.committed_pages;
+      stack.committed_pages = pages;
+    }
+    if (depth > options_.keep_bytes) [[unlikely]] {
       trim_and_keep(stack);
       return;
     }
@@ -190,8 +204,8 @@ class StackPool {
     std::vector<Stack, Allocator<Stack>> unchecked;  // released, not yet swept
     std::vector<Stack, Allocator<Stack>> checked;    // known shallow
   };
-  void trim(const Stack& stack);
-  [[gnu::noinline]] void trim_and_keep(const Stack& stack);
+  void trim(Stack& stack);
+  [[gnu::noinline]] void trim_and_keep(Stack stack);
   SizeClass& class_for(std::size_t rounded) {
     return classes_[std::countr_zero(rounded) - std::countr_zero(kMinSize)];
   }
@@ -200,6 +214,7 @@ class StackPool {
   std::unique_ptr<StackArenas> own_arenas_;  // when not given shared ones
   StackArenas* arenas_;
   std::size_t page_;
+  unsigned page_shift_;
   SizeClass classes_[10];  // kMinSize << i
   std::size_t unchecked_count_ = 0;
   StackPoolStats stats_;

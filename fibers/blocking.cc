@@ -19,6 +19,7 @@
 #include <thread>
 
 #include <weft/fibers/result.h>
+#include <weft/fibers/trace.h>
 #include <weft/fibers/wait.h>
 #include <weft/fibers/worker.h>
 
@@ -81,8 +82,15 @@ class BlockingPool {
       }
       auto* worker = static_cast<Worker*>(job->worker);
       auto* fiber = static_cast<Fiber*>(job->fiber);
+      const bool traced = trace::on();
+      if (traced) [[unlikely]] {
+        trace::label_this_thread("blocking pool");
+        trace::job(true, &worker->scheduler());
+      }
       job->run(job);
       worker->ready_remote(fiber, /*announced=*/true);  // the job may be gone from here on
+      if (traced) [[unlikely]]
+        trace::job(false, &worker->scheduler());
     }
   }
 

@@ -68,6 +68,7 @@ struct Fiber {
   Worker* listed_on = nullptr;  // whose list that is
   std::uint64_t id = 0;
   AbandonHook* abandon_hook = nullptr;  // set while parked in a wait that has one
+  std::uint64_t trace_flow = 0;  // trace.h: the flow its next run ends (set by its waker)
   EhGlobals eh;
   char name[32];  // NUL-terminated; set by Worker::create
   [[no_unique_address]] SanitizerState san;

@@ -6,6 +6,7 @@
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/worker.h>
 #include <weft/fibers/probes.h>
+#include <weft/fibers/trace.h>
 
 namespace weft::fibers {
 
@@ -17,7 +18,10 @@ constexpr auto kIdleTickMax = std::chrono::milliseconds(50);
 
 Monitor::Monitor(Scheduler& scheduler, const MonitorOptions& options)
     : scheduler_(scheduler), options_(options), seen_(scheduler.size()) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    trace::label_this_thread("monitor");
+    run();
+  });
 }
 
 Monitor::~Monitor() {
@@ -92,6 +96,8 @@ void Monitor::report(std::size_t index, std::uint64_t count, std::chrono::millis
   if (!scheduler_.worker(index)->describe_running(count, f)) return;
   reported_.fetch_add(1, std::memory_order_relaxed);
   WEFT_PROBE4(hog, f.id, f.name, static_cast<long long>(ran.count()), index);
+  if (trace::on()) [[unlikely]]
+    trace::hog(&scheduler_, index, f.id, f.name, ran.count());
   std::fprintf(stderr, "weft: fiber %s (#%llu) has run %lld ms without yielding on worker %zu\n",
                f.name[0] != '\0' ? f.name : "(unnamed)", static_cast<unsigned long long>(f.id),
                static_cast<long long>(ran.count()), index);

@@ -153,6 +153,8 @@ Stats& operator+=(Stats& a, const Stats& b) {
   a.fibers_live += b.fibers_live;
   a.stack_slots = std::max(a.stack_slots, b.stack_slots);  // runtime-wide: count once
   a.stack_trims += b.stack_trims;
+  a.stack_pages_committed += b.stack_pages_committed;
+  a.stack_pages_trimmed += b.stack_pages_trimmed;
   a.stack_checks += b.stack_checks;
   a.sqes_submitted += b.sqes_submitted;
   a.cqes_reaped += b.cqes_reaped;
@@ -187,6 +189,8 @@ std::string format_stats(const Stats& s) {
   line("fibers_live", s.fibers_live);
   line("stack_slots", s.stack_slots);
   line("stack_trims", s.stack_trims);
+  line("stack_pages_committed", s.stack_pages_committed);
+  line("stack_pages_trimmed", s.stack_pages_trimmed);
   line("stack_checks", s.stack_checks);
   line("sqes_submitted", s.sqes_submitted);
   line("cqes_reaped", s.cqes_reaped);

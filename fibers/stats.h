@@ -32,6 +32,8 @@ struct Stats {
   // stacks
   std::uint64_t stack_slots = 0;   // stacks carved from the runtime's arenas (ever; runtime-wide)
   std::uint64_t stack_trims = 0;   // deep stacks trimmed on return to the pool
+  std::uint64_t stack_pages_committed = 0;  // stack pages fibers touched (alloc/stack.h says how counted)
+  std::uint64_t stack_pages_trimmed = 0;    // of which given back to the kernel by trims
   std::uint64_t stack_checks = 0;  // pooled stacks checked for depth while idle
   // I/O backend
   std::uint64_t sqes_submitted = 0;  // submission queue entries handed to the kernel

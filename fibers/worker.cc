@@ -212,6 +212,8 @@ Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const Spawn
   link(f);
   ++stats_.spawns;
   WEFT_PROBE2(spawn, f->id, f->name);
+  if (trace::on()) [[unlikely]]
+    trace::spawn(f);
   *task = static_cast<char*>(block) + offset;
   return f;
 }
@@ -292,7 +294,10 @@ void Worker::round() {
     }
   }
   if (!runnable && stacks_.has_unchecked()) stacks_.sweep();  // about to sleep
-  poller_.poll(!runnable, timers_.next_deadline(), stats_);
+  if (trace::on()) [[unlikely]]
+    poll_traced(!runnable);
+  else
+    poller_.poll(!runnable, timers_.next_deadline(), stats_);
   // A thread that readied a fiber after the check above also woke the poll.
   take_arrivals();
   if (spinning_) {
@@ -334,6 +339,8 @@ bool Worker::steal() {
       victim->stats_stolen_.fetch_add(got, std::memory_order_relaxed);
       stats_.stolen_in += got;
       WEFT_PROBE3(steal, index_, victim->index_, got);
+      if (trace::on()) [[unlikely]]
+        trace::steal(victim->index_, got);
       return true;
     }
   }
@@ -361,6 +368,8 @@ bool Worker::steal_next(std::size_t start) {
       victim->stats_stolen_.fetch_add(1, std::memory_order_relaxed);
       ++stats_.stolen_in;
       WEFT_PROBE3(steal, index_, victim->index_, 1);
+      if (trace::on()) [[unlikely]]
+        trace::steal(victim->index_, 1);
       return true;
     }
   }
@@ -433,10 +442,20 @@ void Worker::park_worker() {
   }
   if (stacks_.has_unchecked()) stacks_.sweep();
   ++stats_.parks_worker;
-  poller_.poll(true, timers_.next_deadline(), stats_);
+  if (trace::on()) [[unlikely]]
+    poll_traced(true);
+  else
+    poller_.poll(true, timers_.next_deadline(), stats_);
   quiet_.store(false, std::memory_order_relaxed);
   spinning_ = scheduler_.leave_idle(this);
   take_arrivals();
+}
+
+// A poll with the time it may sleep marked "idle" in the trace.
+void Worker::poll_traced(bool block) {
+  if (block) trace::idle(true);
+  poller_.poll(block, timers_.next_deadline(), stats_);
+  if (block) trace::idle(false);
 }
 
 // After a poll: fibers other threads readied through the inbox, and timers
@@ -452,6 +471,8 @@ void Worker::take_arrivals() {
 void Worker::ready_remote(Fiber* fiber, bool announced) {
   if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
     probes::wake(fiber->id);
+  if (trace::on()) [[unlikely]]
+    trace::wake(fiber, &scheduler_);
   // Still on the fiber the monitor found it stuck on? Then a fiber back
   // from the blocking pool (parked here before that fiber began its run)
   // waits in the global queue instead, where another worker takes it: the
@@ -577,6 +598,8 @@ void Worker::switch_to(Fiber* next) {
   switched_from_ = self;
   if (WEFT_PROBE_ENABLED(switch)) [[unlikely]]
     probes::context_switch(self->id, next->id);
+  if (trace::on()) [[unlikely]]
+    trace::run(next, next == &home_);
   // The switch hands the resumed side the worker it now runs on (it may be
   // another one than it parked on): code after a switch must not trust
   // anything cached from before it.
@@ -648,6 +671,8 @@ void Worker::ready_any(Fiber* fiber, bool next) {
   ++stats_.wakeups;
   if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
     probes::wake(fiber->id);
+  if (trace::on()) [[unlikely]]
+    trace::wake(fiber, &scheduler_);
   fiber->state = FiberState::runnable;
   if (!next || !on_fiber() || (options_.shuffle && random() % 2 == 0)) {
     enqueue(fiber);
@@ -817,6 +842,8 @@ Stats Worker::snapshot() const {
   const alloc::StackPoolStats pool = stacks_.stats();
   s.stack_slots = pool.slots_created;
   s.stack_trims = pool.trims;
+  s.stack_pages_committed = pool.pages_committed;
+  s.stack_pages_trimmed = pool.pages_trimmed;
   s.stack_checks = pool.checks;
   return s;
 }

@@ -73,6 +73,7 @@
 #include <weft/fibers/local_queue.h>
 #include <weft/fibers/poller.h>
 #include <weft/fibers/probes.h>
+#include <weft/fibers/trace.h>
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/stats.h>
 #include <weft/fibers/timer.h>
@@ -209,6 +210,8 @@ class Worker {
       ++stats_.wakeups;
       if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
         probes::wake(fiber->id);
+      if (trace::on()) [[unlikely]]
+        trace::wake(fiber, &scheduler_);
       fiber->state = FiberState::runnable;
       next_.store(fiber, std::memory_order_relaxed);
       return;
@@ -266,6 +269,7 @@ class Worker {
   bool steal();
   bool anything_queued_anywhere() const;
   void park_worker();
+  [[gnu::cold, gnu::noinline]] void poll_traced(bool block);
   bool spin_for_work();
   void take_arrivals();
   bool wait_for_remote();

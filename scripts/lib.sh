@@ -12,9 +12,11 @@ WEFT_JOBS=${WEFT_JOBS:-$(nproc)}
 # checks the HTTP example as a real client sees it (tests/http/curl_check.sh)
 # and gdb that fibers unwind in the debugger (tests/tools/gdb_check.sh);
 # systemtap-sdt-dev supplies <sys/sdt.h> for the USDT probes
-# (fibers/probes.h).
+# (fibers/probes.h); python3 reads the timeline trace back as JSON
+# (tests/trace/trace_check.py) and draws the flame graph (tools/flamegraph.py).
 WEFT_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev
-               libboost-test-dev libboost-context-dev valgrind curl gdb systemtap-sdt-dev)
+               libboost-test-dev libboost-context-dev valgrind curl gdb systemtap-sdt-dev
+               python3)
 
 weft_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -8,6 +8,7 @@
 
 #include <weft/fibers/event.h>
 #include <weft/fibers/scheduler.h>
+#include <weft/fibers/trace.h>
 
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
@@ -66,6 +67,8 @@ void Backend::deliver(Operation& op) {
     if (op.watch_next != nullptr) op.watch_next->watch_prev = op.watch_prev;
     op.watched = false;
   }
+  if (op.trace_id != 0) [[unlikely]]
+    fibers::trace::io_end(&op.trace_id, op_name(op.kind), op.result, &op.worker->scheduler());
   op.worker->ready(op.fiber);
 }
 
@@ -131,7 +134,11 @@ std::int64_t perform(Operation& op) {
   op.worker = worker;
   op.backend = &backend;
   op.fiber = worker->current_fiber();
+  if (fibers::trace::on()) [[unlikely]]
+    fibers::trace::io_begin(&op.trace_id, op_name(op.kind), op.fd);
   if (backend.submit(op)) {
+    if (op.trace_id != 0) [[unlikely]]
+      fibers::trace::io_end(&op.trace_id, op_name(op.kind), op.result, &op.worker->scheduler());
     tell_memcheck_what_the_kernel_wrote(op);
     return op.result;
   }
@@ -159,6 +166,8 @@ std::int64_t perform(Operation& op) {
   op.fiber->abandon_hook = &op.abandon;
   worker->park(&after_parking, &op);
   op.fiber->abandon_hook = nullptr;
+  if (op.trace_id != 0) [[unlikely]]  // completed without deliver() (a pool job)
+    fibers::trace::io_end(&op.trace_id, op_name(op.kind), op.result, &op.worker->scheduler());
   if (token != nullptr) token->remove(&op.cancel_registration);
   tell_memcheck_what_the_kernel_wrote(op);
   return op.result;

@@ -54,3 +54,27 @@ void Operation::operator delete(void* p) noexcept {
 }
 
 }  // namespace weft::uring
+
+namespace weft::uring {
+
+const char* op_name(OpKind kind) noexcept {
+  switch (kind) {
+    case OpKind::nop: return "nop";
+    case OpKind::read: return "read";
+    case OpKind::write: return "write";
+    case OpKind::recv: return "recv";
+    case OpKind::send: return "send";
+    case OpKind::sendmsg: return "sendmsg";
+    case OpKind::recvmsg: return "recvmsg";
+    case OpKind::accept: return "accept";
+    case OpKind::connect: return "connect";
+    case OpKind::shutdown: return "shutdown";
+    case OpKind::close: return "close";
+    case OpKind::openat: return "openat";
+    case OpKind::statx: return "statx";
+    case OpKind::fsync: return "fsync";
+  }
+  return "io";
+}
+
+}  // namespace weft::uring

@@ -85,6 +85,7 @@ struct Operation {
   bool timed_out = false;    // the linked timeout fired
   bool cancel_sent = false;
   bool buffer_select = false;  // a receive into a provided buffer (ring only)
+  std::uint64_t trace_id = 0;  // while traced (fibers/trace.h): from submission to completion
   __kernel_timespec deadline_ts{};
   // For waits the backend serves in user space (accept): their deadline and
   // their place in the listener's queue.
@@ -118,6 +119,9 @@ struct Operation {
     Operation* op = nullptr;
   } abandon;
 };
+
+// "read", "recv", ...: the operation's name in traces and messages.
+const char* op_name(OpKind kind) noexcept;
 
 using OperationPtr = std::unique_ptr<Operation>;
 

@@ -16,6 +16,7 @@
 
 #include <weft/fibers/monitor.h>
 #include <weft/fibers/scheduler.h>
+#include <weft/fibers/trace.h>
 #include <weft/fibers/worker.h>
 #include <weft/uring/epoll.h>
 #include <weft/uring/ring.h>
@@ -60,6 +61,7 @@ struct Runtime::Impl {
   std::unique_ptr<uring::Backend> backend;
   std::thread::id owner;
   bool running = false;
+  bool tracing = false;  // this runtime's run() began the process's trace
   Stats totals;                     // every run so far
   std::vector<Stats> last_workers;  // per worker, the last run
   std::uint64_t last_rescued = 0;
@@ -190,6 +192,7 @@ struct Runtime::Run {
     options.detect_deadlock = impl.options.detect_deadlock;
     options.shuffle = impl.options.shuffle || env_flag("WEFT_SHUFFLE");
     options.idle_spin = impl.idle_spin;
+    start_trace();
     worker0 = std::make_unique<fibers::Worker>(*impl.backend, scheduler, 0, options);
     bindings = std::make_unique<Bindings>(*worker0, impl.backend.get());
     stats.resize(impl.workers);
@@ -200,6 +203,18 @@ struct Runtime::Run {
       if (!impl.shared_reaping()) m.rescue_after = {};
       monitor = std::make_unique<fibers::Monitor>(scheduler, m);
     }
+  }
+
+  // WEFT_TRACE or the option: a trace of this run() (fibers/trace.h), begun
+  // before any worker exists. A path that cannot be written, or another
+  // run() tracing, gets a line on stderr and the run goes on untraced.
+  void start_trace() {
+    std::string path = impl.options.trace_path;
+    if (const char* env = std::getenv("WEFT_TRACE"); env != nullptr && env[0] != '\0') path = env;
+    if (path.empty()) return;
+    std::string why;
+    impl.tracing = fibers::trace::begin(path, &scheduler, &why);
+    if (!impl.tracing) std::fprintf(stderr, "weft: not tracing: %s\n", why.c_str());
   }
 
   // Before any worker's stop phases: a rescue touches rings.
@@ -342,13 +357,22 @@ Runtime::Session::Session(Runtime& rt) : rt_(rt), run_(nullptr) {
         "accepts submissions from that thread only)");
   }
   impl.running = true;
-  run_ = new Run(impl);
+  try {
+    run_ = new Run(impl);
+  } catch (...) {
+    if (impl.tracing) fibers::trace::end();
+    impl.tracing = false;
+    impl.running = false;
+    throw;
+  }
 }
 
 Runtime::Session::~Session() {
   delete run_;
   Impl& impl = *rt_.impl_;
   impl.running = false;
+  if (impl.tracing) fibers::trace::end();
+  impl.tracing = false;
   if (impl.options.print_stats || env_flag("WEFT_STATS")) {
     std::fprintf(stderr, "weft: %s, %zu worker%s%s\n%s", impl.backend->describe().c_str(),
                  impl.workers, impl.workers == 1 ? "" : "s",

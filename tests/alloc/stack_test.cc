@@ -93,6 +93,9 @@ BOOST_AUTO_TEST_CASE(a_stack_seen_deep_is_trimmed_when_released) {
   pool.release(s, s.top() - (128 << 10));
   BOOST_TEST(resident_pages(s) <= pool.options().keep_bytes / kPage);
   BOOST_TEST(pool.stats().trims == 1u);
+  // Counted: 32 pages committed, all but the 16 KiB kept given back.
+  BOOST_TEST(pool.stats().pages_committed == (128u << 10) / kPage);
+  BOOST_TEST(pool.stats().pages_trimmed == ((128u << 10) - pool.options().keep_bytes) / kPage);
 }
 
 BOOST_AUTO_TEST_CASE(a_stack_that_went_deep_unseen_is_trimmed_by_the_idle_sweep) {
@@ -103,9 +106,13 @@ BOOST_AUTO_TEST_CASE(a_stack_that_went_deep_unseen_is_trimmed_by_the_idle_sweep)
   pool.release(s, s.top());  // the scheduler never saw it deep
   BOOST_TEST(pool.has_unchecked());
   BOOST_TEST(resident_pages(s) == (200u << 10) / kPage);
+  BOOST_TEST(pool.stats().pages_committed == 0u);  // nothing seen yet
   BOOST_TEST(pool.sweep() == 1u);
   BOOST_TEST(!pool.has_unchecked());
   BOOST_TEST(resident_pages(s) <= pool.options().keep_bytes / kPage);
+  // The sweep's trim found the pages the switches never saw.
+  BOOST_TEST(pool.stats().pages_committed == (200u << 10) / kPage);
+  BOOST_TEST(pool.stats().pages_trimmed == ((200u << 10) - pool.options().keep_bytes) / kPage);
 }
 
 BOOST_AUTO_TEST_CASE(a_shallow_stack_keeps_its_pages) {
@@ -117,6 +124,15 @@ BOOST_AUTO_TEST_CASE(a_shallow_stack_keeps_its_pages) {
   BOOST_TEST(pool.sweep() == 0u);
   BOOST_TEST(resident_pages(s) == 2u);
   BOOST_TEST(pool.stats().trims == 0u);
+  BOOST_TEST(pool.stats().pages_committed == 2u);
+  BOOST_TEST(pool.stats().pages_trimmed == 0u);
+  // Reused and taken one page deeper: one more page, counted once.
+  Stack again;
+  BOOST_REQUIRE_EQUAL(pool.acquire(256 << 10, &again), 0);
+  BOOST_REQUIRE(again.base == s.base);
+  touch_from_top(again, 3 * kPage);
+  pool.release(again, again.top() - 3 * kPage);
+  BOOST_TEST(pool.stats().pages_committed == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(touching_the_guard_faults_and_other_faults_stay_ordinary) {

@@ -253,7 +253,8 @@ BOOST_AUTO_TEST_CASE(a_shallow_fiber_costs_one_or_two_stack_pages) {
 BOOST_AUTO_TEST_CASE(a_deep_stack_is_trimmed_when_its_fiber_ends) {
   weft::test::run(
       [] {
-        const auto trims_before = weft::stats().stack_trims;
+        const weft::Stats before = weft::stats();
+        const auto trims_before = before.stack_trims;
         std::size_t deep_pages = 0;
         auto h = weft::spawn([&] {
           go_deep(160 << 10, [&] {
@@ -264,6 +265,11 @@ BOOST_AUTO_TEST_CASE(a_deep_stack_is_trimmed_when_its_fiber_ends) {
         h.join();
         BOOST_TEST(deep_pages >= 40u);
         BOOST_TEST(weft::stats().stack_trims == trims_before + 1);
+        // The counters saw the pages come and go (the trim counts what
+        // mincore found resident below the kept 16 KiB).
+        const weft::Stats after = weft::stats();
+        BOOST_TEST(after.stack_pages_committed - before.stack_pages_committed >= deep_pages);
+        BOOST_TEST(after.stack_pages_trimmed - before.stack_pages_trimmed >= deep_pages - 4);
         // The next fiber reuses that stack and finds only the kept pages.
         auto next = weft::spawn([] { return my_resident_pages(); });
         BOOST_TEST(next.join() <= 4u);

@@ -1,0 +1,355 @@
+// The trace's recorder and its on/off switch (trace.h).
+#include <weft/fibers/trace.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <weft/fibers/fiber.h>
+#include <weft/fibers/trace_buffer.h>
+#include <weft/fibers/worker.h>
+
+namespace weft::fibers::trace {
+namespace detail {
+namespace {
+
+std::uint64_t steady_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::atomic<std::uint64_t> g_generation{0};  // one per trace; set before g_on
+std::atomic<std::uint64_t> g_origin{0};      // steady ns at begin
+std::atomic<const void*> g_owner{nullptr};   // the traced runtime's scheduler
+std::atomic<std::size_t> g_max_chunks{128};  // per thread (WEFT_TRACE_MB)
+std::atomic<std::uint32_t> g_next_serial{0};
+std::mutex g_control;  // begin() and end() one at a time
+
+// Every thread that ever recorded, so end() can wait until none is inside a
+// recording function.
+struct Slot;
+std::mutex g_slots_mutex;
+std::vector<Slot*>& slots() {
+  static auto* s = new std::vector<Slot*>;  // outlives thread-exit destructors
+  return *s;
+}
+
+thread_local const char* t_label = nullptr;
+
+struct Slot {
+  Slot() : serial(g_next_serial.fetch_add(1, std::memory_order_relaxed) & 0xfff) {
+    std::lock_guard<std::mutex> lock(g_slots_mutex);
+    slots().push_back(this);
+  }
+  ~Slot() {
+    std::lock_guard<std::mutex> lock(g_slots_mutex);
+    auto& v = slots();
+    v.erase(std::remove(v.begin(), v.end(), this), v.end());
+  }
+  std::atomic<bool> busy{false};
+  Buffer* buffer = nullptr;  // owned by the registry; valid while generation matches
+  std::uint64_t generation = 0;
+  std::uint64_t next_id = 0;
+  std::uint32_t serial;
+};
+
+thread_local Slot t_slot;
+
+// Process-unique ids for flows and I/O operations, kind in the low bits
+// (JSON numbers stay below 2^53).
+std::uint64_t new_id(Slot& s, FlowKind kind) {
+  return (static_cast<std::uint64_t>(s.serial) << 40) | (++s.next_id << 2) |
+         static_cast<std::uint64_t>(kind);
+}
+
+void attach(Slot& s, std::uint64_t generation) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  s.generation = generation;
+  s.buffer = nullptr;
+  Worker* w = Worker::current();
+  if (w != nullptr && &w->scheduler() != g_owner.load(std::memory_order_relaxed)) return;  // untraced
+  auto b = std::make_unique<Buffer>();
+  b->max_chunks = g_max_chunks.load(std::memory_order_relaxed);
+  if (w != nullptr) {
+    b->worker = true;
+    b->tid = static_cast<std::uint32_t>(w->index()) + 1;
+    b->label = "worker " + std::to_string(w->index());
+  } else {
+    b->tid = 1000 + s.serial;
+    b->label = t_label != nullptr ? t_label : "thread";
+  }
+  s.buffer = b.get();
+  r.buffers.push_back(std::move(b));
+}
+
+// Appends `n` records (1 or 2) to the calling thread's buffer, filled by
+// `fill`, if a trace is on and the event belongs to the traced runtime: the
+// calling worker's, or `scheduler` when given.
+template <class Fill>
+void record(const void* scheduler, std::size_t n, Fill&& fill) {
+  Slot& s = t_slot;
+  // Busy before looking at the switch: end() turns it off, then waits for
+  // every busy slot, so nobody is left writing into a buffer it frees.
+  s.busy.store(true, std::memory_order_seq_cst);
+  if (g_on.load(std::memory_order_seq_cst) &&
+      (scheduler == nullptr || scheduler == g_owner.load(std::memory_order_relaxed))) {
+    const std::uint64_t generation = g_generation.load(std::memory_order_acquire);
+    bool fresh = false;
+    if (s.generation != generation) {
+      attach(s, generation);
+      fresh = true;
+    }
+    if (s.buffer == nullptr) {  // a worker of a runtime that is not traced
+      s.busy.store(false, std::memory_order_release);
+      return;
+    }
+    Buffer& b = *s.buffer;
+    const std::uint64_t ts = steady_ns() - g_origin.load(std::memory_order_relaxed);
+    std::size_t at = b.count.load(std::memory_order_relaxed);
+    Record scratch[3];
+    std::size_t k = 0;
+    if (fresh) scratch[k++] = Record{ts, Kind::attach, 0, 0, 0, 0};
+    for (std::size_t i = 0; i < n; ++i) scratch[k + i] = Record{ts, Kind::name, 0, 0, 0, 0};
+    fill(scratch + k);
+    k += n;
+    bool room = true;
+    for (std::size_t i = at; i < at + k && room; ++i) {
+      const std::size_t chunk = i / kChunkRecords;
+      if (chunk >= b.max_chunks) {
+        room = false;
+      } else if (!b.chunks[chunk]) {
+        b.chunks[chunk].reset(new (std::nothrow) Record[kChunkRecords]);
+        room = static_cast<bool>(b.chunks[chunk]);
+      }
+    }
+    if (room) {
+      for (std::size_t i = 0; i < k; ++i) b.chunks[(at + i) / kChunkRecords][(at + i) % kChunkRecords] = scratch[i];
+      b.count.store(at + k, std::memory_order_release);
+    } else {
+      b.dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  s.busy.store(false, std::memory_order_release);
+}
+
+void put_name(Record& r, const char* name) {
+  static_assert(sizeof(Record) == 32);
+  char text[32] = {};
+  std::strncpy(text, name, sizeof text - 1);
+  std::memcpy(&r, text, sizeof text);
+}
+
+// Interned I/O names: io_begin is given string literals.
+constexpr std::size_t kIoNames = 64;
+std::atomic<const char*> g_io_names[kIoNames];
+std::atomic<std::size_t> g_io_count{0};
+std::mutex g_io_mutex;
+
+std::uint16_t intern(const char* what) {
+  std::size_t n = g_io_count.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (g_io_names[i].load(std::memory_order_relaxed) == what) return static_cast<std::uint16_t>(i);
+  }
+  std::lock_guard<std::mutex> lock(g_io_mutex);
+  n = g_io_count.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (g_io_names[i].load(std::memory_order_relaxed) == what) return static_cast<std::uint16_t>(i);
+  }
+  if (n == kIoNames) return static_cast<std::uint16_t>(kIoNames);  // "io"
+  g_io_names[n].store(what, std::memory_order_relaxed);
+  g_io_count.store(n + 1, std::memory_order_release);
+  return static_cast<std::uint16_t>(n);
+}
+
+}  // namespace
+
+Registry& registry() {
+  static auto* r = new Registry;  // recording threads may outlive static destruction
+  return *r;
+}
+
+const char* io_name(std::uint16_t index) {
+  if (index >= g_io_count.load(std::memory_order_acquire)) return "io";
+  return g_io_names[index].load(std::memory_order_relaxed);
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+bool begin(const std::string& path, const void* owner, std::string* why) {
+  std::lock_guard<std::mutex> control(g_control);
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (g_on.load(std::memory_order_relaxed)) {
+    *why = "another run() is tracing to " + r.path;
+    return false;
+  }
+  // Fail now, with the reason, rather than after the run.
+  if (std::FILE* f = std::fopen(path.c_str(), "w")) {
+    std::fclose(f);
+  } else {
+    *why = "cannot write " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  if (const char* mb = std::getenv("WEFT_TRACE_MB"); mb != nullptr && mb[0] != '\0') {
+    const long v = std::strtol(mb, nullptr, 10);
+    const std::size_t chunks = v > 0 ? static_cast<std::size_t>(v) : 1;
+    g_max_chunks.store(std::min(chunks, kMaxChunks), std::memory_order_relaxed);
+  }
+  r.path = path;
+  r.buffers.clear();
+  r.origin_ns = steady_ns();
+  g_origin.store(r.origin_ns, std::memory_order_relaxed);
+  g_owner.store(owner, std::memory_order_relaxed);
+  g_generation.fetch_add(1, std::memory_order_release);
+  g_on.store(true, std::memory_order_seq_cst);
+  return true;
+}
+
+void end() {
+  std::lock_guard<std::mutex> control(g_control);
+  if (!g_on.load(std::memory_order_relaxed)) return;
+  g_on.store(false, std::memory_order_seq_cst);
+  {
+    std::lock_guard<std::mutex> lock(g_slots_mutex);
+    for (Slot* s : slots()) {
+      while (s->busy.load(std::memory_order_acquire)) sched_yield();
+    }
+  }
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::string why;
+  std::size_t events = 0;
+  std::uint64_t dropped = 0;
+  for (const auto& b : r.buffers) {
+    events += b->count.load(std::memory_order_relaxed);
+    dropped += b->dropped.load(std::memory_order_relaxed);
+  }
+  if (write_json(r, steady_ns() - r.origin_ns, &why)) {
+    std::fprintf(stderr, "weft: trace written to %s: %zu records on %zu tracks", r.path.c_str(),
+                 events, r.buffers.size());
+    if (dropped != 0) {
+      std::fprintf(stderr, ", %llu dropped (buffers full: raise WEFT_TRACE_MB)",
+                   static_cast<unsigned long long>(dropped));
+    }
+    std::fprintf(stderr, "\n");
+  } else {
+    std::fprintf(stderr, "weft: trace not written: %s\n", why.c_str());
+  }
+  r.buffers.clear();
+  r.path.clear();
+}
+
+void label_this_thread(const char* label) noexcept { t_label = label; }
+
+void spawn(Fiber* f) {
+  const bool named = f->name[0] != '\0';
+  record(nullptr, named ? 2 : 1, [&](Record* r) {
+    f->trace_flow = new_id(t_slot, FlowKind::spawn);
+    r[0].kind = Kind::spawn;
+    r[0].a = f->id;
+    r[0].b = f->trace_flow;
+    r[0].sub = named ? 1 : 0;  // a name record follows
+    if (named) put_name(r[1], f->name);
+  });
+}
+
+void run(Fiber* next, bool home) {
+  record(nullptr, 1, [&](Record* r) {
+    r[0].kind = Kind::run;
+    if (!home) {
+      r[0].a = next->id;
+      r[0].b = next->trace_flow;
+      next->trace_flow = 0;
+    }
+  });
+}
+
+void wake(Fiber* f, const void* scheduler) {
+  // Woken from another thread, it is readied once more where it arrives
+  // (the inbox): the arrow stays the first waker's.
+  if (f->trace_flow != 0) return;
+  record(scheduler, 1, [&](Record* r) {
+    f->trace_flow = new_id(t_slot, FlowKind::wake);
+    r[0].kind = Kind::wake;
+    r[0].a = f->id;
+    r[0].b = f->trace_flow;
+  });
+}
+
+void steal(std::size_t victim, std::uint32_t count) {
+  record(nullptr, 1, [&](Record* r) {
+    r[0].kind = Kind::steal;
+    r[0].track = static_cast<std::uint32_t>(victim);
+    r[0].a = count;
+    r[0].b = new_id(t_slot, FlowKind::steal);
+  });
+}
+
+void idle(bool begin) {
+  record(nullptr, 1, [&](Record* r) { r[0].kind = begin ? Kind::idle_begin : Kind::idle_end; });
+}
+
+void job(bool begin, const void* scheduler) {
+  record(scheduler, 1, [&](Record* r) { r[0].kind = begin ? Kind::job_begin : Kind::job_end; });
+}
+
+void hog(const void* scheduler, std::size_t worker, std::uint64_t fiber_id, const char* name,
+         std::int64_t ms) {
+  record(scheduler, 2, [&](Record* r) {
+    r[0].kind = Kind::hog;
+    r[0].track = static_cast<std::uint32_t>(worker);
+    r[0].a = fiber_id;
+    r[0].b = static_cast<std::uint64_t>(ms);
+    put_name(r[1], name);
+  });
+}
+
+void io_begin(std::uint64_t* id, const char* what, int fd) {
+  const std::uint16_t name = intern(what);
+  record(nullptr, 1, [&](Record* r) {
+    *id = new_id(t_slot, FlowKind::wake);
+    r[0].kind = Kind::io_begin;
+    r[0].sub = name;
+    r[0].track = static_cast<std::uint32_t>(fd);
+    r[0].a = *id;
+  });
+}
+
+void io_end(std::uint64_t* id, const char* what, std::int64_t result, const void* scheduler) {
+  if (*id == 0) return;
+  const std::uint16_t name = intern(what);
+  record(scheduler, 1, [&](Record* r) {
+    r[0].kind = Kind::io_end;
+    r[0].sub = name;
+    r[0].a = *id;
+    r[0].b = static_cast<std::uint64_t>(result);
+  });
+  *id = 0;
+}
+
+}  // namespace weft::fibers::trace
+
+namespace weft::trace {
+
+bool active() noexcept { return fibers::trace::on(); }
+
+Result<void> write() {
+  using namespace fibers::trace::detail;
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (r.path.empty()) return errno_error(EINVAL);
+  std::string why;
+  if (!write_json(r, steady_ns() - r.origin_ns, &why)) return errno_error(errno != 0 ? errno : EIO);
+  return {};
+}
+
+}  // namespace weft::trace

@@ -1,0 +1,84 @@
+// The trace's records and per-thread buffers (trace.h), shared by the
+// recorder (trace.cc) and the JSON writer (trace_json.cc). Internal.
+//
+// Invariants:
+//  - A Buffer is appended to by one thread only (its owner). It publishes a
+//    record by storing `count` (release) after writing it, and a chunk's
+//    address before the first record in it: a reader that loads `count`
+//    (acquire) may read every record below it, while the owner goes on.
+//  - Buffers belong to the Registry, which frees them only in end(), after
+//    every thread is out of its recording function (Slot::busy).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace weft::fibers::trace::detail {
+
+enum class Kind : std::uint16_t {
+  attach,    // the buffer's first record; a worker's track opens a scheduler slice
+  name,      // payload: the 31-character name of the record before it
+  spawn,     // a = fiber id, b = flow id; a name record follows when named
+  run,       // a switch: a = fiber id (0: the worker's own context), b = flow id or 0
+  wake,      // a = fiber id, b = flow id
+  steal,     // track = victim worker, a = count, b = flow id
+  idle_begin,
+  idle_end,
+  job_begin,
+  job_end,
+  hog,       // track = worker, a = fiber id, b = ms; a name record follows
+  io_begin,  // a = operation id, sub = name index, track = fd
+  io_end,    // a = operation id, sub = name index, b = result
+};
+
+struct Record {
+  std::uint64_t ts;  // ns since the trace began
+  Kind kind;
+  std::uint16_t sub;
+  std::uint32_t track;
+  std::uint64_t a;
+  std::uint64_t b;
+};
+static_assert(sizeof(Record) == 32);
+
+// Flow ids carry their kind in the low two bits.
+enum class FlowKind : std::uint64_t { wake = 0, spawn = 1, steal = 2 };
+
+inline constexpr std::size_t kChunkRecords = 32768;  // 1 MiB
+inline constexpr std::size_t kMaxChunks = 4096;
+
+struct Buffer {
+  std::uint32_t tid = 0;  // workers: index + 1; other threads from 1000
+  bool worker = false;
+  std::string label;
+  std::atomic<std::size_t> count{0};
+  std::atomic<std::uint64_t> dropped{0};
+  std::size_t max_chunks = 0;
+  std::unique_ptr<Record[]> chunks[kMaxChunks];
+
+  const Record& at(std::size_t i) const { return chunks[i / kChunkRecords][i % kChunkRecords]; }
+};
+
+struct Registry {
+  std::mutex mutex;
+  std::string path;                               // guarded by mutex
+  std::vector<std::unique_ptr<Buffer>> buffers;  // guarded by mutex
+  std::uint64_t origin_ns = 0;                    // steady clock at begin()
+};
+
+Registry& registry();
+
+// The interned names of I/O operations (io_begin's `what`), by index.
+const char* io_name(std::uint16_t index);
+
+// Writes the JSON file from every buffer, under the registry's lock. `now`
+// (ns since the trace began) closes the slices still open.
+bool write_json(Registry& r, std::uint64_t now, std::string* why);
+
+}  // namespace weft::fibers::trace::detail
