@@ -1,7 +1,10 @@
 // The trace's recorder and its on/off switch (trace.h).
 #include <weft/fibers/trace.h>
 
+#include <cpuid.h>
+#include <sys/mman.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include <algorithm>
 #include <chrono>
@@ -9,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 
 #include <weft/fibers/fiber.h>
 #include <weft/fibers/trace_buffer.h>
@@ -24,10 +28,23 @@ std::uint64_t steady_ns() {
                                         .count());
 }
 
+// An invariant TSC (CPUID 0x80000007, EDX bit 8) ticks at one rate on every
+// core, whatever the power state.
+bool invariant_tsc() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(0x80000007, &a, &b, &c, &d) != 0 && (d & (1u << 8)) != 0;
+}
+
+std::atomic<bool> g_tsc{false};  // set by begin(), before g_on
+
+std::uint64_t ticks() {
+  return g_tsc.load(std::memory_order_relaxed) ? __rdtsc() : steady_ns();
+}
+
 std::atomic<std::uint64_t> g_generation{0};  // one per trace; set before g_on
-std::atomic<std::uint64_t> g_origin{0};      // steady ns at begin
+std::atomic<std::uint64_t> g_origin{0};      // ticks() at begin
 std::atomic<const void*> g_owner{nullptr};   // the traced runtime's scheduler
-std::atomic<std::size_t> g_max_chunks{128};  // per thread (WEFT_TRACE_MB)
+std::atomic<std::size_t> g_max_chunks{64};  // per thread: WEFT_TRACE_MB / 2
 std::atomic<std::uint32_t> g_next_serial{0};
 std::mutex g_control;  // begin() and end() one at a time
 
@@ -54,6 +71,10 @@ struct Slot {
   }
   std::atomic<bool> busy{false};
   Buffer* buffer = nullptr;  // owned by the registry; valid while generation matches
+  // A worker of the traced runtime: it stops before end() runs (its thread
+  // is joined, or is the one that ends the trace), so it records without
+  // the busy flag.
+  bool worker = false;
   std::uint64_t generation = 0;
   std::uint64_t next_id = 0;
   std::uint32_t serial;
@@ -73,11 +94,13 @@ void attach(Slot& s, std::uint64_t generation) {
   std::lock_guard<std::mutex> lock(r.mutex);
   s.generation = generation;
   s.buffer = nullptr;
+  s.worker = false;
   Worker* w = Worker::current();
   if (w != nullptr && &w->scheduler() != g_owner.load(std::memory_order_relaxed)) return;  // untraced
   auto b = std::make_unique<Buffer>();
   b->max_chunks = g_max_chunks.load(std::memory_order_relaxed);
   if (w != nullptr) {
+    s.worker = true;
     b->worker = true;
     b->tid = static_cast<std::uint32_t>(w->index()) + 1;
     b->label = "worker " + std::to_string(w->index());
@@ -89,52 +112,59 @@ void attach(Slot& s, std::uint64_t generation) {
   r.buffers.push_back(std::move(b));
 }
 
+// Appends the attach record (when `fresh`) and `n` records filled by `fill`
+// to `b`, all or none.
+template <class Fill>
+void append(Buffer& b, bool fresh, std::size_t n, Fill&& fill) {
+  const std::uint64_t ts = ticks() - g_origin.load(std::memory_order_relaxed);
+  const std::size_t at = b.count.load(std::memory_order_relaxed);
+  Record scratch[3];
+  std::size_t k = 0;
+  if (fresh) scratch[k++] = Record{ts, Kind::attach, 0, 0, 0, 0};
+  for (std::size_t i = 0; i < n; ++i) scratch[k + i] = Record{ts, Kind::name, 0, 0, 0, 0};
+  fill(scratch + k);
+  k += n;
+  for (std::size_t i = at; i < at + k; ++i) {
+    const std::size_t chunk = i / kChunkRecords;
+    if (chunk >= b.max_chunks) {
+      b.dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (!b.chunks[chunk]) {
+      b.chunks[chunk].reset(map_chunk());
+      if (!b.chunks[chunk]) {
+        b.dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < k; ++i) b.chunks[(at + i) / kChunkRecords].get()[(at + i) % kChunkRecords] = scratch[i];
+  b.count.store(at + k, std::memory_order_release);  // published: write() may read them
+}
+
 // Appends `n` records (1 or 2) to the calling thread's buffer, filled by
 // `fill`, if a trace is on and the event belongs to the traced runtime: the
 // calling worker's, or `scheduler` when given.
 template <class Fill>
 void record(const void* scheduler, std::size_t n, Fill&& fill) {
   Slot& s = t_slot;
+  const void* owner = g_owner.load(std::memory_order_relaxed);
+  if (s.worker && s.generation == g_generation.load(std::memory_order_relaxed)) {
+    // A worker of the traced runtime (see Slot::worker): no fence.
+    if (scheduler == nullptr || scheduler == owner) append(*s.buffer, false, n, fill);
+    return;
+  }
   // Busy before looking at the switch: end() turns it off, then waits for
   // every busy slot, so nobody is left writing into a buffer it frees.
   s.busy.store(true, std::memory_order_seq_cst);
-  if (g_on.load(std::memory_order_seq_cst) &&
-      (scheduler == nullptr || scheduler == g_owner.load(std::memory_order_relaxed))) {
+  if (g_on.load(std::memory_order_seq_cst) && (scheduler == nullptr || scheduler == owner)) {
     const std::uint64_t generation = g_generation.load(std::memory_order_acquire);
     bool fresh = false;
     if (s.generation != generation) {
       attach(s, generation);
       fresh = true;
     }
-    if (s.buffer == nullptr) {  // a worker of a runtime that is not traced
-      s.busy.store(false, std::memory_order_release);
-      return;
-    }
-    Buffer& b = *s.buffer;
-    const std::uint64_t ts = steady_ns() - g_origin.load(std::memory_order_relaxed);
-    std::size_t at = b.count.load(std::memory_order_relaxed);
-    Record scratch[3];
-    std::size_t k = 0;
-    if (fresh) scratch[k++] = Record{ts, Kind::attach, 0, 0, 0, 0};
-    for (std::size_t i = 0; i < n; ++i) scratch[k + i] = Record{ts, Kind::name, 0, 0, 0, 0};
-    fill(scratch + k);
-    k += n;
-    bool room = true;
-    for (std::size_t i = at; i < at + k && room; ++i) {
-      const std::size_t chunk = i / kChunkRecords;
-      if (chunk >= b.max_chunks) {
-        room = false;
-      } else if (!b.chunks[chunk]) {
-        b.chunks[chunk].reset(new (std::nothrow) Record[kChunkRecords]);
-        room = static_cast<bool>(b.chunks[chunk]);
-      }
-    }
-    if (room) {
-      for (std::size_t i = 0; i < k; ++i) b.chunks[(at + i) / kChunkRecords][(at + i) % kChunkRecords] = scratch[i];
-      b.count.store(at + k, std::memory_order_release);
-    } else {
-      b.dropped.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (s.buffer != nullptr) append(*s.buffer, fresh, n, fill);  // null: another runtime's worker
   }
   s.busy.store(false, std::memory_order_release);
 }
@@ -170,6 +200,34 @@ std::uint16_t intern(const char* what) {
 
 }  // namespace
 
+Record* map_chunk() noexcept {
+  // Twice the size, to cut a 2 MiB-aligned chunk out of it.
+  void* p = mmap(nullptr, 2 * kChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto start = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t aligned = (start + kChunkBytes - 1) & ~(kChunkBytes - 1);
+  if (aligned > start) munmap(p, aligned - start);
+  munmap(reinterpret_cast<void*>(aligned + kChunkBytes), start + 2 * kChunkBytes - aligned - kChunkBytes);
+  madvise(reinterpret_cast<void*>(aligned), kChunkBytes, MADV_HUGEPAGE);
+  return reinterpret_cast<Record*>(aligned);
+}
+
+void ChunkDeleter::operator()(Record* p) const noexcept { munmap(p, kChunkBytes); }
+
+std::uint64_t Registry::calibrate() {
+  if (!tsc) {
+    ns_per_tick = 1.0;
+    return steady_ns() - origin_ns;
+  }
+  // At least 5 ms between the two readings, so the rate is good to a few
+  // parts per million whatever the trace's length.
+  while (steady_ns() - origin_ns < 5'000'000) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::uint64_t now_ticks = __rdtsc();
+  const std::uint64_t now_ns = steady_ns() - origin_ns;
+  ns_per_tick = static_cast<double>(now_ns) / static_cast<double>(now_ticks - origin_ticks);
+  return now_ns;
+}
+
 Registry& registry() {
   static auto* r = new Registry;  // recording threads may outlive static destruction
   return *r;
@@ -184,7 +242,30 @@ const char* io_name(std::uint16_t index) {
 
 using namespace detail;
 
-bool begin(const std::string& path, const void* owner, std::string* why) {
+namespace {
+
+// "%p" becomes the process id (two weft programs may share WEFT_TRACE: a
+// server and its load generator), "%%" a percent sign.
+std::string expand(const std::string& pattern) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == 'p') {
+      out += std::to_string(::getpid());
+      ++i;
+    } else if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == '%') {
+      out += '%';
+      ++i;
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool begin(const std::string& pattern, const void* owner, std::string* why) {
+  const std::string path = expand(pattern);
   std::lock_guard<std::mutex> control(g_control);
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
@@ -201,13 +282,17 @@ bool begin(const std::string& path, const void* owner, std::string* why) {
   }
   if (const char* mb = std::getenv("WEFT_TRACE_MB"); mb != nullptr && mb[0] != '\0') {
     const long v = std::strtol(mb, nullptr, 10);
-    const std::size_t chunks = v > 0 ? static_cast<std::size_t>(v) : 1;
+    const std::size_t chunks = v > 1 ? static_cast<std::size_t>(v) / (kChunkBytes >> 20) : 1;
     g_max_chunks.store(std::min(chunks, kMaxChunks), std::memory_order_relaxed);
   }
   r.path = path;
   r.buffers.clear();
+  r.tsc = invariant_tsc();
+  g_tsc.store(r.tsc, std::memory_order_relaxed);
   r.origin_ns = steady_ns();
-  g_origin.store(r.origin_ns, std::memory_order_relaxed);
+  r.origin_ticks = ticks();
+  r.ns_per_tick = 1.0;
+  g_origin.store(r.origin_ticks, std::memory_order_relaxed);
   g_owner.store(owner, std::memory_order_relaxed);
   g_generation.fetch_add(1, std::memory_order_release);
   g_on.store(true, std::memory_order_seq_cst);
@@ -233,7 +318,7 @@ void end() {
     events += b->count.load(std::memory_order_relaxed);
     dropped += b->dropped.load(std::memory_order_relaxed);
   }
-  if (write_json(r, steady_ns() - r.origin_ns, &why)) {
+  if (write_json(r, r.calibrate(), &why)) {
     std::fprintf(stderr, "weft: trace written to %s: %zu records on %zu tracks", r.path.c_str(),
                  events, r.buffers.size());
     if (dropped != 0) {
@@ -348,7 +433,7 @@ Result<void> write() {
   std::lock_guard<std::mutex> lock(r.mutex);
   if (r.path.empty()) return errno_error(EINVAL);
   std::string why;
-  if (!write_json(r, steady_ns() - r.origin_ns, &why)) return errno_error(errno != 0 ? errno : EIO);
+  if (!write_json(r, r.calibrate(), &why)) return errno_error(errno != 0 ? errno : EIO);
   return {};
 }
 

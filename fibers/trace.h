@@ -75,7 +75,7 @@ inline std::atomic<bool> g_on{false};
 }
 
 // Starts a trace of the runtime whose scheduler is `owner`, written to
-// `path` when end() runs. False, with *why, when another trace is on or the
+// `path` when end() runs ("%p" in it becomes the process id). False, with *why, when another trace is on or the
 // file cannot be written. Other runtimes running meanwhile are not recorded.
 bool begin(const std::string& path, const void* owner, std::string* why);
 // Stops the trace and writes the file; one line on stderr says where (or why

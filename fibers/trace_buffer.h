@@ -38,7 +38,7 @@ enum class Kind : std::uint16_t {
 };
 
 struct Record {
-  std::uint64_t ts;  // ns since the trace began
+  std::uint64_t ts;  // clock ticks since the trace began (Registry::ns converts)
   Kind kind;
   std::uint16_t sub;
   std::uint32_t track;
@@ -50,8 +50,17 @@ static_assert(sizeof(Record) == 32);
 // Flow ids carry their kind in the low two bits.
 enum class FlowKind : std::uint64_t { wake = 0, spawn = 1, steal = 2 };
 
-inline constexpr std::size_t kChunkRecords = 32768;  // 1 MiB
-inline constexpr std::size_t kMaxChunks = 4096;
+inline constexpr std::size_t kChunkBytes = 2 << 20;  // one huge page where the kernel gives one
+inline constexpr std::size_t kChunkRecords = kChunkBytes / sizeof(Record);
+inline constexpr std::size_t kMaxChunks = 2048;
+
+// A chunk's memory: mmap'd, 2 MiB-aligned, MADV_HUGEPAGE (one page fault
+// per chunk instead of 512 when transparent huge pages allow).
+struct ChunkDeleter {
+  void operator()(Record* p) const noexcept;
+};
+using Chunk = std::unique_ptr<Record, ChunkDeleter>;
+Record* map_chunk() noexcept;  // null when out of memory
 
 struct Buffer {
   std::uint32_t tid = 0;  // workers: index + 1; other threads from 1000
@@ -60,16 +69,28 @@ struct Buffer {
   std::atomic<std::size_t> count{0};
   std::atomic<std::uint64_t> dropped{0};
   std::size_t max_chunks = 0;
-  std::unique_ptr<Record[]> chunks[kMaxChunks];
+  Chunk chunks[kMaxChunks];
 
-  const Record& at(std::size_t i) const { return chunks[i / kChunkRecords][i % kChunkRecords]; }
+  const Record& at(std::size_t i) const { return chunks[i / kChunkRecords].get()[i % kChunkRecords]; }
 };
 
 struct Registry {
   std::mutex mutex;
   std::string path;                               // guarded by mutex
   std::vector<std::unique_ptr<Buffer>> buffers;  // guarded by mutex
-  std::uint64_t origin_ns = 0;                    // steady clock at begin()
+  // The clock records are stamped with: the TSC where it is invariant (a
+  // third of the cost of clock_gettime here), else the steady clock in ns.
+  bool tsc = false;
+  std::uint64_t origin_ticks = 0;  // the clock at begin()
+  std::uint64_t origin_ns = 0;     // the steady clock at begin()
+  double ns_per_tick = 1.0;        // set by calibrate()
+
+  // Measures ns_per_tick against the steady clock since begin(). Returns
+  // the steady ns since begin(), now.
+  std::uint64_t calibrate();
+  std::uint64_t ns(std::uint64_t ticks) const {
+    return static_cast<std::uint64_t>(static_cast<double>(ticks) * ns_per_tick);
+  }
 };
 
 Registry& registry();
@@ -77,8 +98,8 @@ Registry& registry();
 // The interned names of I/O operations (io_begin's `what`), by index.
 const char* io_name(std::uint16_t index);
 
-// Writes the JSON file from every buffer, under the registry's lock. `now`
-// (ns since the trace began) closes the slices still open.
+// Writes the JSON file from every buffer, under the registry's lock (after
+// calibrate()). `now` (ns since the trace began) closes the slices still open.
 bool write_json(Registry& r, std::uint64_t now, std::string* why);
 
 }  // namespace weft::fibers::trace::detail

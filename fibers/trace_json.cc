@@ -164,7 +164,8 @@ class Writer {
 // One buffer's records as events on its track.
 class Track {
  public:
-  Track(Writer& w, const Buffer& b, const Names& names) : w_(w), b_(b), names_(names) {}
+  Track(Writer& w, const Buffer& b, const Names& names, const Registry& clock)
+      : w_(w), b_(b), names_(names), clock_(clock) {}
 
   void emit(std::size_t count, std::uint64_t close_at) {
     // A track with nothing of its own (the monitor marks hogs on the
@@ -177,7 +178,8 @@ class Track {
     if (own) w_.thread_name(b_.tid, b_.label);
     std::uint64_t last = 0;
     for (std::size_t i = 0; i < count; ++i) {
-      const Record& r = b_.at(i);
+      Record r = b_.at(i);
+      r.ts = clock_.ns(r.ts);
       last = r.ts;
       const bool payload = (r.kind == Kind::spawn && r.sub != 0) || r.kind == Kind::hog;
       const std::string name = payload && i + 1 < count ? record_text(b_.at(i + 1)) : std::string();
@@ -278,6 +280,7 @@ class Track {
   Writer& w_;
   const Buffer& b_;
   const Names& names_;
+  const Registry& clock_;
   std::uint64_t cursor_ = 0;
   bool open_ = false;
   std::uint64_t start_ = 0;
@@ -302,7 +305,7 @@ bool write_json(Registry& r, std::uint64_t now, std::string* why) {
       else if (rec.kind == Kind::hog) ++i;
     }
   }
-  const std::string tmp = r.path + ".part";
+  const std::string tmp = r.path + ".part" + std::to_string(getpid());
   std::FILE* out = std::fopen(tmp.c_str(), "w");
   if (out == nullptr) {
     *why = "cannot write " + tmp + ": " + std::strerror(errno);
@@ -313,7 +316,7 @@ bool write_json(Registry& r, std::uint64_t now, std::string* why) {
   Writer w(out, static_cast<int>(getpid()));
   w.begin_file();
   for (std::size_t k = 0; k < r.buffers.size(); ++k) {
-    Track(w, *r.buffers[k], names).emit(counts[k], now);
+    Track(w, *r.buffers[k], names, r).emit(counts[k], now);
   }
   w.end_file(dropped);
   const bool failed = std::ferror(out) != 0;

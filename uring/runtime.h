@@ -102,7 +102,8 @@ struct RuntimeOptions {
   bool print_stats = false;
   // Record a timeline of every run() into this Chrome trace-event file,
   // for Perfetto or chrome://tracing (fibers/trace.h; also WEFT_TRACE=path,
-  // which wins). Written when run() ends, and by weft::trace::write().
+  // which wins; "%p" in it becomes the process id). Written when run()
+  // ends, and by weft::trace::write().
   std::string trace_path;
   // Throw from run() when every fiber is parked and nothing inside the
   // runtime can wake one (no timer, no I/O, no blocking call). Off by

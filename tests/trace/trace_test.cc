@@ -96,7 +96,7 @@ BOOST_AUTO_TEST_CASE(write_on_demand_gives_a_whole_file_while_the_run_goes_on) {
   BOOST_CHECK(middle.size() > 2 && middle.compare(middle.size() - 2, 2, "}\n") == 0);
   const std::string final_text = slurp(path);
   BOOST_CHECK(final_text.find("\"late\"") != std::string::npos);
-  BOOST_CHECK(!exists(path + ".part"));
+  BOOST_CHECK(!exists(path + ".part" + std::to_string(::getpid())));
   ::unlink(path.c_str());
 }
 
@@ -140,7 +140,7 @@ BOOST_AUTO_TEST_CASE(a_second_runtime_tracing_at_the_same_time_is_not_traced) {
 
 BOOST_AUTO_TEST_CASE(a_full_buffer_drops_records_and_the_file_says_how_many) {
   const std::string path = temp_path("full");
-  ::setenv("WEFT_TRACE_MB", "1", 1);  // 32768 records per thread
+  ::setenv("WEFT_TRACE_MB", "1", 1);  // one 2 MiB chunk: 65536 records per thread
   weft::RuntimeOptions o = traced(path);
   o.workers = 1;
   weft::Runtime rt(o);
@@ -154,6 +154,16 @@ BOOST_AUTO_TEST_CASE(a_full_buffer_drops_records_and_the_file_says_how_many) {
   BOOST_REQUIRE(at != std::string::npos);
   BOOST_CHECK(std::strtoull(text.c_str() + at + 18, nullptr, 10) > 0);
   BOOST_CHECK(text.size() > 2 && text.compare(text.size() - 2, 2, "}\n") == 0);
+  ::unlink(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(percent_p_in_the_path_is_the_process_id) {
+  const std::string pattern = "/tmp/weft-trace-test-pid-%p.json";
+  const std::string path = "/tmp/weft-trace-test-pid-" + std::to_string(::getpid()) + ".json";
+  weft::Runtime rt(traced(pattern));
+  rt.run([] { weft::yield(); });
+  BOOST_CHECK(exists(path));
+  BOOST_CHECK(!exists(pattern));
   ::unlink(path.c_str());
 }
 
