@@ -169,7 +169,7 @@ std::string format_stats(const Stats& s) {
   std::string out;
   auto line = [&out](const char* name, std::uint64_t v) {
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%-16s %llu\n", name, static_cast<unsigned long long>(v));
+    std::snprintf(buf, sizeof buf, "%-21s %llu\n", name, static_cast<unsigned long long>(v));
     out += buf;
   };
   line("spawns", s.spawns);

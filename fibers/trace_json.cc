@@ -6,17 +6,18 @@
 //     named after it, or "scheduler" for the worker's own context, from one
 //     switch to the next; "idle" slices nest where it slept;
 //   - a wake or spawn is a flow start ("s") inside the slice that did it, and
-//     the fiber's next run begins with the flow's end ("f", bound to that
-//     enclosing slice); a thread with no slice open (the monitor, a plain
+//     the flow's end ("f") comes just before the fiber's next run, bound to
+//     the next slice; a thread with no slice open (the monitor, a plain
 //     thread) gets a one-nanosecond "wake" slice to hold the start;
 //   - a steal is a flow from the victim's track to an instant mark on the
 //     thief's;
 //   - I/O operations are nestable async spans ("b"/"e", category "io");
 //   - a hog is an instant mark ("i") on its worker's track.
-// Flow ends bind to the slice around them, so every timestamp on a track
+// Flow starts bind to the slice around them, so every timestamp on a track
 // goes through a cursor that keeps them strictly increasing (by at least a
-// nanosecond): a flow's ends, and nested slices, fall inside their slice
-// even when the clock read the same time twice.
+// nanosecond): a flow's start, and nested slices, fall inside their slice,
+// and a flow's end before its run's slice, even when the clock read the
+// same time twice.
 #include <unistd.h>
 
 #include <cerrno>
@@ -115,12 +116,15 @@ class Writer {
     std::fputc('}', out_);
   }
 
-  void flow(const char* ph, std::uint32_t tid, std::uint64_t ts, std::uint64_t id) {
+  // A flow's start ("s", bound to the slice around it) or end ("f": bound to
+  // the slice around it with `enclosing`, else to the next slice).
+  void flow(const char* ph, std::uint32_t tid, std::uint64_t ts, std::uint64_t id,
+            bool enclosing = true) {
     static const char* const kNames[] = {"wake", "spawn", "steal", "flow"};
     event_open(ph, tid, ts);
     name_cat(kNames[id & 3], "flow");
     std::fprintf(out_, ",\"id\":%" PRIu64, id);
-    if (ph[0] == 'f') std::fputs(",\"bp\":\"e\"", out_);
+    if (ph[0] == 'f' && enclosing) std::fputs(",\"bp\":\"e\"", out_);
     std::fputc('}', out_);
   }
 
@@ -238,8 +242,11 @@ class Track {
         break;
       case Kind::run:
         if (open_) close_slice(r.ts);
+        // The flow ends just before the run's slice, bound to the next slice
+        // (no "bp": the one binding every viewer finds; chrome://tracing's
+        // lookup of an enclosing slice misses many).
+        if (r.b != 0) w_.flow("f", b_.tid, tick(r.ts), r.b, false);
         open_slice(r.ts, r.a);
-        if (r.b != 0) w_.flow("f", b_.tid, tick(r.ts), r.b);
         break;
       case Kind::wake:
         flow_start(r.ts, r.b, r.a);
@@ -251,7 +258,7 @@ class Track {
         w_.instant(b_.tid, at,
                    "steal " + std::to_string(r.a) + " from worker " + std::to_string(r.track),
                    "scheduler", "\"count\":" + std::to_string(r.a));
-        w_.flow("f", b_.tid, tick(r.ts), r.b);
+        w_.flow("f", b_.tid, tick(r.ts), r.b, true);
         break;
       }
       case Kind::idle_begin:

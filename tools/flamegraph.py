@@ -8,8 +8,8 @@ Each sample's callchain becomes a stack from its root (bottom) to the
 sampled function (top); widths are sample counts. In a weft program a fiber's
 stacks are rooted at weft_fiber_start, so every fiber's work stands on one
 base and the worker's own loop (Worker::run) on another. Frames are coloured
-by where they come from: weft's runtime (blue), the kernel (orange), the
-rest (warm). Hover a frame for its full name and share; the SVG needs no
+by where they come from: weft's runtime (blue), the kernel (orange, names
+ending in _[k]), the rest (warm). Hover a frame for its full name and share; the SVG needs no
 script.
 
 Options:
@@ -53,6 +53,8 @@ def parse(lines):
         symbol = rest[:cut] if cut > 0 and rest.endswith(")") else rest
         dso = rest[cut + 2:-1] if cut > 0 and rest.endswith(")") else ""
         symbol = re.sub(r"\+0x[0-9a-f]+$", "", symbol)
+        if dso == "[kernel.kallsyms]":
+            symbol += "_[k]"
         if symbol == "[unknown]" and dso:
             symbol = "[" + dso.rsplit("/", 1)[-1] + "]"
         frames.append(symbol)
@@ -91,7 +93,7 @@ def colour(name):
     h = zlib.crc32(name.encode()) & 0xFFFF
     if "weft" in name or name.startswith("Worker::"):
         return f"rgb({70 + h % 40},{130 + h % 50},{200 + h % 40})"
-    if name.endswith("_[k]") or name.startswith(("__x64_sys", "do_syscall", "entry_SYSCALL", "io_uring", "__sys")):
+    if name.endswith("_[k]"):
         return f"rgb({230},{140 + h % 50},{40 + h % 30})"
     return f"rgb({220 + h % 30},{90 + h % 90},{50 + h % 40})"
 

@@ -33,6 +33,12 @@ def ns(t):
     return round(float(t) * 1000)
 
 
+def next_slice(slices_by_tid, tid, t):
+    """The first top-level X slice on tid that starts after time t (ns), or None."""
+    later = [s for s in slices_by_tid.get(tid, ()) if s["start"] > t]
+    return min(later, key=lambda s: (s["start"], -s["end"])) if later else None
+
+
 def enclosing(slices_by_tid, tid, t):
     """The innermost X slice on tid that holds time t (ns), or None."""
     best = None
@@ -95,9 +101,14 @@ def check_trace(path, backend):
         check(s["name"] == f["name"], tag + f"flow {fid} keeps its name")
         check(ns(f["ts"]) >= ns(s["ts"]), tag + f"flow {fid} ends after it starts")
         src = enclosing(slices, s["tid"], ns(s["ts"]))
-        dst = enclosing(slices, f["tid"], ns(f["ts"]))
+        if f.get("bp") == "e":
+            dst = enclosing(slices, f["tid"], ns(f["ts"]))
+            check(dst is not None, tag + f"flow {fid} ends inside a slice")
+        else:  # bound to the next slice: the run it leads to, right after it
+            dst = next_slice(slices, f["tid"], ns(f["ts"]))
+            check(dst is not None and dst["start"] - ns(f["ts"]) <= 2,
+                  tag + f"flow {fid} ends right before a slice")
         check(src is not None, tag + f"flow {fid} starts inside a slice")
-        check(dst is not None, tag + f"flow {fid} ends inside a slice")
         if s["name"] == "steal":
             check(s["tid"] in worker_tids and f["tid"] in worker_tids and s["tid"] != f["tid"],
                   tag + f"steal flow {fid} goes from one worker to another")
