@@ -169,12 +169,15 @@ class StackPool {
   }
 
   // Owner worker only. Takes a stack back. `lowest_seen` is the deepest
-  // address the fiber was seen using; a stack seen deeper than keep_bytes is
-  // trimmed now, any other waits for sweep().
+  // address the fiber was seen using (its base: depth unknown, trim); a
+  // stack seen deeper than keep_bytes is trimmed now, any other waits for
+  // sweep().
   [[gnu::always_inline]] void release(Stack stack, const void* lowest_seen) {
     const auto depth = static_cast<std::size_t>(stack.top() - static_cast<const char*>(lowest_seen));
     const auto pages = static_cast<std::uint32_t>((depth + page_ - 1) >> page_shift_);
-    if (pages > stack.committed_pages) {
+    // (`lowest_seen` at the base means "trim it", depth unknown: the trim's
+    // mincore counts what was committed.)
+    if (pages > stack.committed_pages && lowest_seen > stack.base) {
       stats_.pages_committed += pages - stack.committed_pages;
       stack.committed_pages = pages;
     }

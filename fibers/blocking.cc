@@ -82,15 +82,17 @@ class BlockingPool {
       }
       auto* worker = static_cast<Worker*>(job->worker);
       auto* fiber = static_cast<Fiber*>(job->fiber);
+      // Taken now: once the fiber is readied the worker may be gone.
+      const void* scheduler = &worker->scheduler();
       const bool traced = trace::on();
       if (traced) [[unlikely]] {
         trace::label_this_thread("blocking pool");
-        trace::job(true, &worker->scheduler());
+        trace::job(true, scheduler);
       }
       job->run(job);
-      worker->ready_remote(fiber, /*announced=*/true);  // the job may be gone from here on
+      worker->ready_remote(fiber, /*announced=*/true);  // the job, the worker may be gone from here on
       if (traced) [[unlikely]]
-        trace::job(false, &worker->scheduler());
+        trace::job(false, scheduler);  // only compared: never followed
     }
   }
 

@@ -44,7 +44,8 @@ std::uint64_t ticks() {
 std::atomic<std::uint64_t> g_generation{0};  // one per trace; set before g_on
 std::atomic<std::uint64_t> g_origin{0};      // ticks() at begin
 std::atomic<const void*> g_owner{nullptr};   // the traced runtime's scheduler
-std::atomic<std::size_t> g_max_chunks{64};  // per thread: WEFT_TRACE_MB / 2
+constexpr std::size_t kDefaultChunks = 64;  // 128 MiB per thread
+std::atomic<std::size_t> g_max_chunks{kDefaultChunks};  // per thread: WEFT_TRACE_MB / 2
 std::atomic<std::uint32_t> g_next_serial{0};
 std::mutex g_control;  // begin() and end() one at a time
 
@@ -89,18 +90,18 @@ std::uint64_t new_id(Slot& s, FlowKind kind) {
          static_cast<std::uint64_t>(kind);
 }
 
-void attach(Slot& s, std::uint64_t generation) {
+// Gives the calling thread a buffer in this generation's trace: a worker's
+// track when `w` (a worker of the traced runtime), else a thread's. Leaves
+// the slot without one when memory runs out.
+void attach(Slot& s, std::uint64_t generation, Worker* w) noexcept try {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   s.generation = generation;
   s.buffer = nullptr;
   s.worker = false;
-  Worker* w = Worker::current();
-  if (w != nullptr && &w->scheduler() != g_owner.load(std::memory_order_relaxed)) return;  // untraced
   auto b = std::make_unique<Buffer>();
   b->max_chunks = g_max_chunks.load(std::memory_order_relaxed);
   if (w != nullptr) {
-    s.worker = true;
     b->worker = true;
     b->tid = static_cast<std::uint32_t>(w->index()) + 1;
     b->label = "worker " + std::to_string(w->index());
@@ -108,8 +109,12 @@ void attach(Slot& s, std::uint64_t generation) {
     b->tid = 1000 + s.serial;
     b->label = t_label != nullptr ? t_label : "thread";
   }
-  s.buffer = b.get();
   r.buffers.push_back(std::move(b));
+  s.buffer = r.buffers.back().get();
+  s.worker = w != nullptr;
+} catch (...) {
+  s.buffer = nullptr;
+  s.worker = false;
 }
 
 // Appends the attach record (when `fresh`) and `n` records filled by `fill`
@@ -118,55 +123,68 @@ template <class Fill>
 void append(Buffer& b, bool fresh, std::size_t n, Fill&& fill) {
   const std::uint64_t ts = ticks() - g_origin.load(std::memory_order_relaxed);
   const std::size_t at = b.count.load(std::memory_order_relaxed);
-  Record scratch[3];
-  std::size_t k = 0;
-  if (fresh) scratch[k++] = Record{ts, Kind::attach, 0, 0, 0, 0};
-  for (std::size_t i = 0; i < n; ++i) scratch[k + i] = Record{ts, Kind::name, 0, 0, 0, 0};
-  fill(scratch + k);
-  k += n;
+  const std::size_t k = n + (fresh ? 1 : 0);
+  // Room first: a dropped event must leave no trace either (no flow id on a
+  // fiber, no operation id), or its other end would dangle.
   for (std::size_t i = at; i < at + k; ++i) {
     const std::size_t chunk = i / kChunkRecords;
     if (chunk >= b.max_chunks) {
-      b.dropped.fetch_add(1, std::memory_order_relaxed);
+      b.dropped.fetch_add(k, std::memory_order_relaxed);
       return;
     }
     if (!b.chunks[chunk]) {
       b.chunks[chunk].reset(map_chunk());
       if (!b.chunks[chunk]) {
-        b.dropped.fetch_add(1, std::memory_order_relaxed);
+        b.dropped.fetch_add(k, std::memory_order_relaxed);
         return;
       }
     }
   }
+  Record scratch[3];
+  std::size_t first = 0;
+  if (fresh) scratch[first++] = Record{ts, Kind::attach, 0, 0, 0, 0};
+  for (std::size_t i = 0; i < n; ++i) scratch[first + i] = Record{ts, Kind::name, 0, 0, 0, 0};
+  fill(scratch + first);
   for (std::size_t i = 0; i < k; ++i) b.chunks[(at + i) / kChunkRecords].get()[(at + i) % kChunkRecords] = scratch[i];
   b.count.store(at + k, std::memory_order_release);  // published: write() may read them
 }
 
+// Clears a slot's busy flag on every way out.
+struct BusyGuard {
+  explicit BusyGuard(Slot& s) : slot(s) { slot.busy.store(true, std::memory_order_seq_cst); }
+  ~BusyGuard() { slot.busy.store(false, std::memory_order_release); }
+  Slot& slot;
+};
+
 // Appends `n` records (1 or 2) to the calling thread's buffer, filled by
-// `fill`, if a trace is on and the event belongs to the traced runtime: the
-// calling worker's, or `scheduler` when given.
+// `fill`, if a trace is on and the event belongs to the traced runtime:
+// `scheduler`'s when given (any thread), else the calling worker's (a
+// thread that is no worker of the traced runtime records nothing).
 template <class Fill>
 void record(const void* scheduler, std::size_t n, Fill&& fill) {
   Slot& s = t_slot;
   const void* owner = g_owner.load(std::memory_order_relaxed);
   if (s.worker && s.generation == g_generation.load(std::memory_order_relaxed)) {
-    // A worker of the traced runtime (see Slot::worker): no fence.
+    // A worker of the traced runtime (see Slot::worker): no fence, and the
+    // thread is that worker until the trace ends.
     if (scheduler == nullptr || scheduler == owner) append(*s.buffer, false, n, fill);
     return;
   }
+  Worker* w = Worker::current();
+  const bool ours = scheduler != nullptr ? scheduler == owner : w != nullptr && &w->scheduler() == owner;
+  if (!ours) return;  // another runtime's event (checked before anything is allocated)
+  if (w != nullptr && &w->scheduler() != owner) w = nullptr;  // waking into the traced runtime
   // Busy before looking at the switch: end() turns it off, then waits for
   // every busy slot, so nobody is left writing into a buffer it frees.
-  s.busy.store(true, std::memory_order_seq_cst);
-  if (g_on.load(std::memory_order_seq_cst) && (scheduler == nullptr || scheduler == owner)) {
-    const std::uint64_t generation = g_generation.load(std::memory_order_acquire);
-    bool fresh = false;
-    if (s.generation != generation) {
-      attach(s, generation);
-      fresh = true;
-    }
-    if (s.buffer != nullptr) append(*s.buffer, fresh, n, fill);  // null: another runtime's worker
+  BusyGuard busy(s);
+  if (!g_on.load(std::memory_order_seq_cst)) return;
+  const std::uint64_t generation = g_generation.load(std::memory_order_acquire);
+  bool fresh = false;
+  if (s.generation != generation || (s.buffer != nullptr && !s.worker && w != nullptr)) {
+    attach(s, generation, w);
+    fresh = true;
   }
-  s.busy.store(false, std::memory_order_release);
+  if (s.buffer != nullptr) append(*s.buffer, fresh, n, fill);
 }
 
 void put_name(Record& r, const char* name) {
@@ -265,6 +283,12 @@ std::string expand(const std::string& pattern) {
 }  // namespace
 
 bool begin(const std::string& pattern, const void* owner, std::string* why) {
+#ifdef WEFT_NO_TRACE
+  (void)pattern;
+  (void)owner;
+  *why = "this build has no trace (-DWEFT_TRACE=OFF)";
+  return false;
+#endif
   const std::string path = expand(pattern);
   std::lock_guard<std::mutex> control(g_control);
   Registry& r = registry();
@@ -280,11 +304,12 @@ bool begin(const std::string& pattern, const void* owner, std::string* why) {
     *why = "cannot write " + path + ": " + std::strerror(errno);
     return false;
   }
+  std::size_t chunks = kDefaultChunks;
   if (const char* mb = std::getenv("WEFT_TRACE_MB"); mb != nullptr && mb[0] != '\0') {
     const long v = std::strtol(mb, nullptr, 10);
-    const std::size_t chunks = v > 1 ? static_cast<std::size_t>(v) / (kChunkBytes >> 20) : 1;
-    g_max_chunks.store(std::min(chunks, kMaxChunks), std::memory_order_relaxed);
+    chunks = v > 1 ? static_cast<std::size_t>(v) / (kChunkBytes >> 20) : 1;
   }
+  g_max_chunks.store(std::min(chunks, kMaxChunks), std::memory_order_relaxed);
   r.path = path;
   r.buffers.clear();
   r.tsc = invariant_tsc();
@@ -306,7 +331,7 @@ void end() {
   {
     std::lock_guard<std::mutex> lock(g_slots_mutex);
     for (Slot* s : slots()) {
-      while (s->busy.load(std::memory_order_acquire)) sched_yield();
+      while (s->busy.load(std::memory_order_seq_cst)) sched_yield();  // pairs with record()
     }
   }
   Registry& r = registry();

@@ -9,10 +9,12 @@
 //   - flow arrows: from the slice that woke a fiber (or spawned it) to the
 //     fiber's next run, and from a victim worker to the thief at a steal;
 //   - I/O operations as async spans (category "io"), from the fiber's
-//     submission to the completion that readies it;
+//     submission to the completion that readies it (or, where no completion
+//     is reaped on a worker, such as a pool job or a rescue, to the fiber's
+//     resumption);
 //   - hog episodes as instant marks on the hogging worker's track;
-//   - tracks for the blocking pool's threads ("blocking job" slices) and the
-//     monitor.
+//   - tracks for the blocking pool's threads ("blocking job" slices; the
+//     monitor's hog marks go on the workers' tracks).
 //
 // Recording. Each thread appends fixed 32-byte records to its own buffer
 // (no lock, no atomic shared between cores); the buffers are turned into

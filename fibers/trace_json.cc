@@ -62,10 +62,17 @@ void put_json_string(std::FILE* out, const std::string& s) {
       std::fputc(c, out);
       ++i;
     } else {
-      std::size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-      if (len == 4 && c > 0xf4) len = 0;
+      // Well-formed sequences only (Unicode's table 3-7): no overlong forms,
+      // no surrogates, nothing above U+10FFFF.
+      const std::size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
       bool ok = len != 0 && i + len <= n;
-      for (std::size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
+      if (ok) {
+        const unsigned char c1 = p[i + 1];
+        const unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+        const unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+        ok = c1 >= lo && c1 <= hi;
+      }
+      for (std::size_t k = 2; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
       if (ok) {
         std::fwrite(p + i, 1, len, out);
         i += len;
@@ -176,8 +183,9 @@ class Track {
     // workers' tracks) is not named: viewers would show it empty.
     bool own = false;
     for (std::size_t i = 0; i < count && !own; ++i) {
-      const Kind k = b_.at(i).kind;
-      own = k != Kind::attach && k != Kind::hog && k != Kind::name;
+      const Record& r = b_.at(i);
+      own = r.kind != Kind::attach && r.kind != Kind::hog && r.kind != Kind::name;
+      if ((r.kind == Kind::spawn && r.sub != 0) || r.kind == Kind::hog) ++i;  // its name follows
     }
     if (own) w_.thread_name(b_.tid, b_.label);
     std::uint64_t last = 0;
@@ -264,12 +272,14 @@ class Track {
       case Kind::idle_begin:
       case Kind::job_begin:
         nested_start_ = tick(r.ts);
+        nested_open_ = true;
         break;
       case Kind::idle_end:
-        w_.slice(b_.tid, nested_start_, tick(r.ts), "idle", "scheduler", 0);
-        break;
       case Kind::job_end:
-        w_.slice(b_.tid, nested_start_, tick(r.ts), "blocking job", "blocking", 0);
+        if (!nested_open_) break;  // its begin was dropped, or before the trace
+        nested_open_ = false;
+        w_.slice(b_.tid, nested_start_, tick(r.ts), r.kind == Kind::idle_end ? "idle" : "blocking job",
+                 r.kind == Kind::idle_end ? "scheduler" : "blocking", 0);
         break;
       case Kind::hog:
         w_.instant(r.track + 1, r.ts, "hog: " + (name.empty() ? fiber_name(r.a) : name), "hog",
@@ -293,6 +303,7 @@ class Track {
   std::uint64_t start_ = 0;
   std::uint64_t fiber_ = 0;
   std::uint64_t nested_start_ = 0;
+  bool nested_open_ = false;
 };
 
 }  // namespace

@@ -100,7 +100,8 @@ struct RuntimeOptions {
   unsigned provided_buffers = 0;
   // Print the counters when run() ends (also WEFT_STATS=1).
   bool print_stats = false;
-  // Record a timeline of every run() into this Chrome trace-event file,
+  // Record a timeline of each run() into this Chrome trace-event file (a
+  // later run() replaces it: give each run its own path),
   // for Perfetto or chrome://tracing (fibers/trace.h; also WEFT_TRACE=path,
   // which wins; "%p" in it becomes the process id). Written when run()
   // ends, and by weft::trace::write().

@@ -277,6 +277,20 @@ BOOST_AUTO_TEST_CASE(a_deep_stack_is_trimmed_when_its_fiber_ends) {
       weft::test::one_worker());
 }
 
+BOOST_AUTO_TEST_CASE(abandoned_fibers_count_the_pages_they_used_not_their_whole_stacks) {
+  weft::Runtime rt(weft::test::options());
+  weft::Event never;
+  rt.run([&] {
+    for (int i = 0; i < 20; ++i) weft::spawn([&] { (void)never.wait(); }).detach();
+    weft::yield();  // they all park, shallow
+  });
+  // Each used a page or two of its 256 KiB (64 pages): abandoning them must
+  // not count the rest.
+  const weft::Stats s = rt.last_stats();
+  BOOST_TEST(s.stack_pages_committed >= 20u);
+  BOOST_TEST(s.stack_pages_committed <= 20u * 4 + 8);
+}
+
 BOOST_AUTO_TEST_CASE(a_fiber_may_ask_for_a_bigger_stack) {
   weft::test::run([] {
     auto h = weft::spawn(

@@ -68,7 +68,8 @@ def check_trace(path, backend):
             slices[e["tid"]].append({"name": e["name"], "start": ns(e["ts"]), "end": ns(e["ts"]) + ns(e["dur"])})
     slice_names = collections.Counter(s["name"] for v in slices.values() for s in v)
     for want in ("main", "pinger", "ponger", "reader", "blocker", "hog", "spread", "scheduler",
-                 "blocking job", 'odd "name"\\\t\ufffd'):
+                 "blocking job", 'odd "name"\\\t\ufffd',
+                 "bad\ufffd\ufffd\ufffdmid\ufffd\ufffdend\ufffd\ufffd"):
         check(slice_names[want] > 0, tag + f"slices named {want!r}")
     check(slice_names["pinger"] >= 100, tag + f"pinger runs at least 100 times ({slice_names['pinger']})")
 

@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
     weft::spawn([] { weft::sleep_for(std::chrono::milliseconds(1)); },
                 {.name = "odd \"name\"\\\t\xff"})
         .join();
+    // A surrogate, a byte no sequence starts with, a cut sequence, mid-name.
+    weft::spawn([] {}, {.name = "bad\xed\xa0\x80" "mid\xf5\x80" "end\xe2\x82"}).join();
   });
   return 0;
 }

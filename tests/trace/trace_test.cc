@@ -1,5 +1,6 @@
 // The trace's API and its faults (fibers/trace.h). The file's contents for
 // a known program are checked by trace_check.py.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,7 +27,28 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
+// Two fibers yielding to each other: 80000 switches, more records than a
+// 2 MiB buffer holds.
+void switch_80000_times() {
+  auto a = weft::spawn([] { for (int i = 0; i < 40000; ++i) weft::yield(); });
+  for (int i = 0; i < 40000; ++i) weft::yield();
+  a.join();
+}
+
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// Whether Python's strict JSON reader (UTF-8 too) takes the file; true,
+// with a message, where python3 is missing (scripts/ install it).
+bool parses_as_json(const std::string& path) {
+  const std::string command =
+      "python3 -c 'import json,sys; json.load(open(sys.argv[1], encoding=\"utf-8\"))' " + path;
+  const int rc = std::system(command.c_str());
+  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127) {
+    BOOST_TEST_MESSAGE("python3 missing: JSON not checked");
+    return true;
+  }
+  return rc == 0;
+}
 
 weft::RuntimeOptions traced(const std::string& path) {
   weft::RuntimeOptions o;
@@ -68,10 +90,15 @@ BOOST_AUTO_TEST_CASE(names_are_escaped_and_invalid_utf8_replaced) {
   rt.run([] {
     weft::spawn([] {}, {.name = "q\"b\\s\tt\xff"}).join();
     weft::spawn([] {}, {.name = "\xc5\xbc\xc3\xb3\xc5\x82w"}).join();  // "żółw"
+    // Mid-name: an overlong form, a surrogate, a lead byte above U+10FFFF.
+    weft::spawn([] {}, {.name = "a\xe0\x80\x80" "b\xed\xa0\x80" "c\xf4\x90\x80\x80" "d"}).join();
   });
   const std::string text = slurp(path);
   BOOST_CHECK(text.find(R"("q\"b\\s\u0009t\ufffd")") != std::string::npos);
+  BOOST_CHECK(text.find(R"("a\ufffd\ufffd\ufffdb\ufffd\ufffd\ufffdc\ufffd\ufffd\ufffd\ufffdd")") !=
+              std::string::npos);
   BOOST_CHECK(text.find("\"\xc5\xbc\xc3\xb3\xc5\x82w\"") != std::string::npos);
+  BOOST_CHECK(parses_as_json(path));
   BOOST_CHECK(!weft::trace::active());
   ::unlink(path.c_str());
 }
@@ -94,6 +121,7 @@ BOOST_AUTO_TEST_CASE(write_on_demand_gives_a_whole_file_while_the_run_goes_on) {
   BOOST_CHECK(middle.find("\"early\"") != std::string::npos);
   BOOST_CHECK(middle.find("\"late\"") == std::string::npos);
   BOOST_CHECK(middle.size() > 2 && middle.compare(middle.size() - 2, 2, "}\n") == 0);
+  BOOST_CHECK(parses_as_json(path));
   const std::string final_text = slurp(path);
   BOOST_CHECK(final_text.find("\"late\"") != std::string::npos);
   BOOST_CHECK(!exists(path + ".part" + std::to_string(::getpid())));
@@ -144,16 +172,43 @@ BOOST_AUTO_TEST_CASE(a_full_buffer_drops_records_and_the_file_says_how_many) {
   weft::RuntimeOptions o = traced(path);
   o.workers = 1;
   weft::Runtime rt(o);
-  rt.run([] {
-    auto a = weft::spawn([] { for (int i = 0; i < 40000; ++i) weft::yield(); });
-    for (int i = 0; i < 40000; ++i) weft::yield();
-    a.join();
-  });
+  rt.run(switch_80000_times);
   const std::string text = slurp(path);
   const auto at = text.find("\"dropped_records\":");
   BOOST_REQUIRE(at != std::string::npos);
   BOOST_CHECK(std::strtoull(text.c_str() + at + 18, nullptr, 10) > 0);
   BOOST_CHECK(text.size() > 2 && text.compare(text.size() - 2, 2, "}\n") == 0);
+  BOOST_CHECK(parses_as_json(path));
+  // The cap was that run's: the next one, without WEFT_TRACE_MB, has room.
+  ::unsetenv("WEFT_TRACE_MB");
+  weft::Runtime again(o);
+  again.run(switch_80000_times);
+  const std::string second = slurp(path);
+  BOOST_CHECK(second.find("\"dropped_records\":0}") != std::string::npos);
+  ::unlink(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(a_thread_that_woke_a_traced_fiber_then_runs_its_own_runtime_stays_out) {
+  const std::string path = temp_path("cross");
+  weft::Runtime rt(traced(path));
+  rt.run([] {
+    weft::Event woken;
+    weft::Event done;
+    auto waiter = weft::spawn([&] { (void)woken.wait(); }, {.name = "waiter"});
+    weft::yield();  // it parks
+    std::thread plain([&] {
+      woken.set();  // a wake into the traced runtime: this thread gets a track
+      weft::Runtime other;
+      other.run([] { weft::spawn([] { weft::yield(); }, {.name = "from-other"}).join(); });
+      done.set();
+    });
+    (void)done.wait();
+    waiter.join();
+    plain.join();
+  });
+  const std::string text = slurp(path);
+  BOOST_CHECK(text.find("\"waiter\"") != std::string::npos);
+  BOOST_CHECK(text.find("from-other") == std::string::npos);
   ::unlink(path.c_str());
 }
 
