@@ -7,6 +7,10 @@
 #include <bit>
 #include <cerrno>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #define WEFT_HAVE_VALGRIND 1
@@ -32,7 +36,14 @@ StackArenas::~StackArenas() {
   for (unsigned id : valgrind_ids_) VALGRIND_STACK_DEREGISTER(id);
 #endif
   if (keep_mapped_) return;
-  for (const Arena& a : arenas_) munmap(a.base, a.bytes);
+  for (const Arena& a : arenas_) {
+#if defined(__SANITIZE_ADDRESS__)
+    // Fibers' frames left their redzones in the shadow, and munmap does not
+    // clear it: whatever is mapped here next would look poisoned.
+    ASAN_UNPOISON_MEMORY_REGION(a.base, a.bytes);
+#endif
+    munmap(a.base, a.bytes);
+  }
   MapCountBudget::instance().give_back_stacks(slots_created_);
 }
 
