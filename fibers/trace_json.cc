@@ -90,9 +90,10 @@ class Writer {
   Writer(std::FILE* out, int pid) : out_(out), pid_(pid) {}
 
   void begin_file() {
-    // (No displayTimeUnit: some viewers take it for the unit of "ts", which
-    // is always microseconds.)
-    std::fputs("{\"traceEvents\":[\n", out_);
+    // "ts" is always in microseconds; displayTimeUnit only says how to show
+    // it, but chrome://tracing also compares slice bounds at that unit's
+    // precision, and slices a nanosecond apart must not look nested there.
+    std::fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", out_);
     event_open("M", 0, 0);
     std::fputs(",\"name\":\"process_name\",\"args\":{\"name\":", out_);
     put_json_string(out_, std::string("weft: ") + program_invocation_short_name);
@@ -251,8 +252,7 @@ class Track {
       case Kind::run:
         if (open_) close_slice(r.ts);
         // The flow ends just before the run's slice, bound to the next slice
-        // (no "bp": the one binding every viewer finds; chrome://tracing's
-        // lookup of an enclosing slice misses many).
+        // (no "bp"), so it needs no slice of the fiber's to be open yet.
         if (r.b != 0) w_.flow("f", b_.tid, tick(r.ts), r.b, false);
         open_slice(r.ts, r.a);
         break;
