@@ -8,6 +8,13 @@
 #include <cerrno>
 
 #if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ALLOC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ALLOC_ASAN 1  // clang says it this way
+#endif
+#endif
+#ifdef WEFT_ALLOC_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -37,7 +44,7 @@ StackArenas::~StackArenas() {
 #endif
   if (keep_mapped_) return;
   for (const Arena& a : arenas_) {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef WEFT_ALLOC_ASAN
     // Fibers' frames left their redzones in the shadow, and munmap does not
     // clear it: whatever is mapped here next would look poisoned.
     ASAN_UNPOISON_MEMORY_REGION(a.base, a.bytes);

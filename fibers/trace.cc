@@ -232,6 +232,22 @@ Record* map_chunk() noexcept {
 
 void ChunkDeleter::operator()(Record* p) const noexcept { munmap(p, kChunkBytes); }
 
+// The TSC and the steady clock read together: TSC, clock, TSC, again while
+// the two TSC reads lie far apart (the thread was preempted between them);
+// the TSC's midpoint goes with the clock.
+void read_both(std::uint64_t* ticks_out, std::uint64_t* ns_out) {
+  for (int attempt = 0;; ++attempt) {
+    const std::uint64_t before = __rdtsc();
+    const std::uint64_t ns = steady_ns();
+    const std::uint64_t after = __rdtsc();
+    if (after - before < 10'000 || attempt == 16) {  // a few microseconds at most
+      *ticks_out = before + (after - before) / 2;
+      *ns_out = ns;
+      return;
+    }
+  }
+}
+
 std::uint64_t Registry::calibrate() {
   if (!tsc) {
     ns_per_tick = 1.0;
@@ -240,8 +256,9 @@ std::uint64_t Registry::calibrate() {
   // At least 5 ms between the two readings, so the rate is good to a few
   // parts per million whatever the trace's length.
   while (steady_ns() - origin_ns < 5'000'000) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  const std::uint64_t now_ticks = __rdtsc();
-  const std::uint64_t now_ns = steady_ns() - origin_ns;
+  std::uint64_t now_ticks = 0, now_ns = 0;
+  read_both(&now_ticks, &now_ns);
+  now_ns -= origin_ns;
   ns_per_tick = static_cast<double>(now_ns) / static_cast<double>(now_ticks - origin_ticks);
   return now_ns;
 }
@@ -314,8 +331,12 @@ bool begin(const std::string& pattern, const void* owner, std::string* why) {
   r.buffers.clear();
   r.tsc = invariant_tsc();
   g_tsc.store(r.tsc, std::memory_order_relaxed);
-  r.origin_ns = steady_ns();
-  r.origin_ticks = ticks();
+  if (r.tsc) {
+    read_both(&r.origin_ticks, &r.origin_ns);
+  } else {
+    r.origin_ns = steady_ns();
+    r.origin_ticks = r.origin_ns;
+  }
   r.ns_per_tick = 1.0;
   g_origin.store(r.origin_ticks, std::memory_order_relaxed);
   g_owner.store(owner, std::memory_order_relaxed);

@@ -76,13 +76,7 @@ inline std::atomic<bool> g_on{false};
 #endif
 }
 
-// Starts a trace of the runtime whose scheduler is `owner`, written to
-// `path` when end() runs ("%p" in it becomes the process id). False, with *why, when another trace is on or the
-// file cannot be written. Other runtimes running meanwhile are not recorded.
-bool begin(const std::string& path, const void* owner, std::string* why);
-// Stops the trace and writes the file; one line on stderr says where (or why
-// it could not). No-op when this process has no trace on.
-void end();
+// (begin() and end() belong to the runtime: trace_buffer.h, not installed.)
 
 // Names the calling thread's track when it is not a worker's ("blocking
 // pool", "monitor"). The string must live as long as the process.

@@ -19,6 +19,23 @@
 #include <string>
 #include <vector>
 
+namespace weft::fibers::trace {
+
+// The runtime's, around a run(): not for programs (end() frees buffers that
+// the traced runtime's workers write without a fence, so it may run only
+// once they have stopped).
+//
+// Starts a trace of the runtime whose scheduler is `owner`, written to
+// `path` when end() runs ("%p" in it becomes the process id). False, with
+// *why, when another trace is on or the file cannot be written. Other
+// runtimes running meanwhile are not recorded.
+bool begin(const std::string& path, const void* owner, std::string* why);
+// Stops the trace and writes the file; one line on stderr says where (or why
+// it could not). No-op when this process has no trace on.
+void end();
+
+}  // namespace weft::fibers::trace
+
 namespace weft::fibers::trace::detail {
 
 enum class Kind : std::uint16_t {

@@ -185,7 +185,9 @@ class Track {
     bool own = false;
     for (std::size_t i = 0; i < count && !own; ++i) {
       const Record& r = b_.at(i);
-      own = r.kind != Kind::attach && r.kind != Kind::hog && r.kind != Kind::name;
+      // (An end without its begin is skipped below: no content either.)
+      own = r.kind != Kind::attach && r.kind != Kind::hog && r.kind != Kind::name &&
+            r.kind != Kind::job_end && r.kind != Kind::idle_end;
       if ((r.kind == Kind::spawn && r.sub != 0) || r.kind == Kind::hog) ++i;  // its name follows
     }
     if (own) w_.thread_name(b_.tid, b_.label);

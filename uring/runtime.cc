@@ -17,6 +17,7 @@
 #include <weft/fibers/monitor.h>
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/trace.h>
+#include <weft/fibers/trace_buffer.h>
 #include <weft/fibers/worker.h>
 #include <weft/uring/epoll.h>
 #include <weft/uring/ring.h>

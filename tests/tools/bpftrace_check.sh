@@ -22,7 +22,7 @@ timeout 120 bpftrace -e "usdt:$program:weft:spawn { @spawned[str(arg1)] = count(
   -c "$program $out/a.json" > "$out/spawn.txt" 2>&1
 timeout 120 bpftrace -e "usdt:$program:weft:hog { printf(\"%s ran %d ms on worker %d\\n\", str(arg1), arg2, arg3); }" \
   -c "$program $out/b.json" > "$out/hog.txt" 2>&1
-if ! grep -q 'Attaching 1 probe' "$out/spawn.txt"; then
+if ! grep -E -q 'Attach(ing|ed) 1 probe' "$out/spawn.txt"; then  # (newer bpftrace: "Attached")
   echo "bpftrace could not attach (permissions?): skipped"
   cat "$out/spawn.txt"
   exit 77

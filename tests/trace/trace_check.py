@@ -71,6 +71,18 @@ def check_trace(path, backend):
                  "blocking job", 'odd "name"\\\t\ufffd',
                  "bad\ufffd\ufffd\ufffdmid\ufffd\ufffdend\ufffd\ufffd"):
         check(slice_names[want] > 0, tag + f"slices named {want!r}")
+    # The clock's scale: the blocker's job sleeps 20 ms, the hog computes
+    # 200 ms by the wall clock (a preempted run only lasts longer).
+    durations = collections.defaultdict(list)
+    for v in slices.values():
+        for s in v:
+            durations[s["name"]].append(s["end"] - s["start"])
+    if check(durations["blocking job"], tag + "a blocking job slice"):
+        job_ms = max(durations["blocking job"]) / 1e6
+        check(19.5 <= job_ms <= 2000, tag + f"the 20 ms blocking job lasts 20 ms or more ({job_ms:.1f} ms)")
+    if check(durations["hog"], tag + "a hog slice"):
+        hog_ms = sum(durations["hog"]) / 1e6
+        check(199 <= hog_ms <= 5000, tag + f"the 200 ms hog runs 200 ms or more ({hog_ms:.1f} ms)")
     check(slice_names["pinger"] >= 100, tag + f"pinger runs at least 100 times ({slice_names['pinger']})")
 
     # Nesting: on each track, a slice that starts inside another ends inside it.

@@ -208,6 +208,7 @@ BOOST_AUTO_TEST_CASE(a_thread_that_woke_a_traced_fiber_then_runs_its_own_runtime
   });
   const std::string text = slurp(path);
   BOOST_CHECK(text.find("\"waiter\"") != std::string::npos);
+  BOOST_CHECK(text.find("\"name\":\"thread\"") != std::string::npos);  // the wake was recorded
   BOOST_CHECK(text.find("from-other") == std::string::npos);
   ::unlink(path.c_str());
 }
