@@ -73,10 +73,10 @@
 #include <weft/fibers/local_queue.h>
 #include <weft/fibers/poller.h>
 #include <weft/fibers/probes.h>
-#include <weft/fibers/trace.h>
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/stats.h>
 #include <weft/fibers/timer.h>
+#include <weft/fibers/trace.h>
 
 namespace weft::fibers {
 

@@ -15,13 +15,15 @@
 
 #include <weft/weft.h>
 
+#include "node_order/mode.h"
+
 namespace {
 
 // Runs `body` as the main module of a loop on a single-mode runtime.
 template <class F>
 void on_loop(F body) {
   weft::RuntimeOptions o;
-  o.mode = weft::Mode::single;
+  o.mode = weft::node_order::test_mode();
   weft::Runtime rt(o);
   rt.run([&] {
     weft::node::Loop loop;
@@ -81,7 +83,7 @@ BOOST_AUTO_TEST_CASE(an_exception_with_io_open_closes_it_and_the_loop_can_go) {
   // closes them and waits for its helper fibers, so destroying the loop and
   // going on (here: another loop on the same port) is safe.
   weft::RuntimeOptions o;
-  o.mode = weft::Mode::single;
+  o.mode = weft::node_order::test_mode();
   weft::Runtime rt(o);
   bool threw = false;
   int served = 0;

@@ -15,6 +15,7 @@
 
 #include <weft/weft.h>
 
+#include "node_order/mode.h"
 #include "node_order/twins.h"
 
 namespace {
@@ -50,7 +51,7 @@ std::string run_node(const std::string& script) {
 std::vector<std::string> run_twin(const weft::node_order::Twin& twin) {
   std::vector<std::string> printed;
   weft::RuntimeOptions o;
-  o.mode = weft::Mode::single;
+  o.mode = weft::node_order::test_mode();
   weft::Runtime rt(o);
   rt.run([&] {
     weft::node::Loop loop;
