@@ -29,6 +29,15 @@ namespace {
 constexpr std::size_t kMaxArenaBytes = std::size_t{1} << 30;  // 1 GiB of address space
 constexpr std::size_t kMaxArenaSlots = 4096;
 
+// Pages of [base, base + bytes) resident now (mincore); both page-aligned.
+std::size_t count_resident(char* base, std::size_t bytes) {
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> vec(bytes / page);
+  if (vec.empty() || mincore(base, bytes, vec.data()) != 0) return 0;
+  return static_cast<std::size_t>(
+      std::count_if(vec.begin(), vec.end(), [](unsigned char v) { return (v & 1) != 0; }));
+}
+
 }  // namespace
 
 // ---- arenas ---------------------------------------------------------------------
@@ -142,15 +151,9 @@ void StackPool::trim(Stack& stack) {
   // What is resident, for the counters: a trim is rare (a fiber went deep),
   // and mincore costs less than the madvise after it.
   const std::size_t below = stack.size - options_.keep_bytes;
-  const std::size_t pages = stack.size >> page_shift_;
-  const std::size_t below_pages = below >> page_shift_;
-  std::vector<unsigned char> vec(pages);
-  std::uint32_t resident_below = 0, resident_kept = 0;
-  if (mincore(stack.base, stack.size, vec.data()) == 0) {
-    for (std::size_t i = 0; i < pages; ++i) {
-      if ((vec[i] & 1) != 0) ++(i < below_pages ? resident_below : resident_kept);
-    }
-  }
+  const auto resident_below = static_cast<std::uint32_t>(count_resident(stack.base, below));
+  const auto resident_kept =
+      static_cast<std::uint32_t>(count_resident(stack.base + below, options_.keep_bytes));
   // More resident than the depth seen at switches: it went deeper between two.
   const std::uint32_t resident = resident_below + resident_kept;
   if (resident > stack.committed_pages) stats_.pages_committed += resident - stack.committed_pages;
@@ -198,13 +201,6 @@ StackPoolStats StackPool::stats() const {
   return s;
 }
 
-std::size_t resident_pages(const Stack& stack) {
-  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  const std::size_t pages = stack.size / page;
-  std::vector<unsigned char> vec(pages);
-  if (mincore(stack.base, stack.size, vec.data()) != 0) return 0;
-  return static_cast<std::size_t>(
-      std::count_if(vec.begin(), vec.end(), [](unsigned char v) { return (v & 1) != 0; }));
-}
+std::size_t resident_pages(const Stack& stack) { return count_resident(stack.base, stack.size); }
 
 }  // namespace weft::alloc

@@ -249,7 +249,7 @@ void read_both(std::uint64_t* ticks_out, std::uint64_t* ns_out) {
 }
 
 std::uint64_t Registry::calibrate() {
-  if (!tsc) {
+  if (!g_tsc.load(std::memory_order_relaxed)) {
     ns_per_tick = 1.0;
     return steady_ns() - origin_ns;
   }
@@ -329,9 +329,8 @@ bool begin(const std::string& pattern, const void* owner, std::string* why) {
   g_max_chunks.store(std::min(chunks, kMaxChunks), std::memory_order_relaxed);
   r.path = path;
   r.buffers.clear();
-  r.tsc = invariant_tsc();
-  g_tsc.store(r.tsc, std::memory_order_relaxed);
-  if (r.tsc) {
+  g_tsc.store(invariant_tsc(), std::memory_order_relaxed);
+  if (g_tsc.load(std::memory_order_relaxed)) {
     read_both(&r.origin_ticks, &r.origin_ns);
   } else {
     r.origin_ns = steady_ns();

@@ -64,6 +64,11 @@ struct Record {
 };
 static_assert(sizeof(Record) == 32);
 
+// Whether a name record follows `r` (a named spawn, a hog).
+inline bool has_name_record(const Record& r) {
+  return (r.kind == Kind::spawn && r.sub != 0) || r.kind == Kind::hog;
+}
+
 // Flow ids carry their kind in the low two bits.
 enum class FlowKind : std::uint64_t { wake = 0, spawn = 1, steal = 2 };
 
@@ -95,9 +100,9 @@ struct Registry {
   std::mutex mutex;
   std::string path;                               // guarded by mutex
   std::vector<std::unique_ptr<Buffer>> buffers;  // guarded by mutex
-  // The clock records are stamped with: the TSC where it is invariant (a
-  // third of the cost of clock_gettime here), else the steady clock in ns.
-  bool tsc = false;
+  // The clock records are stamped with (trace.cc's ticks()): the TSC where
+  // it is invariant (a third of the cost of clock_gettime here), else the
+  // steady clock in ns.
   std::uint64_t origin_ticks = 0;  // the clock at begin()
   std::uint64_t origin_ns = 0;     // the steady clock at begin()
   double ns_per_tick = 1.0;        // set by calibrate()

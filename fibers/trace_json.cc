@@ -188,7 +188,7 @@ class Track {
       // (An end without its begin is skipped below: no content either.)
       own = r.kind != Kind::attach && r.kind != Kind::hog && r.kind != Kind::name &&
             r.kind != Kind::job_end && r.kind != Kind::idle_end;
-      if ((r.kind == Kind::spawn && r.sub != 0) || r.kind == Kind::hog) ++i;  // its name follows
+      if (has_name_record(r)) ++i;
     }
     if (own) w_.thread_name(b_.tid, b_.label);
     std::uint64_t last = 0;
@@ -196,7 +196,7 @@ class Track {
       Record r = b_.at(i);
       r.ts = clock_.ns(r.ts);
       last = r.ts;
-      const bool payload = (r.kind == Kind::spawn && r.sub != 0) || r.kind == Kind::hog;
+      const bool payload = has_name_record(r);
       const std::string name = payload && i + 1 < count ? record_text(b_.at(i + 1)) : std::string();
       one(r, name);
       if (payload) ++i;
@@ -321,8 +321,9 @@ bool write_json(Registry& r, std::uint64_t now, std::string* why) {
     dropped += b->dropped.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i + 1 < n; ++i) {
       const Record& rec = b->at(i);
-      if (rec.kind == Kind::spawn && rec.sub != 0) names[rec.a] = record_text(b->at(++i));
-      else if (rec.kind == Kind::hog) ++i;
+      if (!has_name_record(rec)) continue;
+      ++i;
+      if (rec.kind == Kind::spawn) names[rec.a] = record_text(b->at(i));
     }
   }
   const std::string tmp = r.path + ".part" + std::to_string(getpid());

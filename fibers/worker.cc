@@ -294,10 +294,7 @@ void Worker::round() {
     }
   }
   if (!runnable && stacks_.has_unchecked()) stacks_.sweep();  // about to sleep
-  if (trace::on()) [[unlikely]]
-    poll_traced(!runnable);
-  else
-    poller_.poll(!runnable, timers_.next_deadline(), stats_);
+  poll(!runnable);
   // A thread that readied a fiber after the check above also woke the poll.
   take_arrivals();
   if (spinning_) {
@@ -442,13 +439,19 @@ void Worker::park_worker() {
   }
   if (stacks_.has_unchecked()) stacks_.sweep();
   ++stats_.parks_worker;
-  if (trace::on()) [[unlikely]]
-    poll_traced(true);
-  else
-    poller_.poll(true, timers_.next_deadline(), stats_);
+  poll(true);
   quiet_.store(false, std::memory_order_relaxed);
   spinning_ = scheduler_.leave_idle(this);
   take_arrivals();
+}
+
+// Polls the backend, sleeping until the next timer when `block`.
+inline void Worker::poll(bool block) {
+  if (trace::on()) [[unlikely]] {
+    poll_traced(block);
+    return;
+  }
+  poller_.poll(block, timers_.next_deadline(), stats_);
 }
 
 // A poll with the time it may sleep marked "idle" in the trace.

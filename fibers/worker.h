@@ -269,6 +269,7 @@ class Worker {
   bool steal();
   bool anything_queued_anywhere() const;
   void park_worker();
+  void poll(bool block);
   [[gnu::cold, gnu::noinline]] void poll_traced(bool block);
   bool spin_for_work();
   void take_arrivals();

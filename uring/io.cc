@@ -46,6 +46,12 @@ void tell_memcheck_what_the_kernel_wrote(const Operation& op) {
 #endif
 }
 
+// Ends the operation's span in the trace, if it has one still open.
+inline void end_trace_span(Operation& op) {
+  if (op.trace_id != 0) [[unlikely]]
+    fibers::trace::io_end(&op.trace_id, op_name(op.kind), op.result, &op.worker->scheduler());
+}
+
 }  // namespace
 
 Backend* current_backend() noexcept { return t_backend; }
@@ -67,8 +73,7 @@ void Backend::deliver(Operation& op) {
     if (op.watch_next != nullptr) op.watch_next->watch_prev = op.watch_prev;
     op.watched = false;
   }
-  if (op.trace_id != 0) [[unlikely]]
-    fibers::trace::io_end(&op.trace_id, op_name(op.kind), op.result, &op.worker->scheduler());
+  end_trace_span(op);
   op.worker->ready(op.fiber);
 }
 
@@ -137,8 +142,7 @@ std::int64_t perform(Operation& op) {
   if (fibers::trace::on()) [[unlikely]]
     fibers::trace::io_begin(&op.trace_id, op_name(op.kind), op.fd);
   if (backend.submit(op)) {
-    if (op.trace_id != 0) [[unlikely]]
-      fibers::trace::io_end(&op.trace_id, op_name(op.kind), op.result, &op.worker->scheduler());
+    end_trace_span(op);
     tell_memcheck_what_the_kernel_wrote(op);
     return op.result;
   }
@@ -166,8 +170,7 @@ std::int64_t perform(Operation& op) {
   op.fiber->abandon_hook = &op.abandon;
   worker->park(&after_parking, &op);
   op.fiber->abandon_hook = nullptr;
-  if (op.trace_id != 0) [[unlikely]]  // completed without deliver() (a pool job)
-    fibers::trace::io_end(&op.trace_id, op_name(op.kind), op.result, &op.worker->scheduler());
+  end_trace_span(op);  // completed without deliver() (a pool job): the span ends here
   if (token != nullptr) token->remove(&op.cancel_registration);
   tell_memcheck_what_the_kernel_wrote(op);
   return op.result;
