@@ -282,7 +282,13 @@ void Worker::round() {
   if (Fiber* f = take_next()) enqueue(f);
   if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
   bool runnable = !runnable_.empty();
-  if (!runnable) {
+  if (runnable) {
+    // Fairness: the global queue gets a share every round, whatever runs
+    // here. A fiber yielding in a loop keeps the local queue non-empty, and
+    // the fibers that overflowed into the global queue must not wait for it
+    // to stop (on a lone worker nobody else would ever take them).
+    if (!scheduler_.global_empty()) take_global_share();
+  } else {
     if (find_work()) {
       runnable = true;
     } else if (scheduler_.single()) {
@@ -308,20 +314,25 @@ void Worker::round() {
 }
 
 // The local queue is empty: the global queue, then the others' queues.
-bool Worker::find_work() {
-  std::uint32_t n = 0;
+bool Worker::find_work() { return take_global_share() || (multi_ && steal()); }
+
+// Moves this worker's share of the global queue (an even split between the
+// workers, at most half a local queue, never more than the local queue has
+// room for) to the tail of the local queue. Owner only.
+bool Worker::take_global_share() {
+  const std::uint32_t room = LocalQueue::kCapacity - runnable_.size();
   const std::uint32_t share = std::min<std::uint32_t>(
-      LocalQueue::kCapacity / 2,
-      scheduler_.global_size() / static_cast<std::uint32_t>(scheduler_.size()) + 1);
-  if (Fiber* f = scheduler_.take_global(share, &n)) {
-    while (f != nullptr) {
-      Fiber* next = f->next;
-      runnable_.push(f);  // room: the queue was empty and share <= half
-      f = next;
-    }
-    return true;
+      {LocalQueue::kCapacity / 2, room,
+       scheduler_.global_size() / static_cast<std::uint32_t>(scheduler_.size()) + 1});
+  std::uint32_t n = 0;
+  Fiber* f = share == 0 ? nullptr : scheduler_.take_global(share, &n);
+  if (f == nullptr) return false;
+  while (f != nullptr) {
+    Fiber* next = f->next;
+    runnable_.push(f);  // room: at most `room` were taken
+    f = next;
   }
-  return multi_ && steal();
+  return true;
 }
 
 bool Worker::steal() {
@@ -544,8 +555,9 @@ inline Fiber* Worker::pick_next() {
 Fiber* Worker::pick_next_any() {
   while (round_left_ > 0) {
     Fiber* f = nullptr;
-    // Every 61st pick the global queue goes first, so it cannot starve.
-    if (multi_ && ++picks_ % 61 == 0 && !scheduler_.global_empty()) {
+    // Every 61st pick the global queue goes first, so it cannot starve
+    // within a long round either (one worker or several).
+    if (++picks_ % 61 == 0 && !scheduler_.global_empty()) {
       std::uint32_t n = 0;
       f = scheduler_.take_global(1, &n);
     }

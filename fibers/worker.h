@@ -20,9 +20,12 @@
 //   "Any thread.".
 //
 // Scheduling rounds
-//   1. The home context takes its inbox and polls the backend once: it
-//      submits every operation fibers queued during the last round and
-//      collects every completion that is ready (one io_uring_enter at most).
+//   1. The home context takes its inbox and its share of the global queue
+//      (every round, even with fibers of its own queued: a fiber yielding in
+//      a loop must not keep the global queue waiting), and polls the
+//      backend once: it submits every operation fibers queued during the
+//      last round and collects every completion that is ready (one
+//      io_uring_enter at most).
 //      With nothing to run it first looks for work elsewhere (the global
 //      queue, then stealing: scheduler.h) and otherwise parks: it blocks in
 //      that poll until a completion, its next timer, or a waker.
@@ -266,6 +269,7 @@ class Worker {
   void abandon_all();
   void drain();
   bool find_work();
+  bool take_global_share();
   bool steal();
   bool anything_queued_anywhere() const;
   void park_worker();

@@ -9,6 +9,7 @@
 //   weft-bench-memory [--fibers N]      (default 100000; 1000000 works too)
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -59,18 +60,18 @@ int main(int argc, char** argv) {
     std::vector<weft::JoinHandle<void>> hs;
     hs.reserve(static_cast<std::size_t>(n));
     weft::Event release;
-    long parked = 0;
+    std::atomic<long> parked{0};  // fibers run on every worker
     const long rss0 = rss_bytes();
     const long pte0 = status_kib("VmPTE:");
     const long vmas0 = vma_count();
     const auto t0 = weft::perf::now_ns();
     for (long i = 0; i < n; ++i) {
       hs.push_back(weft::spawn([&] {
-        ++parked;
+        parked.fetch_add(1, std::memory_order_relaxed);
         (void)release.wait();
       }));
     }
-    while (parked < n) weft::yield();  // every fiber has run and parked
+    while (parked.load(std::memory_order_relaxed) < n) weft::yield();  // every fiber has run and parked
     const auto t1 = weft::perf::now_ns();
     const long rss1 = rss_bytes();
     const long pte1 = status_kib("VmPTE:");
