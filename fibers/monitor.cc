@@ -70,6 +70,10 @@ bool Monitor::sample(steady_clock::time_point now) {
     if (options_.rescue_after.count() > 0 && ran >= options_.rescue_after) {
       w->mark_stuck(count);  // fibers readied from other threads go elsewhere
       std::size_t n = w->poller().rescue(scheduler_);
+      // Its due sleeps and wait deadlines, and what other threads readied
+      // into its inbox meanwhile. (With one worker nobody else could run
+      // them.)
+      if (seen_.size() > 1) n += w->rescue_arrivals();
       // A fiber the busy one readied waits in its worker's next slot. (A
       // lone worker takes its slot without an exchange: never touch it.)
       Fiber* f = seen_.size() > 1 ? w->take_next_slot() : nullptr;

@@ -89,8 +89,9 @@ void sleep_until(Deadline deadline) {
   timer.fiber = w.current_fiber();
   timer.fire = [](fibers::Timer* t) {
     auto* s = static_cast<SleepTimer*>(t);
-    s->worker->ready(s->fiber);
+    fibers::ready_from_anywhere(s->fiber, s->worker);
   };
+  timer.any_thread = true;  // the monitor may fire it while w runs a hog
   w.timers().add(&timer);
   w.park();
 }

@@ -28,7 +28,7 @@ void TimerHeap::remove(Timer* t) {
   // Fired, or firing right now on the owner: wait until its callback is done
   // with it (never the case on the owner's own thread, which is the one
   // running the callback).
-  while (firing_ == t && firing_thread_ != std::this_thread::get_id()) {
+  while (firing(t)) {
     lock.unlock();
     std::this_thread::yield();
     lock.lock();
@@ -42,7 +42,7 @@ bool TimerHeap::try_remove(Timer* t) {
     publish_earliest();
     return true;
   }
-  return firing_ != t || firing_thread_ == std::this_thread::get_id();
+  return !firing(t);
 }
 
 void TimerHeap::clear() {
@@ -77,6 +77,38 @@ unsigned TimerHeap::fire_expired(Deadline now) {
     ++fired;
   }
   publish_earliest();
+  return fired;
+}
+
+unsigned TimerHeap::fire_expired_elsewhere(Deadline now, std::size_t max) {
+  unsigned fired = 0;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (fired < max) {
+    // The earliest expired any_thread timer: expired ones form a subtree at
+    // the root (each is no later than its parent's children).
+    Timer* best = nullptr;
+    std::uint32_t stack[64];
+    std::size_t depth = 0;
+    if (!heap_.empty() && heap_[0]->deadline <= now) stack[depth++] = 0;
+    while (depth > 0) {
+      const std::uint32_t i = stack[--depth];
+      Timer* t = heap_[i];
+      if (t->any_thread && (best == nullptr || before(t, best))) best = t;
+      for (std::uint32_t c = 2 * i + 1; c <= 2 * i + 2 && c < heap_.size(); ++c) {
+        if (heap_[c]->deadline <= now && depth < std::size(stack)) stack[depth++] = c;
+      }
+    }
+    if (best == nullptr) break;
+    erase(best);
+    publish_earliest();
+    firing_elsewhere_ = best;
+    firing_elsewhere_thread_ = std::this_thread::get_id();
+    lock.unlock();
+    best->fire(best);
+    lock.lock();
+    firing_elsewhere_ = nullptr;
+    ++fired;
+  }
   return fired;
 }
 

@@ -27,6 +27,11 @@ namespace weft::fibers {
 struct Timer {
   Deadline deadline = kNoDeadline;
   void (*fire)(Timer* self) = nullptr;  // runs on the home context
+  // The callback may run on another thread than the owner's (the monitor's,
+  // while the owner runs one fiber for long: fire_expired_elsewhere). Set
+  // only for callbacks that ready fibers through ready_from_anywhere and
+  // touch nothing of the owner's.
+  bool any_thread = false;
   std::uint64_t seq = 0;
   std::uint32_t index = kNotQueued;
   static constexpr std::uint32_t kNotQueued = UINT32_MAX;
@@ -54,6 +59,11 @@ class TimerHeap {
   // Owner only. Fires, in order, every timer whose deadline is not after
   // `now`. Returns how many fired.
   unsigned fire_expired(Deadline now);
+  // The monitor, while the owner runs one fiber for long (it does not fire
+  // timers then): fires, in order, the expired timers marked any_thread,
+  // at most `max` of them. Returns how many fired. The others wait for the
+  // owner.
+  unsigned fire_expired_elsewhere(Deadline now, std::size_t max);
 
  private:
   static bool before(const Timer* a, const Timer* b) {
@@ -77,6 +87,15 @@ class TimerHeap {
   std::uint64_t next_seq_ = 0;                          // guarded by mutex_
   const Timer* firing_ = nullptr;  // the timer whose callback runs now; guarded by mutex_
   std::thread::id firing_thread_;  // guarded by mutex_
+  // The same for fire_expired_elsewhere (the monitor's thread): the two may
+  // overlap when the owner's fiber switches out during a rescue.
+  const Timer* firing_elsewhere_ = nullptr;  // guarded by mutex_
+  std::thread::id firing_elsewhere_thread_;  // guarded by mutex_
+  bool firing(const Timer* t) const {  // under mutex_: t's callback runs on another thread
+    const std::thread::id me = std::this_thread::get_id();
+    return (firing_ == t && firing_thread_ != me) ||
+           (firing_elsewhere_ == t && firing_elsewhere_thread_ != me);
+  }
   std::atomic<Clock::rep> earliest_{kNoDeadline.time_since_epoch().count()};
 };
 

@@ -190,7 +190,7 @@ void record(const void* scheduler, std::size_t n, Fill&& fill) {
 void put_name(Record& r, const char* name) {
   static_assert(sizeof(Record) == 32);
   char text[32] = {};
-  std::strncpy(text, name, sizeof text - 1);
+  std::memcpy(text, name, strnlen(name, sizeof text - 1));  // always NUL-terminated
   std::memcpy(&r, text, sizeof text);
 }
 

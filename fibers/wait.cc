@@ -21,6 +21,7 @@ void ready_from_anywhere(Fiber* fiber, Worker* home, bool next, Worker* me) {
 Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()) {
   timer_.waiter = this;
   timer_.fire = [](Timer* t) { static_cast<DeadlineTimer*>(t)->waiter->wake(ETIMEDOUT); };
+  timer_.any_thread = true;  // wake() is for any thread
   cancel_.waiter = this;
   cancel_.on_cancel = [](CancelToken::Registration* r) {
     static_cast<Cancel*>(r)->waiter->wake(ECANCELED);

@@ -506,6 +506,41 @@ void Worker::ready_remote(Fiber* fiber, bool announced) {
   poller_.wake();
 }
 
+std::size_t Worker::rescue_arrivals() {
+  if (!timers_.empty() && timers_.next_deadline() <= Clock::now()) {
+    timers_.fire_expired_elsewhere(Clock::now(), kRoundMinimum);
+  }
+  if (!inbox_full_.load(std::memory_order_acquire)) return 0;
+  Fiber* first = nullptr;
+  Fiber* last = nullptr;
+  std::uint32_t n = 0;
+  std::size_t announced = 0;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    if (scheduler_.stopping()) return 0;
+    auto kept = inbox_.begin();
+    for (const Arrival& a : inbox_) {
+      if (a.fiber == nullptr) {
+        *kept++ = a;  // a task: the owner's home context runs it
+        continue;
+      }
+      announced += a.announced ? 1 : 0;
+      a.fiber->state = FiberState::runnable;
+      a.fiber->next = nullptr;
+      (last != nullptr ? last->next : first) = a.fiber;
+      last = a.fiber;
+      ++n;
+    }
+    inbox_.erase(kept, inbox_.end());
+    inbox_full_.store(!inbox_.empty(), std::memory_order_release);
+  }
+  if (n == 0) return 0;
+  scheduler_.push_global(first, last, n);
+  // Counted down where they arrive (see remote_expected_): in the queue now.
+  if (announced != 0) remote_expected_.fetch_sub(announced, std::memory_order_release);
+  return n;
+}
+
 void Worker::post(void (*fn)(void* arg), void* arg) {
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   inbox_.push_back({nullptr, false, fn, arg});

@@ -243,6 +243,12 @@ class Worker {
   // until it switches again, ready_remote() sends fibers back from the
   // blocking pool elsewhere.
   void mark_stuck(std::uint64_t count) { stuck_at_.store(count + 1, std::memory_order_release); }
+  // The monitor, while this worker runs one fiber for long: fires its
+  // expired timers that may fire on any thread (sleeps, wait deadlines),
+  // then moves the fibers in its inbox (woken by those timers, by plain
+  // threads, by the blocking pool) to the global queue, where other workers
+  // run them. Posted tasks stay for the owner. Returns the fibers moved.
+  std::size_t rescue_arrivals();
   // Owner only, on a fiber. Lets the rest of the round run first.
   void yield();
   // Owner only, on a fiber. See "Parking" above. `commit` may be null.

@@ -6,12 +6,14 @@
 // polls it once per round, and each completion readies the fiber that waits.
 //
 // Thread rules: a backend belongs to one worker; only that worker's thread
-// calls it.
+// calls it, except what says otherwise (wake, rescue, request_cancel,
+// RescueHold).
 #pragma once
 
 #include <string>
 
 #include <weft/fibers/poller.h>
+#include <weft/fibers/spin_lock.h>
 #include <weft/uring/features.h>
 #include <weft/uring/operation.h>
 
@@ -88,6 +90,30 @@ class Backend : public fibers::Poller {
   // backend's worker to cancel `op` at its next round.
   void request_cancel(Operation& op);
 
+  // The rescuer's hold on the watch list (the monitor's thread, while the
+  // owner runs one fiber for long: fibers/poller.h). The list is guarded by
+  // a spin lock the owner takes for a few pointer moves; a rescuer only
+  // tries it (the owner may hold it across a cancel that waits for a lock
+  // the rescuer holds), and if it fails leaves the operation to the owner.
+  // While held, unwatch() takes a watched operation off the list so that
+  // the rescuer may finish it and ready its fiber elsewhere.
+  class RescueHold {
+   public:
+    explicit RescueHold(Backend& b) : b_(b), held_(b.watch_lock_.try_lock()) {}
+    ~RescueHold() {
+      if (held_) b_.watch_lock_.unlock();
+    }
+    RescueHold(const RescueHold&) = delete;
+    RescueHold& operator=(const RescueHold&) = delete;
+    bool held() const { return held_; }
+    // `op` is no longer watched (a no-op if it was not). Requires held().
+    void unwatch(Operation& op) { b_.unlink_watched(op); }
+
+   private:
+    Backend& b_;
+    bool held_;
+  };
+
   // "io_uring" or "epoll", and a one-line account of what it runs with.
   virtual const char* name() const = 0;
   virtual std::string describe() const = 0;
@@ -96,7 +122,14 @@ class Backend : public fibers::Poller {
 
  private:
   static void scan_cancel_requests(void* backend);
-  Operation* watched_ = nullptr;  // owner only
+  void unlink_watched(Operation& op);  // under watch_lock_
+  // Watched operations, and each one's `watched` flag: written by the owner
+  // and by a rescuer holding a RescueHold, under watch_lock_.
+  fibers::SpinLock watch_lock_;
+  Operation* watched_ = nullptr;  // guarded by watch_lock_
+  // Owner only: the owner holds watch_lock_ in scan_cancel_requests, whose
+  // cancels may deliver at once (the lock is not recursive).
+  bool scanning_ = false;
 };
 
 // The backend of the calling thread's running runtime, or null.

@@ -313,7 +313,8 @@ void EpollBackend::retry(FdState& st, bool write) {
 
 // retry() on the monitor's thread, under mutex_ (see "Rescue" in epoll.h).
 // Returns how many fibers it readied.
-std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler) {
+std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler,
+                                       RescueHold& watch) {
   Side& s = st.side(write);
   s.ready = true;
   std::size_t readied = 0;
@@ -322,11 +323,11 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
     // may be running on the owner, waiting for mutex_, which we hold).
     fibers::TimerHeap& timers = op->worker->timers();  // locked: any thread
     const bool timed = op->options.deadline != kNoDeadline;
-    // (may_run first: `watched` is the owner's to write until the fiber
-    // has parked.)
+    // A watched one is finished only under the watch list's lock.
     const bool may_run = op->linked_at_poll == polls_ &&
                          op->linked_at_park == parks_.load(std::memory_order_acquire);
-    if (may_run || op->watched || (timed && !timers.try_remove(&op->timer))) {
+    const bool watched = op->options.cancel != nullptr;
+    if (may_run || (watched && !watch.held()) || (timed && !timers.try_remove(&op->timer))) {
       owed_.emplace_back(st.fd, write);  // this one and those behind it: the owner's
       return readied;
     }
@@ -337,6 +338,7 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
       return readied;
     }
     pop_waiter(s)->result = r;
+    if (watched) watch.unwatch(*op);
     if (scheduler.ready_elsewhere(op->fiber)) ++readied;
   }
   return readied;
@@ -346,6 +348,7 @@ std::size_t EpollBackend::rescue(fibers::Scheduler& scheduler) {
   if (!shared_) return 0;
   std::unique_lock<std::mutex> g(mutex_, std::try_to_lock);
   if (!g.owns_lock()) return 0;  // the owner is in a call or its poll after all
+  RescueHold watch(*this);  // operations watched by a token, too (an accept of serve())
   epoll_event events[64];
   const int n = epoll_wait(epoll_fd_, events, 64, 0);
   std::size_t readied = 0;
@@ -354,8 +357,8 @@ std::size_t EpollBackend::rescue(fibers::Scheduler& scheduler) {
     if (st == nullptr) continue;  // the wake eventfd: level-triggered, still the owner's
     const std::uint32_t ev = events[i].events;
     if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
-      readied += rescue_retry(*st, false, scheduler);
-    if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) readied += rescue_retry(*st, true, scheduler);
+      readied += rescue_retry(*st, false, scheduler, watch);
+    if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) readied += rescue_retry(*st, true, scheduler, watch);
   }
   return readied;
 }

@@ -47,10 +47,13 @@
 //       linked in the busy fiber's own round, by a fiber that then parked,
 //       is finished by the rescue: the hog that followed it in the round
 //       does not hold it up.)
-//     - watched by a cancel token (the watch list is the owner's).
+//   An operation watched by a cancel token is finished too, taken off the
+//   watch list under its lock (Backend::RescueHold); if the owner holds that
+//   lock right now, the descriptor is left to the owner as above.
 //   Deadlines of waiting operations are scheduler timers and still fire
 //   only on the owner. The wake eventfd is level-triggered: a rescue leaves
-//   it for the owner.
+//   it for the owner (the inbox it announces is rescued by the monitor:
+//   Worker::rescue_arrivals).
 //
 // Thread rules: owner worker only, except wake() (any thread) and rescue()
 // (the monitor).
@@ -115,7 +118,8 @@ class EpollBackend final : public Backend {
   void fail_waiters(FdState& st, int error);
   bool wait_on(FdState& st, Operation& op, bool write);
   void retry(FdState& st, bool write);
-  std::size_t rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler);
+  std::size_t rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler,
+                           RescueHold& watch);
   void finish(Operation& op, std::int64_t result);
   void end_wait(Operation& op, int error);
   void unlink_listener(EpollListener* l);

@@ -59,6 +59,7 @@ Backend* current_backend() noexcept { return t_backend; }
 // ---- cancelling from another worker ------------------------------------------------
 
 void Backend::watch(Operation& op) {
+  std::lock_guard<fibers::SpinLock> lock(watch_lock_);
   op.watched = true;
   op.watch_prev = nullptr;
   op.watch_next = watched_;
@@ -66,12 +67,25 @@ void Backend::watch(Operation& op) {
   watched_ = &op;
 }
 
+void Backend::unlink_watched(Operation& op) {
+  if (!op.watched) return;
+  if (op.watch_prev != nullptr) op.watch_prev->watch_next = op.watch_next;
+  else watched_ = op.watch_next;
+  if (op.watch_next != nullptr) op.watch_next->watch_prev = op.watch_prev;
+  op.watched = false;
+}
+
 void Backend::deliver(Operation& op) {
-  if (op.watched) {
-    if (op.watch_prev != nullptr) op.watch_prev->watch_next = op.watch_next;
-    else watched_ = op.watch_next;
-    if (op.watch_next != nullptr) op.watch_next->watch_prev = op.watch_prev;
-    op.watched = false;
+  // A rescuer may unlink watched operations meanwhile: `watched` is read
+  // under the lock (unless this is a cancel of the owner's scan, which
+  // holds it).
+  if (op.options.cancel != nullptr) {
+    if (scanning_) {
+      unlink_watched(op);
+    } else {
+      std::lock_guard<fibers::SpinLock> lock(watch_lock_);
+      unlink_watched(op);
+    }
   }
   end_trace_span(op);
   op.worker->ready(op.fiber);
@@ -84,13 +98,18 @@ void Backend::request_cancel(Operation& op) {
 
 // On the owning worker: cancel every watched operation someone asked to.
 // Watched operations are still in flight, so still alive.
+// The lock is held throughout, so no rescue finishes (and frees) an
+// operation this walk is about to cancel.
 void Backend::scan_cancel_requests(void* self) {
   auto* b = static_cast<Backend*>(self);
+  std::lock_guard<fibers::SpinLock> lock(b->watch_lock_);
+  b->scanning_ = true;
   for (Operation* op = b->watched_; op != nullptr;) {
     Operation* next = op->watch_next;  // cancel() may deliver (and unlink) op
     if (op->cancel_wanted.exchange(false, std::memory_order_acq_rel)) b->cancel(*op);
     op = next;
   }
+  b->scanning_ = false;
 }
 
 BackendBinding::BackendBinding(Backend* backend) : previous_(t_backend) { t_backend = backend; }

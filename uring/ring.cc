@@ -617,10 +617,6 @@ void Ring::operation_part_done(Operation* op) noexcept {
   if (last_part(op)) deliver(*op);
 }
 
-// On the monitor's thread, while the owner runs one fiber for long. Only
-// operations that no cancel token watches (the watch list is the owner's)
-// are finished here; their fibers go to the global queue. Everything else is
-// stashed, in order, for the owner.
 // Under reap_mutex_, on the monitor's thread: hands the kernel what parked
 // fibers queued in the busy worker's round (see prepared_tail_).
 unsigned Ring::submit_prepared() {
@@ -643,12 +639,22 @@ unsigned Ring::submit_prepared() {
   return static_cast<unsigned>(rc);
 }
 
+// On the monitor's thread, while the owner runs one fiber for long.
+// Operations are finished here (a CQE exists only for a fiber that has
+// switched out: SQEs reach the kernel after their fiber parked), watched
+// ones included, and their fibers go to the global queue. Listener and
+// wake-up completions, and receives to resubmit, are stashed, in order, for
+// the owner.
 std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
   if (!options_.shared_reaping) return 0;
   std::unique_lock<std::mutex> guard(reap_mutex_, std::try_to_lock);
   if (!guard.owns_lock()) return 0;  // the owner is entering or reaping after all
   (void)submit_prepared();  // their completions are rescued at a later tick
   if (io_uring_cq_ready(&ring_) == 0) return 0;  // (the head is the owner's: under the lock)
+  // Operations watched by a cancel token are finished here too, taken off
+  // the watch list under its lock (an accept that serve() watches must not
+  // wait for the hog). If the owner holds that lock, they wait for it.
+  RescueHold watch(*this);
   std::size_t readied = 0;
   unsigned head;
   unsigned n = 0;
@@ -658,9 +664,12 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     const std::uint64_t data = cqe->user_data;
     const std::uint64_t tag = data & kTagMask;
     auto* op = reinterpret_cast<Operation*>(data & ~kTagMask);
-    // A receive that found no provided buffer is resubmitted by the owner.
+    // A receive that found no provided buffer is resubmitted by the owner;
+    // listeners and wake-ups are the owner's (the wake-up's news, the
+    // inbox, is rescued by the monitor itself: Worker::rescue_arrivals).
     const bool ours = tag == kTagIgnore ||
-                      ((tag == kTagOperation || tag == kTagTimeout) && !op->watched &&
+                      ((tag == kTagOperation || tag == kTagTimeout) &&
+                       (watch.held() || op->options.cancel == nullptr) &&
                        !(tag == kTagOperation && missed_buffer(op, cqe)));
     if (!ours) {
       stash_.push_back(*cqe);
@@ -670,7 +679,9 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     if (tag == kTagIgnore) continue;
     if (tag == kTagOperation) record_result(op, cqe);
     if (tag == kTagTimeout && cqe->res == -ETIME) op->timed_out = true;
-    if (last_part(op) && scheduler.ready_elsewhere(op->fiber)) ++readied;
+    if (!last_part(op)) continue;
+    if (op->options.cancel != nullptr) watch.unwatch(*op);
+    if (scheduler.ready_elsewhere(op->fiber)) ++readied;
   }
   io_uring_cq_advance(&ring_, n);
   return readied;

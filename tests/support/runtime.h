@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/test/unit_test.hpp>
+#include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
@@ -43,6 +44,13 @@ bool spin_until(Pred pred, Clock::duration limit = std::chrono::seconds(10)) {
     __builtin_ia32_pause();
   }
   return true;
+}
+
+// Computes, never yielding, for `d`: a hog.
+inline void spin_for(Clock::duration d) {
+  const auto end = Clock::now() + d;
+  volatile std::uint64_t work = 0;
+  while (Clock::now() < end) work = work + 1;
 }
 
 // Runs `body` as the main fiber of a new runtime and returns what it returns.

@@ -28,12 +28,7 @@ using weft::net::TcpStream;
 
 namespace {
 
-// Computes, never yielding, for `d`.
-void spin_for(Clock::duration d) {
-  const auto end = Clock::now() + d;
-  volatile std::uint64_t work = 0;
-  while (Clock::now() < end) work = work + 1;
-}
+using weft::test::spin_for;
 
 // A plain blocking client socket (the client runs on a helper thread, not
 // on the runtime it measures).

@@ -1,0 +1,185 @@
+// What waits on a worker that computes without yielding is served by the
+// other worker, whatever woke it: a timer (a sleep, a wait's deadline), a
+// plain thread, or a completion of an operation a cancel token watches (an
+// accept as weft::http::serve makes it, a read). Each test parks a fiber on
+// the worker that then computes for 600 ms, and checks that the fiber
+// finished well before the computation did. Placement is the scheduler's, so
+// each scenario is retried until the fiber parked on the hog's worker. Runs
+// on both backends (CTest), always with two workers.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <thread>
+
+#include "support/runtime.h"
+
+using namespace std::chrono_literals;
+using weft::Clock;
+
+namespace {
+
+using weft::test::spin_for;
+
+struct Outcome {
+  bool placed = false;   // the waiter parked on the hog's worker
+  bool ok = false;       // it ended the way the test expects
+  bool in_time = false;  // before the hog did
+};
+
+// Runs on the main fiber of a two-worker runtime. Spawns `waiter` (it parks
+// on something and returns whether it ended as expected) and yields, so that
+// it parks; if it parked on this worker, this fiber becomes the hog there
+// for `spin`. `cause` runs on a plain thread started just before the hog (it
+// makes the awaited thing happen). Retries until placed, 20 times at most.
+template <class Waiter, class Cause>
+Outcome beside_a_hog(Waiter waiter, Cause cause, Clock::duration spin = 600ms) {
+  Outcome out;
+  for (int attempt = 0; attempt < 20 && !out.placed; ++attempt) {
+    std::atomic<std::size_t> parked_on{SIZE_MAX};
+    std::atomic<Clock::rep> done_at{0};
+    auto h = weft::spawn([&] {
+      parked_on.store(weft::this_fiber::worker());
+      const bool ok = waiter();
+      done_at.store(Clock::now().time_since_epoch().count());
+      return ok;
+    });
+    weft::yield();  // the waiter runs and parks (here, or elsewhere if stolen)
+    const bool here = parked_on.load() == weft::this_fiber::worker() && done_at.load() == 0;
+    std::thread helper([&] { cause(); });
+    Clock::rep spin_end = 0;
+    if (here) {
+      spin_for(spin);
+      spin_end = Clock::now().time_since_epoch().count();
+    }
+    helper.join();
+    const bool ok = h.join();
+    if (!here) continue;
+    out.placed = true;
+    out.ok = ok;
+    out.in_time = done_at.load() != 0 && done_at.load() < spin_end;
+  }
+  return out;
+}
+
+void check(const Outcome& o) {
+  BOOST_TEST(o.placed, "never got the waiter and the hog onto one worker");
+  if (!o.placed) return;
+  BOOST_TEST(o.ok);
+  BOOST_TEST(o.in_time, "the waiter resumed only after the hog ended");
+}
+
+int connect_to(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(stranded)
+
+BOOST_AUTO_TEST_CASE(a_sleep_ends_on_time_beside_a_hog) {
+  Outcome o;
+  weft::test::run(
+      [&] {
+        o = beside_a_hog(
+            [] {
+              const auto start = Clock::now();
+              weft::sleep_for(50ms);
+              return Clock::now() - start >= 50ms;
+            },
+            [] {});
+      },
+      weft::test::two_workers());
+  check(o);
+}
+
+BOOST_AUTO_TEST_CASE(a_wait_deadline_expires_on_time_beside_a_hog) {
+  Outcome o;
+  weft::test::run(
+      [&] {
+        weft::Event never;
+        o = beside_a_hog(
+            [&] { return never.wait({.deadline = weft::after(50ms)}) == std::errc::timed_out; },
+            [] {});
+      },
+      weft::test::two_workers());
+  check(o);
+}
+
+BOOST_AUTO_TEST_CASE(a_plain_threads_wake_up_is_served_beside_a_hog) {
+  Outcome o;
+  weft::test::run(
+      [&] {
+        weft::Event go;
+        o = beside_a_hog([&] { return !go.wait(); },
+                         [&] {
+                           std::this_thread::sleep_for(50ms);
+                           go.set();
+                           go.reset();  // the next attempt waits again
+                         });
+      },
+      weft::test::two_workers());
+  check(o);
+}
+
+BOOST_AUTO_TEST_CASE(an_accept_a_token_watches_completes_beside_a_hog) {
+  Outcome o;
+  weft::test::run(
+      [&] {
+        auto listener = weft::net::TcpListener::bind({"127.0.0.1", 0}).value();
+        const std::uint16_t port = listener.local_address().value().port();
+        weft::CancelToken stop;  // as weft::http::serve accepts
+        int client = -1;
+        o = beside_a_hog(
+            [&] {
+              auto c = listener.accept({.cancel = &stop});
+              return c.has_value();
+            },
+            [&] {
+              std::this_thread::sleep_for(50ms);
+              if (client >= 0) ::close(client);
+              client = connect_to(port);
+            });
+        if (client >= 0) ::close(client);
+      },
+      weft::test::two_workers());
+  check(o);
+}
+
+BOOST_AUTO_TEST_CASE(a_read_a_token_watches_completes_beside_a_hog) {
+  Outcome o;
+  weft::test::run(
+      [&] {
+        int sv[2];
+        BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+        weft::net::TcpStream reader(sv[0]);
+        weft::CancelToken token;
+        o = beside_a_hog(
+            [&] {
+              char buf[8];
+              auto n = reader.read(weft::MutableBuffer(buf, sizeof buf), {.cancel = &token});
+              return n && *n == 4;
+            },
+            [&] {
+              std::this_thread::sleep_for(50ms);
+              (void)!::write(sv[1], "ping", 4);
+            });
+        ::close(sv[1]);
+      },
+      weft::test::two_workers());
+  check(o);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
