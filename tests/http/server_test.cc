@@ -217,6 +217,9 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_answered_and_closed_without_harm_to_others
          "HTTP/1.1 431 Request Header Fields Too Large"},
         {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 501 Not Implemented"},
         {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
+        // NUL bytes and no CRLF: answered at once, not after the request
+        // timeout (10 s, past read_to_end's 5 s).
+        {std::string("GET /\0\0\0\0", 9), "HTTP/1.1 400 Bad Request"},
     };
     for (const Case& k : cases) {
       auto c = TcpStream::connect(server.address()).value();
