@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "perf/common/usage.h"
+
 namespace weft::loadgen {
 namespace {
 
@@ -30,10 +32,7 @@ constexpr const char* kUsage =
     "  --path          the http request target (/ping)\n"
     "prints one line of key=value pairs; exits 0 when there were no errors, 1 otherwise\n";
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr, "weft-loadgen: %s\n%s", why.c_str(), kUsage);
-  std::exit(2);
-}
+[[noreturn]] void usage(const std::string& why) { perf::bad_usage("weft-loadgen", why, kUsage); }
 
 double number(const std::string& option, const char* text) {
   errno = 0;
@@ -57,13 +56,10 @@ long integer(const std::string& option, const char* text, long low, long high) {
 }  // namespace
 
 Options parse_options(int argc, char** argv) {
+  perf::exit_if_help(argc, argv, kUsage);
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
     if (i + 1 >= argc) usage("missing value after " + a);
     const char* v = argv[++i];
     if (a == "--host") {

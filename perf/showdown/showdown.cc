@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf/common/usage.h"
 #include "perf/showdown/process.h"
 
 using namespace std::chrono_literals;
@@ -71,15 +72,19 @@ struct Row {
   std::string verdict;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "weft-showdown: %s\n"
-               "usage: weft-showdown [--quick] [--only weft] [--out DIR] [--hog-ms N]\n",
-               why.c_str());
-  std::exit(2);
-}
+constexpr const char* kUsage =
+    "usage: weft-showdown [--quick] [--only weft] [--out DIR] [--hog-ms N]\n"
+    "  --quick    shorter windows (a smoke test)\n"
+    "  --only     weft: the four weft rows, not Go's and Node's\n"
+    "  --out      also write showdown.md and showdown.csv in DIR\n"
+    "  --hog-ms   how long the hog request computes, 100 to 10000 (2000)\n"
+    "runs weft-http four ways and the Go and Node peers, each measured by weft-loadgen\n"
+    "with no hog and during a hog; prints one table\n";
+
+[[noreturn]] void usage(const std::string& why) { weft::perf::bad_usage("weft-showdown", why, kUsage); }
 
 Options parse(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
