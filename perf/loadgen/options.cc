@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: weft-loadgen [--host H] [--port P] [--connections N] [--size BYTES]\n"
     "                    [--seconds D] [--warmup W] [--rate R] [--server-pid PID]\n"
-    "                    [--protocol echo|http] [--path /ping]\n"
+    "                    [--protocol echo|http] [--path /ping] [--fresh]\n"
     "  --host          numeric IPv4 or IPv6 address of the server (127.0.0.1)\n"
     "  --port          its port (7878)\n"
     "  --connections   connections, one fiber each (64)\n"
@@ -30,6 +30,10 @@ constexpr const char* kUsage =
     "  --protocol      echo: write BYTES, read them back (echo);\n"
     "                  http: GET --path, read one 200 response\n"
     "  --path          the http request target (/ping)\n"
+    "  --fresh         a new TCP connection for every request: connect, send,\n"
+    "                  read the whole answer, close (as curl or an HTTP/1.0 client);\n"
+    "                  the connect counts in the latency, and --connections is then\n"
+    "                  the number of clients, each one request at a time\n"
     "prints one line of key=value pairs; exits 0 when there were no errors, 1 otherwise\n";
 
 [[noreturn]] void usage(const std::string& why) { perf::bad_usage("weft-loadgen", why, kUsage); }
@@ -60,6 +64,10 @@ Options parse_options(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--fresh") {
+      o.fresh = true;
+      continue;
+    }
     if (i + 1 >= argc) usage("missing value after " + a);
     const char* v = argv[++i];
     if (a == "--host") {
