@@ -20,24 +20,29 @@
 #include <weft/weft.h>
 
 #include "perf/common/bench.h"
+#include "perf/common/usage.h"
 #include "perf/common/histogram.h"
 
 namespace {
 
-std::string option_text(int argc, char** argv, const char* name, const char* fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  }
-  return fallback;
-}
+constexpr const char* kUsage =
+    "usage: weft-bench-fileread [--fibers N] [--seconds S] [--file-mb M]\n"
+    "                           [--backend uring|epoll] [--workers W]\n"
+    "  --fibers    fibers reading at once (16)\n"
+    "  --seconds   how long they read (3)\n"
+    "  --file-mb   size of the scratch file, in the page cache (64)\n"
+    "  --backend   uring or epoll (WEFT_BACKEND, else io_uring with epoll fallback)\n"
+    "  --workers   worker threads (0: WEFT_WORKERS, else one per CPU)\n"
+    "random 4 KiB reads from a file; prints key=value lines\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   const long fibers = weft::perf::option(argc, argv, "--fibers", 16);
   const long seconds = weft::perf::option(argc, argv, "--seconds", 3);
   const long file_mb = weft::perf::option(argc, argv, "--file-mb", 64);
-  const std::string backend = option_text(argc, argv, "--backend", "");
+  const std::string backend = weft::perf::text_option(argc, argv, "--backend", "");
   weft::RuntimeOptions options;
   options.workers = static_cast<std::size_t>(weft::perf::option(argc, argv, "--workers", 0));
   if (backend == "uring")

@@ -19,6 +19,7 @@
 #include <weft/weft.h>
 
 #include "perf/common/bench.h"
+#include "perf/common/usage.h"
 
 namespace {
 
@@ -53,7 +54,14 @@ long max_map_count() {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: weft-bench-memory [--fibers N]\n"
+    "  --fibers   fibers parked at once (100000; 1000000 works too)\n"
+    "what a parked fiber costs: resident memory, page tables and VMAs per fiber;\n"
+    "prints key=value lines\n";
+
 int main(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   const long n = weft::perf::option(argc, argv, "--fibers", 100000);
   weft::Runtime rt;
   rt.run([n] {

@@ -18,6 +18,7 @@
 #include <weft/weft.h>
 
 #include "perf/common/bench.h"
+#include "perf/common/usage.h"
 
 using weft::perf::now_ns;
 
@@ -75,7 +76,16 @@ double wait_all(long n) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: weft-bench-spawn [--fibers N] [--rounds R] [--workers W]\n"
+    "  --fibers    fibers per measurement, a multiple of 1000 (1000000)\n"
+    "  --rounds    rounds; each figure is their median (5)\n"
+    "  --workers   worker threads (1)\n"
+    "fibers spawned and joined per second (burst, batched, serial, wait_all);\n"
+    "prints key=value lines\n";
+
 int main(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   const long n = weft::perf::option(argc, argv, "--fibers", 1'000'000) / 1000 * 1000;
   const long rounds = weft::perf::option(argc, argv, "--rounds", 5);
   const long workers = weft::perf::option(argc, argv, "--workers", 1);

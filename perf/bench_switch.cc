@@ -19,6 +19,7 @@
 #include <weft/weft.h>
 
 #include "perf/common/bench.h"
+#include "perf/common/usage.h"
 
 namespace ctx = boost::context::detail;
 using weft::perf::now_ns;
@@ -104,7 +105,15 @@ double weft_yield(weft::Runtime& rt, long n) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: weft-bench-switch [--iterations N] [--rounds R]\n"
+    "  --iterations   bounces per contender and round (10000000)\n"
+    "  --rounds       rounds; each figure is their median (7)\n"
+    "the cost of one context switch: weft's, Boost.Context's, swapcontext, and\n"
+    "weft::yield through the scheduler; prints key=value lines\n";
+
 int main(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   const long n = weft::perf::option(argc, argv, "--iterations", 10'000'000);
   const long rounds = weft::perf::option(argc, argv, "--rounds", 7);
   weft::Runtime rt;

@@ -53,6 +53,7 @@
 #include <weft/weft.h>
 
 #include "perf/common/bench.h"
+#include "perf/common/usage.h"
 
 using weft::perf::now_ns;
 
@@ -74,12 +75,18 @@ struct Args {
   std::string placement = "any";
 };
 
-const char* text_option(int argc, char** argv, const char* name, const char* fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  }
-  return fallback;
-}
+constexpr const char* kUsage =
+    "usage: weft-bench-sync --bench pingpong --workers 1 [--rounds 1000000]\n"
+    "                       [--placement any|cross]\n"
+    "       weft-bench-sync --bench spawn --workers 2 [--fibers 100000] [--rounds 10]\n"
+    "       weft-bench-sync --bench spawntree --workers 2 [--n 39] [--cutoff 12]\n"
+    "       weft-bench-sync --bench mutex --workers 2 [--fibers 8] [--ops 200000]\n"
+    "       weft-bench-sync --bench threads --workers 2 [--n 39]\n"
+    "       weft-bench-sync --bench wakeup --workers 2 [--samples 2000]\n"
+    "                       [--sleep-us 200] [--pause spin|yield|sleep] [--sender spin|sleep]\n"
+    "common: [--max-seconds 10]; --procs is another name for --workers\n"
+    "channels, WaitGroup, Mutex and the scheduler, the programs of\n"
+    "perf/peers/go/syncbench; prints one line of key=value pairs\n";
 
 // One output line: "bench=... impl=weft workers=W procs=W key=value ...".
 class Line {
@@ -458,8 +465,9 @@ void wakeup(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   Args a;
-  a.bench = text_option(argc, argv, "--bench", "");
+  a.bench = weft::perf::text_option(argc, argv, "--bench", "");
   a.workers =
       weft::perf::option(argc, argv, "--workers", weft::perf::option(argc, argv, "--procs", 1));
   a.rounds = weft::perf::option(argc, argv, "--rounds", 0);
@@ -470,9 +478,9 @@ int main(int argc, char** argv) {
   a.samples = weft::perf::option(argc, argv, "--samples", a.samples);
   a.sleep_us = weft::perf::option(argc, argv, "--sleep-us", a.sleep_us);
   a.max_seconds = weft::perf::option(argc, argv, "--max-seconds", a.max_seconds);
-  a.pause = text_option(argc, argv, "--pause", a.pause.c_str());
-  a.sender = text_option(argc, argv, "--sender", a.sender.c_str());
-  a.placement = text_option(argc, argv, "--placement", a.placement.c_str());
+  a.pause = weft::perf::text_option(argc, argv, "--pause", a.pause.c_str());
+  a.sender = weft::perf::text_option(argc, argv, "--sender", a.sender.c_str());
+  a.placement = weft::perf::text_option(argc, argv, "--placement", a.placement.c_str());
   void (*body)(const Args&) = nullptr;
   if (a.bench == "pingpong") body = pingpong;
   if (a.bench == "spawn") body = spawn;
@@ -484,10 +492,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (body == nullptr || a.workers < 1 || a.samples < 1 || a.ops < 1) {
-    std::fprintf(stderr,
-                 "usage: weft-bench-sync --bench pingpong|spawn|spawntree|mutex|wakeup|threads "
-                 "[--workers W] ...\n");
-    return 2;
+    weft::perf::bad_usage("weft-bench-sync", "--bench names no benchmark, or a value is out of range",
+                          kUsage);
   }
   if (body == wakeup && a.sender == "spin" && a.workers < 2) {
     std::fprintf(stderr,

@@ -20,6 +20,7 @@
 
 #include "perf/common/histogram.h"
 #include "perf/common/proc_stat.h"
+#include "perf/common/usage.h"
 
 using namespace std::chrono_literals;
 using weft::Clock;
@@ -45,26 +46,25 @@ struct Options {
   unsigned provided_buffers = 0;  // receive through a ring of this many buffers (0: never)
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(
-      stderr,
-      "weft-echo: %s\n"
-      "usage: weft-echo [--host H] [--port P] [--seconds S]\n"
-      "       weft-echo --client [--host H] [--port P] [--connections N] [--size BYTES]\n"
-      "                 [--seconds S] [--server-pid PID]\n"
-      "common: [--workers N] [--backend uring|epoll] [--mode multi|single]\n"
-      "        [--disable defer_taskrun,single_issuer,registered_ring_fd,multishot_accept]\n"
-      "        [--send-zc MIN_BYTES] [--ring-entries N] [--provided-buffers N]\n",
-      why);
-  std::exit(2);
-}
+constexpr const char* kUsage =
+    "usage: weft-echo [--host H] [--port P] [--seconds S]\n"
+    "       weft-echo --client [--host H] [--port P] [--connections N] [--size BYTES]\n"
+    "                 [--seconds S] [--server-pid PID]\n"
+    "common: [--workers N] [--backend uring|epoll] [--mode multi|single]\n"
+    "        [--disable defer_taskrun,single_issuer,registered_ring_fd,multishot_accept]\n"
+    "        [--send-zc MIN_BYTES] [--ring-entries N] [--provided-buffers N]\n"
+    "a server (until killed, or for S seconds) or, with --client, a closed-loop client\n"
+    "that prints one line of key=value results\n";
+
+[[noreturn]] void usage(const std::string& why) { weft::perf::bad_usage("weft-echo", why, kUsage); }
 
 Options parse(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      if (i + 1 >= argc) usage("missing value after " + a);
       return argv[++i];
     };
     // A whole non-negative number, or the usage line.
@@ -72,7 +72,7 @@ Options parse(int argc, char** argv) {
       const std::string v = value();
       char* end = nullptr;
       const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || v[0] == '-') usage((a + " wants a number, not " + v).c_str());
+      if (v.empty() || *end != '\0' || v[0] == '-') usage(a + " wants a number, not " + v);
       return n;
     };
     if (a == "--client")
@@ -104,7 +104,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--ring-entries")
       o.ring_entries = static_cast<unsigned>(count());
     else
-      usage(("unknown option " + a).c_str());
+      usage("unknown option " + a);
   }
   if (o.port <= 0 || o.port > 65535) usage("--port must be 1..65535");
   if (o.connections < 1) usage("--connections must be at least 1");
@@ -149,7 +149,7 @@ weft::RuntimeOptions runtime_options(const Options& o) {
     else if (f == "multishot_accept")
       r.multishot_accept = false;
     else
-      usage(("--disable: unknown feature " + f).c_str());
+      usage("--disable: unknown feature " + f);
   }
   return r;
 }

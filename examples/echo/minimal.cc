@@ -1,7 +1,16 @@
 // The echo server of the README, kept compiling.
+#include <cstdio>
+#include <string_view>
+
 #include <weft/weft.h>
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1) {  // it takes no options
+    const bool help = std::string_view(argv[1]) == "--help";
+    std::fputs("usage: weft-echo-minimal   (echoes on 127.0.0.1:7878 until killed)\n",
+               help ? stdout : stderr);
+    return help ? 0 : 2;
+  }
   weft::Runtime rt;
   return rt.run([] {
     auto listener = weft::net::TcpListener::bind({"127.0.0.1", 7878}).value();

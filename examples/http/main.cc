@@ -20,6 +20,7 @@
 #include <weft/weft.h>
 
 #include "examples/http/server.h"
+#include "perf/common/usage.h"
 
 namespace {
 
@@ -32,16 +33,23 @@ struct Options {
   long workers = 0;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "weft-http: %s\n"
-               "usage: weft-http [--host H] [--port P] [--seconds S] [--mode multi|single]\n"
-               "                 [--backend uring|epoll] [--workers N]\n",
-               why.c_str());
-  std::exit(2);
-}
+constexpr const char* kUsage =
+    "usage: weft-http [--host H] [--port P] [--seconds S] [--mode multi|single]\n"
+    "                 [--backend uring|epoll] [--workers N]\n"
+    "  --host      numeric address to listen on (127.0.0.1)\n"
+    "  --port      TCP port, 0 for any free one (8080)\n"
+    "  --seconds   stop after S seconds; 0 = until killed (0)\n"
+    "  --mode      multi: Go's model, one worker per CPU; single: Node's, one\n"
+    "              thread (WEFT_MODE, else multi)\n"
+    "  --backend   uring or epoll (WEFT_BACKEND, else io_uring with epoll fallback)\n"
+    "  --workers   worker threads in multi mode (WEFT_WORKERS, else one per CPU)\n"
+    "routes: GET /ping, GET /heavy?ms=N (computes N ms without yielding), POST /echo;\n"
+    "prints 'listening on HOST:PORT (...)' once it accepts\n";
+
+[[noreturn]] void usage(const std::string& why) { weft::perf::bad_usage("weft-http", why, kUsage); }
 
 Options parse(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];

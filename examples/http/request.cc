@@ -75,6 +75,17 @@ bool has_stray_line_break(std::string_view s) {
   return false;
 }
 
+// A byte that no request line may hold anywhere: a control character (CR
+// and LF end the line and are judged by has_stray_line_break) or DEL.
+bool is_control(unsigned char c) { return (c < 0x20 && c != '\r' && c != '\n') || c == 0x7f; }
+
+// Whether the start of a request line (its CRLF not seen yet) already holds
+// a byte that can never be part of one, so waiting for more cannot help.
+bool cannot_be_request_line(std::string_view start) {
+  const std::string_view line = start.substr(0, start.find("\r\n"));
+  return std::any_of(line.begin(), line.end(), [](unsigned char c) { return is_control(c); });
+}
+
 // The request line, without its CRLF, into `r`; 0 when it is good, else the
 // status to answer.
 int parse_request_line(std::string_view line, Request& r, std::string_view& why) {
@@ -125,6 +136,7 @@ ParseResult parse_request(std::string_view bytes, const Limits& limits) {
     // Incomplete: answer early what is already wrong.
     const std::string_view seen = start < window ? bytes.substr(start, window - start) : std::string_view();
     if (has_stray_line_break(seen)) return bad(400, "a line break that is not CRLF");
+    if (cannot_be_request_line(seen)) return bad(400, "control character in the request line");
     const std::size_t eol = seen.find("\r\n");
     if (eol != std::string_view::npos) {
       Request r;
@@ -170,9 +182,12 @@ ParseResult parse_request(std::string_view bytes, const Limits& limits) {
       if (value.empty() ||
           !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return bad(400, "bad Content-Length");
-      if (value.size() > 18) return bad(413, "body too large");
+      // Leading zeros say nothing (RFC 9110, 8.6: 1*DIGIT): 0003 is 3. Past
+      // them, more than 18 digits cannot fit the limit's type, let alone it.
+      const std::string_view digits = value.substr(std::min(value.find_first_not_of('0'), value.size() - 1));
+      if (digits.size() > 18) return bad(413, "body too large");
       std::size_t n = 0;
-      for (char c : value) n = n * 10 + static_cast<std::size_t>(c - '0');
+      for (char c : digits) n = n * 10 + static_cast<std::size_t>(c - '0');
       if (has_length && n != r.content_length) return bad(400, "conflicting Content-Length");
       has_length = true;
       r.content_length = n;

@@ -11,9 +11,15 @@
 // unconsumed prefix. The scan for the end of the header section is the only
 // work repeated, and it is bounded by Limits::max_header_bytes.
 //
+// What is already wrong in an incomplete request is answered at once, not
+// after the request timeout: a bare LF or CR, a control character (NUL and
+// the like) in the request line before its CRLF came, or a complete request
+// line that is bad.
+//
 // Status for each fault (the connection is closed after answering):
 //   400  malformed request line or field, missing Host in HTTP/1.1, a bad or
-//        conflicting Content-Length, Content-Length with Transfer-Encoding,
+//        conflicting Content-Length (leading zeros are fine: 003 is 3),
+//        Content-Length with Transfer-Encoding,
 //        a bare LF or a control character where none may be, more than 8
 //        empty lines before the request line
 //   413  Content-Length above Limits::max_body_bytes

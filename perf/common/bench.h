@@ -1,5 +1,6 @@
 // Small helpers shared by the benchmark programs: a monotonic clock in
-// nanoseconds, the median of repeated runs, and key=value output.
+// nanoseconds, the median of repeated runs, key=value output, and options
+// (--help and bad options: usage.h).
 #pragma once
 
 #include <algorithm>
@@ -36,12 +37,18 @@ inline void kv(const char* key, const std::string& value) {
   std::printf("%s=%s\n", key, value.c_str());
 }
 
-// --name N style option, or `fallback`.
-inline long option(int argc, char** argv, const char* name, long fallback) {
+// The text after --name, or `fallback`.
+inline const char* text_option(int argc, char** argv, const char* name, const char* fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::atol(argv[i + 1]);
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
   }
   return fallback;
+}
+
+// --name N style option, or `fallback`.
+inline long option(int argc, char** argv, const char* name, long fallback) {
+  const char* text = text_option(argc, argv, name, nullptr);
+  return text != nullptr ? std::atol(text) : fallback;
 }
 
 }  // namespace weft::perf

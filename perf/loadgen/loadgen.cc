@@ -3,6 +3,7 @@
 //
 //   weft-loadgen --port 7878 --connections 64 --seconds 5              # closed loop
 //   weft-loadgen --port 7878 --connections 64 --rate 20000 --server-pid $(pidof weft-echo)
+//   weft-loadgen --protocol http --port 8080 --fresh --connections 4 --rate 100
 //
 // It prints one line of key=value pairs (human-readable notes go to stderr)
 // and exits 0 when no request failed, 1 otherwise.
@@ -28,6 +29,18 @@
 //     is the latency a user arriving at that rate would see. Requests due in
 //     the window but still unsent when the drain deadline (window end + 2 s)
 //     passes, or while the connection was down, are `unsent`.
+//
+// Connections. By default each connection fiber opens its connection once,
+// before the load starts, and sends every request on it (a kept-alive
+// client). With --fresh, each request gets a connection of its own: the
+// fiber connects, sends, reads the whole answer and closes, and the request's
+// latency includes the connect (and, on the server, the accept). That is
+// what curl, a browser's first request or any HTTP/1.0 client costs a
+// server, and it walks the server's accept path, which kept-alive load never
+// does after its start. Both loops above work the same way with it; pace it
+// with a few --connections and an open-loop --rate (each fresh request
+// leaves a socket in TIME_WAIT on this side, so closed loop at full speed
+// for long runs out of local ports).
 //
 // Which figure to compare. On a 2-core machine the generator and the server
 // share the cores. In closed loop, requests per second measure the pair: a
@@ -186,6 +199,15 @@ std::vector<Connection> connect_all(const Options& o, const net::Address& addres
   return conns;
 }
 
+// With --fresh: o.connections clients with no connection yet (each request
+// opens its own).
+std::vector<Connection> clients(const Options& o, const Protocol& protocol) {
+  std::vector<Connection> out;
+  out.reserve(static_cast<std::size_t>(o.connections));
+  for (int i = 0; i < o.connections; ++i) out.push_back({i, net::TcpStream(), protocol.new_exchange()});
+  return out;
+}
+
 class LoadGenerator {
  public:
   LoadGenerator(const Options& o, const net::Address& address, Totals& totals,
@@ -197,9 +219,9 @@ class LoadGenerator {
   void closed_loop(Connection& c) {
     const WaitOptions io{.deadline = t_.drain};
     while (Clock::now() < t_.end) {
-      if (!c.stream.is_open() && !reconnect(c, t_.end)) return;
+      if (!o_.fresh && !c.stream.is_open() && !reconnect(c, t_.end)) return;
       const auto sent = Clock::now();
-      Result<void> r = c.exchange->round_trip(c.stream, io);
+      Result<void> r = request(c, io);
       if (!r) {
         fail(c, r.error());
         continue;
@@ -223,7 +245,7 @@ class LoadGenerator {
       const Deadline due = due_time(c.index, k, connections, period_ns);
       if (due >= t_.end) return;
       const bool measured = due >= t_.measure;
-      if (!c.stream.is_open() && !reconnect(c, t_.end)) {
+      if (!o_.fresh && !c.stream.is_open() && !reconnect(c, t_.end)) {
         count_unsent(c.index, k, connections, period_ns);
         return;
       }
@@ -237,7 +259,7 @@ class LoadGenerator {
       } else if (measured) {
         ++totals_.late;
       }
-      Result<void> r = c.exchange->round_trip(c.stream, io);
+      Result<void> r = request(c, io);
       if (!r) {
         fail(c, r.error());
         continue;  // this request is lost (an error); the next ones go on the new connection
@@ -265,16 +287,31 @@ class LoadGenerator {
 
   bool in_window(Deadline t) const { return t >= t_.measure && t < t_.end; }
 
+  // One request on the connection's stream, or with --fresh on a connection
+  // opened for it (the connect bounded by kConnectTimeout too) and closed
+  // once its whole answer is in.
+  Result<void> request(Connection& c, const WaitOptions& io) {
+    if (!o_.fresh) return c.exchange->round_trip(c.stream, io);
+    auto s = net::TcpStream::connect(address_,
+                                     {.deadline = std::min(io.deadline, weft::after(kConnectTimeout))});
+    if (!s) return s.error();
+    Result<void> r = c.exchange->round_trip(*s, io);
+    (void)s->close();
+    return r;
+  }
+
   void record(Clock::duration latency) {
     totals_.latency_ns.record(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
   }
 
   // A request failed: count it and drop the connection (reconnect() opens a
-  // new one before the next request).
+  // new one before the next request). With --fresh there is none to drop;
+  // pause as reconnect() would, so a refused connect cannot spin.
   void fail(Connection& c, std::error_code ec) {
     totals_.error("request", ec);
     (void)c.stream.close();
+    if (o_.fresh) sleep_until(std::min(weft::after(kReconnectPause), t_.end));
   }
 
   // Connects again, pausing kReconnectPause before each attempt, until
@@ -304,10 +341,10 @@ void report(const Options& o, const Totals& t, const CpuSample& before, const Cp
   const auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
   const auto& h = t.latency_ns;
   std::printf(
-      "protocol=%s connections=%d size=%zu mode=%s rate=%g seconds=%g requests=%" PRIu64
+      "protocol=%s connections=%d fresh=%d size=%zu mode=%s rate=%g seconds=%g requests=%" PRIu64
       " rps=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%" PRIu64
       " late=%" PRIu64 " unsent=%" PRIu64,
-      o.protocol.c_str(), o.connections, o.size, o.open_loop() ? "open" : "closed", o.rate,
+      o.protocol.c_str(), o.connections, o.fresh ? 1 : 0, o.size, o.open_loop() ? "open" : "closed", o.rate,
       o.seconds, t.requests, static_cast<double>(t.requests) / o.seconds, us(h.quantile(0.5)),
       us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.quantile(0.999)), us(h.max()), t.errors,
       t.late, t.unsent);
@@ -335,7 +372,7 @@ void report(const Options& o, const Totals& t, const CpuSample& before, const Cp
 // The whole run, on the main fiber. Returns the exit status.
 int run(const Options& o, const net::Address& address, const Protocol& protocol) {
   Totals totals;
-  std::vector<Connection> conns = connect_all(o, address, protocol, totals);
+  std::vector<Connection> conns = o.fresh ? clients(o, protocol) : connect_all(o, address, protocol, totals);
   CpuSample before, after;
   if (conns.empty()) {
     std::fprintf(stderr, "weft-loadgen: no connection could be opened; nothing was measured\n");
@@ -406,7 +443,7 @@ int main(int argc, char** argv) {
   }
   const std::unique_ptr<Protocol> protocol = make_protocol(o.protocol, {.size = o.size, .host = o.host, .path = o.path});
   if (!protocol) {
-    std::fprintf(stderr, "weft-loadgen: unknown --protocol '%s' (known: echo)\n",
+    std::fprintf(stderr, "weft-loadgen: unknown --protocol '%s' (known: echo, http)\n",
                  o.protocol.c_str());
     return 2;
   }

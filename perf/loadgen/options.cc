@@ -8,13 +8,15 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "perf/common/usage.h"
+
 namespace weft::loadgen {
 namespace {
 
 constexpr const char* kUsage =
     "usage: weft-loadgen [--host H] [--port P] [--connections N] [--size BYTES]\n"
     "                    [--seconds D] [--warmup W] [--rate R] [--server-pid PID]\n"
-    "                    [--protocol echo|http] [--path /ping]\n"
+    "                    [--protocol echo|http] [--path /ping] [--fresh]\n"
     "  --host          numeric IPv4 or IPv6 address of the server (127.0.0.1)\n"
     "  --port          its port (7878)\n"
     "  --connections   connections, one fiber each (64)\n"
@@ -28,12 +30,13 @@ constexpr const char* kUsage =
     "  --protocol      echo: write BYTES, read them back (echo);\n"
     "                  http: GET --path, read one 200 response\n"
     "  --path          the http request target (/ping)\n"
+    "  --fresh         a new TCP connection for every request: connect, send,\n"
+    "                  read the whole answer, close (as curl or an HTTP/1.0 client);\n"
+    "                  the connect counts in the latency, and --connections is then\n"
+    "                  the number of clients, each one request at a time\n"
     "prints one line of key=value pairs; exits 0 when there were no errors, 1 otherwise\n";
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr, "weft-loadgen: %s\n%s", why.c_str(), kUsage);
-  std::exit(2);
-}
+[[noreturn]] void usage(const std::string& why) { perf::bad_usage("weft-loadgen", why, kUsage); }
 
 double number(const std::string& option, const char* text) {
   errno = 0;
@@ -57,12 +60,13 @@ long integer(const std::string& option, const char* text, long low, long high) {
 }  // namespace
 
 Options parse_options(int argc, char** argv) {
+  perf::exit_if_help(argc, argv, kUsage);
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
+    if (a == "--fresh") {
+      o.fresh = true;
+      continue;
     }
     if (i + 1 >= argc) usage("missing value after " + a);
     const char* v = argv[++i];

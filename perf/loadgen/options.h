@@ -17,6 +17,7 @@ struct Options {
   int server_pid = 0;     // 0 = do not report the server's CPU time
   std::string protocol = "echo";
   std::string path = "/ping";  // http: the request target
+  bool fresh = false;  // a new TCP connection for every request (--fresh)
 
   bool open_loop() const { return rate > 0; }
 };

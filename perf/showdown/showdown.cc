@@ -12,12 +12,18 @@
 // thread, --protocol http) measures:
 //   1. no hog: /ping in closed loop, 32 connections, 3 s: requests per
 //      second, latency, and the server's CPU time per request;
-//   2. hog: /ping in open loop at 1000/s over 16 connections for 4 s, and
-//      0.5 s into that window one `GET /heavy?ms=2000` (a handler that
-//      computes for 2 s without yielding). Open loop: a ping's latency runs
-//      from when it was due, so pings held up behind the hog count in full.
-// Each row ends with a one-line verdict. The load generator and the server
-// share the machine's cores: on 2 cores the generator takes about one.
+//   2. hog: for 4 s, two load generators side by side: /ping in open loop
+//      at 1000/s over 16 kept-alive connections, and /ping at 100/s from 4
+//      clients that open a new connection for every request (--fresh: as
+//      curl or any HTTP/1.0 client does; the connect and the server's
+//      accept count in the latency). 0.5 s into that window one
+//      `GET /heavy?ms=2000` (a handler that computes for 2 s without
+//      yielding). Open loop: a ping's latency runs from when it was due, so
+//      pings held up behind the hog count in full.
+// Each row ends with a one-line verdict that weighs both kinds of ping: a
+// server whose new connections waited for the hog did not keep serving,
+// however its open connections fared. The load generators and the server
+// share the machine's cores: on 2 cores the generators take about one.
 //
 // Thread rules: one thread; the services and the generator are child
 // processes (process.h).
@@ -26,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf/common/usage.h"
 #include "perf/showdown/process.h"
 
 using namespace std::chrono_literals;
@@ -65,21 +73,26 @@ struct Row {
   bool ran = false;
   std::string failure;
   double rps = 0, p50_ms = 0, p99_ms = 0, cpu_us = 0;
-  double hog_p50_ms = 0, hog_p99_ms = 0, hog_max_ms = 0;
+  double hog_p50_ms = 0, hog_p99_ms = 0, hog_max_ms = 0;        // pings on open connections
+  double fresh_p50_ms = 0, fresh_p99_ms = 0, fresh_max_ms = 0;  // pings on new connections
   double hog_ms = 0;  // how long the /heavy request took, as its client saw it
   unsigned long errors = 0;
   std::string verdict;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "weft-showdown: %s\n"
-               "usage: weft-showdown [--quick] [--only weft] [--out DIR] [--hog-ms N]\n",
-               why.c_str());
-  std::exit(2);
-}
+constexpr const char* kUsage =
+    "usage: weft-showdown [--quick] [--only weft] [--out DIR] [--hog-ms N]\n"
+    "  --quick    shorter windows (a smoke test)\n"
+    "  --only     weft: the four weft rows, not Go's and Node's\n"
+    "  --out      also write showdown.md and showdown.csv in DIR\n"
+    "  --hog-ms   how long the hog request computes, 100 to 10000 (2000)\n"
+    "runs weft-http four ways and the Go and Node peers, each measured by weft-loadgen\n"
+    "with no hog and during a hog; prints one table\n";
+
+[[noreturn]] void usage(const std::string& why) { weft::perf::bad_usage("weft-showdown", why, kUsage); }
 
 Options parse(int argc, char** argv) {
+  weft::perf::exit_if_help(argc, argv, kUsage);
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -195,6 +208,52 @@ bool loadgen(const std::vector<std::string>& args, std::map<std::string, std::st
   return true;
 }
 
+// Waits for a hog-phase load generator; its figures, or false (and why)
+// when it did not finish or measured nothing.
+bool hog_figures(Child& gen, std::map<std::string, std::string>* keys, std::string* why) {
+  std::string out;
+  if (!gen.read_all(&out, 40s)) {
+    *why = "the load generator did not finish";
+    return false;
+  }
+  *keys = weft::showdown::parse_keys(out);
+  if (keys->find("rps") == keys->end() || num(*keys, "requests") <= 0) {
+    // No figures is not "no delay": the row fails.
+    *why = "the load generator measured nothing during the hog";
+    return false;
+  }
+  return true;
+}
+
+// What the hog did to the pings, in one line. A kind of ping waited for the
+// hog when its worst latency reached half the hog's length.
+std::string verdict(const Row& r) {
+  if (r.hog_ms < 0) return "the /heavy request failed";
+  const bool kept_waited = r.hog_max_ms >= 0.5 * r.hog_ms;
+  const bool fresh_waited = r.fresh_max_ms >= 0.5 * r.hog_ms;
+  char v[200];
+  if (kept_waited && fresh_waited) {
+    std::snprintf(v, sizeof v, "every ping that came during the hog waited for it: max %.1f s",
+                  std::max(r.hog_max_ms, r.fresh_max_ms) / 1000);
+  } else if (fresh_waited) {
+    std::snprintf(v, sizeof v,
+                  "open connections kept flowing (p99 %.1f ms), but new connections waited for "
+                  "the hog: max %.1f s",
+                  r.hog_p99_ms, r.fresh_max_ms / 1000);
+  } else if (kept_waited) {
+    std::snprintf(v, sizeof v,
+                  "new connections were served (p99 %.1f ms), but open connections waited for "
+                  "the hog: max %.1f s",
+                  r.fresh_p99_ms, r.hog_max_ms / 1000);
+  } else {
+    std::snprintf(v, sizeof v,
+                  "pings kept flowing through the hog, on open and new connections: p99 %.1f / "
+                  "%.1f ms, max %.0f ms",
+                  r.hog_p99_ms, r.fresh_p99_ms, std::max(r.hog_max_ms, r.fresh_max_ms));
+  }
+  return v;
+}
+
 // Progress on stderr, as it happens.
 void say(const std::string& text) {
   std::fputs(text.c_str(), stderr);
@@ -246,46 +305,35 @@ Row measure(const Config& c, const Options& o, std::size_t index, std::size_t to
   row.cpu_us = num(k, "server_cpu_us_per_req");
   row.errors = static_cast<unsigned long>(num(k, "errors"));
 
-  say("/ping at 1000/s with a " + std::to_string(o.hog_ms) + " ms hog... ");
-  const double hog_window = o.hog_ms / 1000.0 + (o.quick ? 1.0 : 2.0);
-  std::vector<std::string> argv = {own_dir() + "/weft-loadgen", "--protocol", "http", "--port", p,
-                                   "--path", "/ping", "--connections", "16", "--rate", "1000",
-                                   "--seconds", std::to_string(hog_window), "--warmup", "0.5"};
-  Child gen(argv, {});
-  std::this_thread::sleep_for(1000ms);  // 0.5 s into the measured window
+  say("/ping at 1000/s on open connections and 100/s on new ones, with a " +
+      std::to_string(o.hog_ms) + " ms hog... ");
+  const std::string hog_window = std::to_string(o.hog_ms / 1000.0 + (o.quick ? 1.0 : 2.0));
+  const std::string gen_bin = own_dir() + "/weft-loadgen";
+  Child kept_gen({gen_bin, "--protocol", "http", "--port", p, "--path", "/ping", "--connections",
+                  "16", "--rate", "1000", "--seconds", hog_window, "--warmup", "0.5"},
+                 {});
+  Child fresh_gen({gen_bin, "--protocol", "http", "--port", p, "--path", "/ping", "--fresh",
+                   "--connections", "4", "--rate", "100", "--seconds", hog_window, "--warmup", "0.5"},
+                  {});
+  std::this_thread::sleep_for(1000ms);  // 0.5 s into the measured windows
   row.hog_ms = timed_request(port, "/heavy?ms=" + std::to_string(o.hog_ms));
-  std::string out;
-  if (!gen.read_all(&out, 40s)) {
-    row.failure = "the load generator did not finish";
+  std::map<std::string, std::string> kept, fresh;
+  if (!hog_figures(kept_gen, &kept, &why) || !hog_figures(fresh_gen, &fresh, &why)) {
+    row.failure = why;
     say(row.failure + "\n");
     return row;
   }
-  k = weft::showdown::parse_keys(out);
-  if (k.find("rps") == k.end() || num(k, "requests") <= 0) {
-    // No figures is not "no delay": the row fails.
-    row.failure = "the load generator measured nothing during the hog";
-    say(row.failure + "\n");
-    return row;
-  }
-  row.hog_p50_ms = num(k, "p50_us") / 1000;
-  row.hog_p99_ms = num(k, "p99_us") / 1000;
-  row.hog_max_ms = num(k, "max_us") / 1000;
-  row.errors += static_cast<unsigned long>(num(k, "errors"));
+  row.hog_p50_ms = num(kept, "p50_us") / 1000;
+  row.hog_p99_ms = num(kept, "p99_us") / 1000;
+  row.hog_max_ms = num(kept, "max_us") / 1000;
+  row.fresh_p50_ms = num(fresh, "p50_us") / 1000;
+  row.fresh_p99_ms = num(fresh, "p99_us") / 1000;
+  row.fresh_max_ms = num(fresh, "max_us") / 1000;
+  row.errors += static_cast<unsigned long>(num(kept, "errors") + num(fresh, "errors"));
   server.stop();
   unlink(err_path.c_str());
   row.ran = true;
-
-  char v[200];
-  if (row.hog_ms < 0) {
-    std::snprintf(v, sizeof v, "the /heavy request failed");
-  } else if (row.hog_max_ms >= 0.5 * row.hog_ms) {
-    std::snprintf(v, sizeof v, "every ping that came during the hog waited for it: max %.1f s",
-                  row.hog_max_ms / 1000);
-  } else {
-    std::snprintf(v, sizeof v, "pings kept flowing through the hog: p99 %.1f ms, max %.0f ms",
-                  row.hog_p99_ms, row.hog_max_ms);
-  }
-  row.verdict = v;
+  row.verdict = verdict(row);
   if (row.errors > 0) row.verdict += " (" + std::to_string(row.errors) + " failed requests)";
   say("done\n");
   return row;
@@ -299,20 +347,26 @@ std::string fmt(const char* f, double a) {
 
 std::string table(const std::vector<Row>& rows, const Options& o) {
   std::string t;
+  const auto triple = [](double p50, double p99, double max) {
+    return fmt("%.1f", p50) + " / " + fmt("%.1f", p99) + " / " + fmt("%.0f", max);
+  };
   t += "| server | setup | model | /ping req/s | p50 / p99 ms | CPU µs/req | during a " +
-       std::to_string(o.hog_ms) + " ms hog: ping p50 / p99 / max ms | hog took ms | verdict |\n";
-  t += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n";
+       std::to_string(o.hog_ms) +
+       " ms hog: ping on open connections p50 / p99 / max ms | ping on new connections p50 / p99 "
+       "/ max ms | hog took ms | verdict |\n";
+  t += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
   for (const Row& r : rows) {
     const Config& c = r.config;
     if (!r.ran) {
-      t += "| " + c.server + " | " + c.setup + " | " + c.model + " | — | — | — | — | — | not run: " +
-           r.failure + " |\n";
+      t += "| " + c.server + " | " + c.setup + " | " + c.model +
+           " | — | — | — | — | — | — | not run: " + r.failure + " |\n";
       continue;
     }
     t += "| " + c.server + " | " + c.setup + " | " + c.model + " | " + fmt("%.0f", r.rps) + " | " +
          fmt("%.2f", r.p50_ms) + " / " + fmt("%.2f", r.p99_ms) + " | " + fmt("%.1f", r.cpu_us) +
-         " | " + fmt("%.1f", r.hog_p50_ms) + " / " + fmt("%.1f", r.hog_p99_ms) + " / " +
-         fmt("%.0f", r.hog_max_ms) + " | " + fmt("%.0f", r.hog_ms) + " | " + r.verdict + " |\n";
+         " | " + triple(r.hog_p50_ms, r.hog_p99_ms, r.hog_max_ms) + " | " +
+         triple(r.fresh_p50_ms, r.fresh_p99_ms, r.fresh_max_ms) + " | " + fmt("%.0f", r.hog_ms) +
+         " | " + r.verdict + " |\n";
   }
   return t;
 }
@@ -320,13 +374,14 @@ std::string table(const std::vector<Row>& rows, const Options& o) {
 std::string csv(const std::vector<Row>& rows) {
   std::string t =
       "server,setup,model,ran,rps,p50_ms,p99_ms,cpu_us_per_req,hog_p50_ms,hog_p99_ms,hog_max_ms,"
-      "hog_ms,errors,verdict\n";
+      "fresh_p50_ms,fresh_p99_ms,fresh_max_ms,hog_ms,errors,verdict\n";
   for (const Row& r : rows) {
     const Config& c = r.config;
     t += c.server + "," + c.setup + "," + c.model + "," + (r.ran ? "yes" : "no") + "," +
          fmt("%.0f", r.rps) + "," + fmt("%.3f", r.p50_ms) + "," + fmt("%.3f", r.p99_ms) + "," +
          fmt("%.2f", r.cpu_us) + "," + fmt("%.3f", r.hog_p50_ms) + "," + fmt("%.3f", r.hog_p99_ms) +
-         "," + fmt("%.3f", r.hog_max_ms) + "," + fmt("%.1f", r.hog_ms) + "," +
+         "," + fmt("%.3f", r.hog_max_ms) + "," + fmt("%.3f", r.fresh_p50_ms) + "," +
+         fmt("%.3f", r.fresh_p99_ms) + "," + fmt("%.3f", r.fresh_max_ms) + "," + fmt("%.1f", r.hog_ms) + "," +
          std::to_string(r.errors) + ",\"" + (r.ran ? r.verdict : r.failure) + "\"\n";
   }
   return t;
@@ -354,7 +409,7 @@ int main(int argc, char** argv) {
   const unsigned cpus = std::thread::hardware_concurrency();
   std::fprintf(stderr,
                "weft-showdown: one HTTP service, %zu ways; %u CPUs shared by the server and the "
-               "load generator (one thread)\n",
+               "load generators\n",
                configs.size(), cpus);
   const auto t0 = Clock::now();
   std::vector<Row> rows;
@@ -375,8 +430,9 @@ int main(int argc, char** argv) {
   std::printf("\n%s\n%s\n", t.c_str(), summary(rows).c_str());
   std::printf(
       "Go's model: a fiber that computes holds one worker; the others serve on. Node's model: one "
-      "thread, so\nevery request waits for the one that computes. %u CPUs, the load generator on "
-      "the same machine; %.0f s.\n",
+      "thread, so\nevery request waits for the one that computes. During the hog, pings on 16 open "
+      "connections and on new\nconnections (one per request, as curl makes: the server's accept "
+      "counts). %u CPUs, the load\ngenerators on the same machine; %.0f s.\n",
       cpus, took);
   if (!o.out_dir.empty()) {
     std::ofstream md(o.out_dir + "/showdown.md");

@@ -118,6 +118,34 @@ BOOST_AUTO_TEST_CASE(a_bad_request_line_is_answered_before_the_header_ends) {
   BOOST_TEST(status_of("hello\n") == 400);
 }
 
+BOOST_AUTO_TEST_CASE(a_control_character_in_an_unfinished_request_line_gets_400_at_once) {
+  // No CRLF yet, and none can help: waiting would only hold the connection
+  // until the request timeout.
+  BOOST_TEST(status_of(std::string("GET /a\0\0\0", 9)) == 400);
+  BOOST_TEST(status_of(std::string("\0\0\0\0", 4)) == 400);
+  BOOST_TEST(status_of("GET /a\x01") == 400);
+  BOOST_TEST(status_of("GET /a\x7f") == 400);
+  BOOST_TEST(status_of("GET\t/a") == 400);
+  // Printable bytes may still become a request line.
+  BOOST_TEST(status_of("GET /a") == -1);
+  BOOST_TEST(status_of("GET /caf\xc3\xa9") == -1);  // obs-text in the target
+}
+
+BOOST_AUTO_TEST_CASE(a_content_length_with_leading_zeros_is_its_value) {
+  const ParseResult r = parse_request("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0000000000000000003\r\n\r\nabc");
+  BOOST_TEST((r.kind == Kind::request));
+  BOOST_TEST(r.request.content_length == 3u);
+  const std::string zeros(40, '0');
+  BOOST_TEST(status_of("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros + "\r\n\r\n") == 0);
+  BOOST_TEST(status_of("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros + "12\r\n\r\n") == 0);
+  // Zeros do not make a length conflict with its plain form, nor hide one too large.
+  BOOST_TEST(status_of("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 003\r\n\r\n") == 0);
+  Limits limits;
+  limits.max_body_bytes = 1000;
+  BOOST_TEST(status_of("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros + "1001\r\n\r\n", limits) == 413);
+  BOOST_TEST(status_of("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: " + zeros + "1000\r\n\r\n", limits) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(oversized_requests_get_413_414_431) {
   Limits limits;
   limits.max_header_bytes = 256;
