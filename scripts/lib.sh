@@ -13,10 +13,11 @@ WEFT_JOBS=${WEFT_JOBS:-$(nproc)}
 # and gdb that fibers unwind in the debugger (tests/tools/gdb_check.sh);
 # systemtap-sdt-dev supplies <sys/sdt.h> for the USDT probes
 # (fibers/probes.h); python3 reads the timeline trace back as JSON
-# (tests/trace/trace_check.py) and draws the flame graph (tools/flamegraph.py).
+# (tests/trace/trace_check.py) and draws the flame graph (tools/flamegraph.py);
+# clang-14 builds the second column of scripts/test's build matrix.
 WEFT_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev
                libboost-test-dev libboost-context-dev valgrind curl gdb systemtap-sdt-dev
-               python3)
+               python3 clang-14)
 
 weft_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

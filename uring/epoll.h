@@ -139,7 +139,6 @@ class EpollBackend final : public Backend {
       owed_;                            // (descriptor, write side) a rescue left to the owner
   EpollListener* listeners_ = nullptr;  // open ones, owned by their sockets
   RingFeatures no_ring_;
-  std::uint64_t waits_ = 0;
 };
 
 }  // namespace weft::uring

@@ -450,6 +450,7 @@ int main(int argc, char** argv) {
   raise_descriptor_limit(o.connections);
   try {
     weft::RuntimeOptions ro;
+    ro.workers = 1;  // the thread rule above: one worker, whatever the CPUs or WEFT_WORKERS
     ro.ring_entries = 4096;  // thousands of connections queue thousands of requests a round
     weft::Runtime rt(ro);
     return rt.run([&] { return run(o, *address, *protocol); });

@@ -5,6 +5,11 @@
 # path/to/weft.py. Exits 77 (skipped) when gdb is not installed.
 set -euo pipefail
 command -v gdb >/dev/null || { echo "gdb is not installed: skipped"; exit 77; }
+# The script reads the runtime's structures through their debug info.
+if ! readelf -S "$1" | grep -q '\.debug_info'; then
+  echo "$1 has no debug info (a Release build): skipped"
+  exit 77
+fi
 out=$(gdb -batch -nx -ex 'set debuginfod enabled off' -ex run -ex "source $2" \
   -ex 'info weft-fibers' -ex 'weft-bt sleeper' -ex 'weft-bt receiver' -ex 'weft-bt digger' \
   --args "$1" trap 2>&1) || true
