@@ -2,6 +2,7 @@
 #include "node_order/twins.h"
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -184,6 +185,37 @@ void readfile_callback_phases(Loop& loop, const Print& log) {
   log("main done");
 }
 
+
+void both_sides_end_close(Loop& loop, const Print& log) {
+  auto server = loop.create_server([&loop, log](std::shared_ptr<Socket> sock) {
+    sock->on_end([&loop, log] {
+      log("server: end");
+      loop.set_immediate([log] { log("immediate set at server end"); });
+    });
+    sock->on_close([log] { log("server: close"); });
+  });
+  server->listen(0, "127.0.0.1", [&loop, log, server] {
+    auto client = std::make_shared<std::shared_ptr<Socket>>();
+    *client = loop.connect(server->port(), "127.0.0.1", [&loop, log, client] {
+      log("client: connected");
+      (*client)->end();
+      loop.set_immediate([log] { log("immediate set at client end()"); });
+    });
+    (*client)->on_end([&loop, log] {
+      log("client: end");
+      loop.set_immediate([&loop, log] {
+        log("immediate 1 set at client end");
+        loop.set_immediate([log] { log("immediate 2 set by immediate 1"); });
+      });
+    });
+    (*client)->on_close([log, server, client] {
+      log("client: close");
+      server->close([log] { log("server closed"); });
+      client->reset();  // the socket no longer needs itself
+    });
+  });
+}
+
 }  // namespace
 
 const std::vector<Twin>& twins() {
@@ -202,6 +234,7 @@ const std::vector<Twin>& twins() {
       {"server_listen_and_close", server_listen_and_close},
       {"tcp_client_events", tcp_client_events},
       {"readfile_callback_phases", readfile_callback_phases},
+      {"both_sides_end_close", both_sides_end_close},
   };
   return all;
 }
