@@ -467,9 +467,11 @@ void Socket::destroy() {
   (void)s_->stream.close();  // ends the reader's and the writer's calls
   auto self = shared_from_this();
   loop_.untrack(this);
+  // The server counts the connection out now, not at 'close': Node drops
+  // _connections in _destroy, so its 'close' may come before this one's.
+  if (std::shared_ptr<Server> server = std::move(server_)) server->connection_closed();
   loop_.defer_close([self] {
     Callback on_close = std::move(self->on_close_);
-    std::shared_ptr<Server> server = std::move(self->server_);
     // Let go of the callbacks: one that holds the socket no longer keeps it.
     self->on_data_ = nullptr;
     self->on_end_ = nullptr;
@@ -477,7 +479,6 @@ void Socket::destroy() {
     self->on_close_ = nullptr;
     if (on_close) on_close();
     self->loop_.release();
-    if (server) server->connection_closed();
   });
 }
 

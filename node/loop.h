@@ -39,6 +39,12 @@
 //   After every callback, the next-tick queue is drained, then the microtask
 //   queue; ticks queued by microtasks run after the microtasks, and so on
 //   until both are empty (Node's processTicksAndRejections).
+//   TCP close (Node's net.js): a socket is destroyed, and its descriptor
+//   closed, in the callback where both its sides are done (the peer's end
+//   read and its own FIN sent), or by destroy(); its 'close' follows in the
+//   close phase. A server counts the connection out at the destroy, not at
+//   'close', so server.close()'s callback (a tick) may run before the last
+//   socket's 'close'.
 //   Time: the loop's clock (now()) is read at the start of run() and before
 //   each timers phase, in whole milliseconds, as libuv caches it; a timer set
 //   with delay d is due at now() + max(d, 1).
@@ -258,7 +264,8 @@ class Server : public std::enable_shared_from_this<Server> {
   void listen(std::uint16_t port, const std::string& host = "127.0.0.1", Callback on_listening = {});
   std::uint16_t port() const;
   // Stops accepting; `on_close` runs as a next tick once every accepted
-  // socket has closed (at once if none is open), as Node's 'close'.
+  // socket has been destroyed (at once if none is open), as Node's 'close':
+  // so before the last socket's own 'close', which waits for the close phase.
   void close(Callback on_close = {});
 
   struct Private;

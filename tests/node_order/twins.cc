@@ -186,6 +186,47 @@ void readfile_callback_phases(Loop& loop, const Print& log) {
 }
 
 
+void server_close_with_open_connections(Loop& loop, const Print& log) {
+  auto accepted = std::make_shared<int>(0);
+  auto a = std::make_shared<std::shared_ptr<Socket>>();
+  auto b = std::make_shared<std::shared_ptr<Socket>>();
+  auto server = std::make_shared<std::shared_ptr<node::Server>>();
+  *server = loop.create_server([&loop, log, accepted, a, b, server](std::shared_ptr<Socket> sock) {
+    const int me = ++*accepted;
+    sock->on_end([log, me] { log("server " + std::to_string(me) + ": end"); });
+    sock->on_close([log, me] { log("server " + std::to_string(me) + ": close"); });
+    if (me == 2) {
+      (*server)->close([log] { log("server closed"); });
+      server->reset();  // the server no longer needs itself
+      log("server.close() with 2 open");
+      loop.set_timeout(
+          [log, a] {
+            log("a: end()");
+            (*a)->end();
+            a->reset();
+          },
+          5);
+      loop.set_timeout(
+          [log, b] {
+            log("b: end()");
+            (*b)->end();
+            b->reset();
+          },
+          20);
+    }
+  });
+  (*server)->listen(0, "127.0.0.1", [&loop, log, server, a, b] {
+    const std::uint16_t port = (*server)->port();
+    *a = loop.connect(port, "127.0.0.1", [&loop, log, port, b] {
+      *b = loop.connect(port, "127.0.0.1", {});
+      (*b)->on_end([log] { log("b: end"); });
+      (*b)->on_close([log] { log("b: close"); });
+    });
+    (*a)->on_end([log] { log("a: end"); });
+    (*a)->on_close([log] { log("a: close"); });
+  });
+}
+
 void both_sides_end_close(Loop& loop, const Print& log) {
   auto server = loop.create_server([&loop, log](std::shared_ptr<Socket> sock) {
     sock->on_end([&loop, log] {
@@ -234,6 +275,7 @@ const std::vector<Twin>& twins() {
       {"server_listen_and_close", server_listen_and_close},
       {"tcp_client_events", tcp_client_events},
       {"readfile_callback_phases", readfile_callback_phases},
+      {"server_close_with_open_connections", server_close_with_open_connections},
       {"both_sides_end_close", both_sides_end_close},
   };
   return all;
