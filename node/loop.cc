@@ -215,8 +215,12 @@ void Loop::poll() {
   std::deque<Callback> got = take();
   if (got.empty()) {
     if (now_work) {
-      // A zero-timeout poll still collects what is ready: let the helper
-      // fibers run once.
+      // A zero-timeout poll still collects what is ready, as libuv's
+      // epoll_wait(0) does: park until the worker has polled the backend
+      // once (a sleep of 0 parks and comes back after it), then yield so
+      // the helper fibers that poll readied run and post first. A yield
+      // alone would not poll: with nothing else runnable it just returns.
+      sleep_for(Clock::duration::zero());
       yield();
     } else {
       posted_event_.reset();

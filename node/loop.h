@@ -32,7 +32,8 @@
 //              callback sends the FIN before the check phase, one from a
 //              timer or immediate at the next iteration's start
 //     poll     waits for I/O (not at all if an immediate, close or pending
-//              callback is waiting; at most until the next timer), then runs the
+//              callback is waiting, though what is ready is still
+//              collected; at most until the next timer), then runs the
 //              callbacks of what completed, in completion order
 //     check    the immediates set before this phase began
 //     close    close callbacks ('close' of a socket)

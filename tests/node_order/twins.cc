@@ -186,6 +186,33 @@ void readfile_callback_phases(Loop& loop, const Print& log) {
 }
 
 
+void close_inside_close(Loop& loop, const Print& log) {
+  auto server = loop.create_server([log](std::shared_ptr<Socket> sock) {
+    sock->on_data([log, s = sock.get()](std::string_view d) {
+      log("server: data " + std::string(d));
+      s->end("echo " + std::string(d));
+    });
+    sock->on_end([log] { log("server: end"); });
+    sock->on_close([log] { log("server: socket close"); });
+  });
+  server->listen(0, "127.0.0.1", [&loop, log, server] {
+    auto client = std::make_shared<std::shared_ptr<Socket>>();
+    *client = loop.connect(server->port(), "127.0.0.1", [log, client] {
+      log("client: connected");
+      (*client)->write("hi");
+    });
+    (*client)->on_data([log](std::string_view d) { log("client: data " + std::string(d)); });
+    (*client)->on_end([log] { log("client: end"); });
+    (*client)->on_close([&loop, log, server, client] {
+      log("client: close");
+      server->close([log] { log("server closed"); });
+      loop.next_tick([log] { log("tick after server.close"); });
+      loop.set_immediate([log] { log("immediate after server.close"); });
+      client->reset();  // the socket no longer needs itself
+    });
+  });
+}
+
 void server_close_with_open_connections(Loop& loop, const Print& log) {
   auto accepted = std::make_shared<int>(0);
   auto a = std::make_shared<std::shared_ptr<Socket>>();
@@ -275,6 +302,7 @@ const std::vector<Twin>& twins() {
       {"server_listen_and_close", server_listen_and_close},
       {"tcp_client_events", tcp_client_events},
       {"readfile_callback_phases", readfile_callback_phases},
+      {"close_inside_close", close_inside_close},
       {"server_close_with_open_connections", server_close_with_open_connections},
       {"both_sides_end_close", both_sides_end_close},
   };
