@@ -217,8 +217,16 @@ void server_close_with_open_connections(Loop& loop, const Print& log) {
   auto accepted = std::make_shared<int>(0);
   auto a = std::make_shared<std::shared_ptr<Socket>>();
   auto b = std::make_shared<std::shared_ptr<Socket>>();
+  auto end_soon = [&loop, log](const std::string& name, std::shared_ptr<Socket> sock) {
+    loop.set_timeout(
+        [log, name, sock] {
+          log(name + ": end()");
+          sock->end();
+        },
+        5);
+  };
   auto server = std::make_shared<std::shared_ptr<node::Server>>();
-  *server = loop.create_server([&loop, log, accepted, a, b, server](std::shared_ptr<Socket> sock) {
+  *server = loop.create_server([log, accepted, a, end_soon, server](std::shared_ptr<Socket> sock) {
     const int me = ++*accepted;
     sock->on_end([log, me] { log("server " + std::to_string(me) + ": end"); });
     sock->on_close([log, me] { log("server " + std::to_string(me) + ": close"); });
@@ -226,23 +234,10 @@ void server_close_with_open_connections(Loop& loop, const Print& log) {
       (*server)->close([log] { log("server closed"); });
       server->reset();  // the server no longer needs itself
       log("server.close() with 2 open");
-      loop.set_timeout(
-          [log, a] {
-            log("a: end()");
-            (*a)->end();
-            a->reset();
-          },
-          5);
-      loop.set_timeout(
-          [log, b] {
-            log("b: end()");
-            (*b)->end();
-            b->reset();
-          },
-          20);
+      end_soon("a", *a);
     }
   });
-  (*server)->listen(0, "127.0.0.1", [&loop, log, server, a, b] {
+  (*server)->listen(0, "127.0.0.1", [&loop, log, server, a, b, end_soon] {
     const std::uint16_t port = (*server)->port();
     *a = loop.connect(port, "127.0.0.1", [&loop, log, port, b] {
       *b = loop.connect(port, "127.0.0.1", {});
@@ -250,7 +245,10 @@ void server_close_with_open_connections(Loop& loop, const Print& log) {
       (*b)->on_close([log] { log("b: close"); });
     });
     (*a)->on_end([log] { log("a: end"); });
-    (*a)->on_close([log] { log("a: close"); });
+    (*a)->on_close([log, b, end_soon] {
+      log("a: close");
+      end_soon("b", *b);
+    });
   });
 }
 
