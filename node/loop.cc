@@ -1,5 +1,7 @@
 #include <weft/node/loop.h>
 
+#include <sys/socket.h>
+
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -97,7 +99,8 @@ void Loop::invoke(const Callback& cb) {
 }
 
 bool Loop::alive() const {
-  return !timers_.empty() || !live_immediates_.empty() || active_ > 0 || !closing_.empty();
+  return !timers_.empty() || !live_immediates_.empty() || active_ > 0 || !closing_.empty() ||
+         !pending_.empty();
 }
 
 void Loop::run(const Callback& main) {
@@ -109,7 +112,11 @@ void Loop::run(const Callback& main) {
       run_timers();
     }
     while (more) {
+      run_pending();
       poll();
+      // libuv 1.45+ runs what the poll phase's callbacks deferred (a
+      // shutdown) before the check phase, up to eight rounds.
+      for (int round = 0; round < 8 && !pending_.empty(); ++round) run_pending();
       run_check();
       run_closing();
       update_time();
@@ -203,13 +210,17 @@ void Loop::poll() {
   };
   // libuv's timeout: none when something waits to run now, else until the
   // next timer, else for ever (until I/O).
-  const bool now_work = !live_immediates_.empty() || !closing_.empty() ||
+  const bool now_work = !live_immediates_.empty() || !closing_.empty() || !pending_.empty() ||
                         (active_ == 0 && timers_.empty());
   std::deque<Callback> got = take();
   if (got.empty()) {
     if (now_work) {
-      // A zero-timeout poll still collects what is ready: let the helper
-      // fibers run once.
+      // A zero-timeout poll still collects what is ready, as libuv's
+      // epoll_wait(0) does: park until the worker has polled the backend
+      // once (a sleep of 0 parks and comes back after it), then yield so
+      // the helper fibers that poll readied run and post first. A yield
+      // alone would not poll: with nothing else runnable it just returns.
+      sleep_for(Clock::duration::zero());
       yield();
     } else {
       posted_event_.reset();
@@ -232,6 +243,12 @@ void Loop::run_check() {
     if (live_immediates_.erase(im.id) == 0) continue;  // cleared
     invoke(im.cb);
   }
+}
+
+void Loop::run_pending() {
+  std::deque<Callback> batch;
+  batch.swap(pending_);
+  for (const Callback& cb : batch) invoke(cb);
 }
 
 void Loop::run_closing() {
@@ -317,7 +334,30 @@ Socket::~Socket() = default;
 void Socket::connected() {
   std::lock_guard<std::mutex> g(s_->mu);
   s_->connected = true;
-  if (!s_->out.empty() || s_->end_requested) start_writer();
+  flush();
+}
+
+// With s_->mu held, connected: what is queued goes to the writer fiber, which
+// ends this side after it; with nothing queued or being written, a pending
+// callback ends it (libuv: uv_shutdown with an empty write queue).
+void Socket::flush() {
+  if (s_->writing) return;  // the writer takes what is queued, and the FIN
+  if (!s_->out.empty()) {
+    start_writer();
+  } else if (s_->end_requested && !s_->fin_sent) {
+    s_->fin_sent = true;
+    loop_.defer_pending([self = shared_from_this()] { self->send_fin(); });
+  }
+}
+
+// Loop fiber only. shutdown(2) on a TCP socket does not wait, and libuv
+// calls it directly; so does this, so the FIN leaves when Node's does (the
+// backend's shutdown operation would complete only after the loop next
+// parks, on io_uring a round later).
+void Socket::send_fin() {
+  if (s_->destroyed) return;
+  (void)::shutdown(s_->stream.native_handle(), SHUT_WR);
+  write_side_done();
 }
 
 void Socket::start_reading() {
@@ -352,7 +392,7 @@ void Socket::write(std::string data, Callback done) {
     return;
   }
   s_->out.emplace_back(std::move(data), std::move(done));
-  if (s_->connected && !s_->writing) start_writer();
+  if (s_->connected) flush();
 }
 
 void Socket::end(std::string data) {
@@ -361,11 +401,14 @@ void Socket::end(std::string data) {
   std::lock_guard<std::mutex> g(s_->mu);
   if (s_->end_requested) return;
   s_->end_requested = true;
-  if (s_->connected && !s_->writing) start_writer();
+  if (s_->connected) flush();
 }
 
-// With s_->mu held: a writer fiber sends the queue in order, then the FIN if
-// end() asked for it.
+// With s_->mu held: a writer fiber sends the queue in order; if end() asked
+// for the FIN, the loop sends it once the queue is out (in the poll phase,
+// as libuv's shutdown after its write queue drains). The loop fiber, not
+// this one, calls shutdown(2): only it closes the descriptor (destroy), so
+// the number cannot be another socket's by then.
 void Socket::start_writer() {
   s_->writing = true;
   auto self = shared_from_this();
@@ -376,10 +419,7 @@ void Socket::start_writer() {
       if (s.out.empty()) {
         if (s.end_requested && !s.fin_sent) {
           s.fin_sent = true;
-          g.unlock();
-          (void)s.stream.shutdown();
-          self->loop_.post([self] { self->write_side_done(); });
-          g.lock();
+          self->loop_.post([self] { self->send_fin(); });
         }
         s.writing = false;
         return;
@@ -431,9 +471,11 @@ void Socket::destroy() {
   (void)s_->stream.close();  // ends the reader's and the writer's calls
   auto self = shared_from_this();
   loop_.untrack(this);
+  // The server counts the connection out now, not at 'close': Node drops
+  // _connections in _destroy, so its 'close' may come before this one's.
+  if (std::shared_ptr<Server> server = std::move(server_)) server->connection_closed();
   loop_.defer_close([self] {
     Callback on_close = std::move(self->on_close_);
-    std::shared_ptr<Server> server = std::move(self->server_);
     // Let go of the callbacks: one that holds the socket no longer keeps it.
     self->on_data_ = nullptr;
     self->on_end_ = nullptr;
@@ -441,7 +483,6 @@ void Socket::destroy() {
     self->on_close_ = nullptr;
     if (on_close) on_close();
     self->loop_.release();
-    if (server) server->connection_closed();
   });
 }
 

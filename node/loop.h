@@ -25,16 +25,27 @@
 //     timers   (once before the first iteration, then at the end of each)
 //              every timer due at the loop's time, earliest deadline first,
 //              equal deadlines in the order they were set
-//     pending  (callbacks libuv defers to the next iteration: none here,
-//              every I/O callback runs in the poll phase)
-//     poll     waits for I/O (not at all if an immediate or close callback
-//              is waiting; at most until the next timer), then runs the
+//     pending  what was deferred to it: a socket's FIN (end() with nothing
+//              left to write), as libuv's uv_shutdown feeds its pending
+//              queue; it runs again right after the poll phase's callbacks
+//              (up to eight rounds, libuv 1.45+), so an end() from an I/O
+//              callback sends the FIN before the check phase, one from a
+//              timer or immediate at the next iteration's start
+//     poll     waits for I/O (not at all if an immediate, close or pending
+//              callback is waiting, though what is ready is still
+//              collected; at most until the next timer), then runs the
 //              callbacks of what completed, in completion order
 //     check    the immediates set before this phase began
 //     close    close callbacks ('close' of a socket)
 //   After every callback, the next-tick queue is drained, then the microtask
 //   queue; ticks queued by microtasks run after the microtasks, and so on
 //   until both are empty (Node's processTicksAndRejections).
+//   TCP close (Node's net.js): a socket is destroyed, and its descriptor
+//   closed, in the callback where both its sides are done (the peer's end
+//   read and its own FIN sent), or by destroy(); its 'close' follows in the
+//   close phase. A server counts the connection out at the destroy, not at
+//   'close', so server.close()'s callback (a tick) may run before the last
+//   socket's 'close'.
 //   Time: the loop's clock (now()) is read at the start of run() and before
 //   each timers phase, in whole milliseconds, as libuv caches it; a timer set
 //   with delay d is due at now() + max(d, 1).
@@ -144,6 +155,7 @@ class Loop {
   bool alive() const;
   void run_timers();
   void poll();
+  void run_pending();
   void run_check();
   void run_closing();
   // Any thread (helper fibers): hands a callback to the poll phase.
@@ -159,6 +171,9 @@ class Loop {
   void close_everything();
   void wait_for_helpers();
   void defer_close(Callback cb) { closing_.push_back(std::move(cb)); }
+  // Loop fiber: runs `cb` in the next pending phase (libuv's pending queue:
+  // after this poll phase's callbacks, else at the next iteration's start).
+  void defer_pending(Callback cb) { pending_.push_back(std::move(cb)); }
   // Spawns a helper fiber; run() waits for every one to end before it
   // returns, so none posts into a loop that is gone.
   void helper(const char* name, std::function<void()> fn);
@@ -175,6 +190,7 @@ class Loop {
   std::unordered_set<std::uint64_t> live_immediates_;
   std::deque<Callback> ticks_;
   std::deque<Callback> microtasks_;
+  std::deque<Callback> pending_;
   std::deque<Callback> closing_;
   long active_ = 0;  // handles and requests that keep the loop alive
   std::mutex posted_mutex_;
@@ -203,7 +219,9 @@ class Socket : public std::enable_shared_from_this<Socket> {
   // A write after end() is not sent: on_error gets EPIPE, as a tick (Node:
   // ERR_STREAM_WRITE_AFTER_END).
   void write(std::string data, Callback done = {});
-  // Queues `data`, then ends this side (FIN) once everything is written.
+  // Queues `data`, then ends this side (FIN) once everything is written:
+  // with nothing queued, in the pending phase (see the order above); else
+  // in the poll phase after the writer's last write.
   void end(std::string data = {});
   // Closes at once (a connect in progress is cancelled); queued writes are
   // dropped. 'close' follows (close phase), after which the socket lets go
@@ -222,7 +240,9 @@ class Socket : public std::enable_shared_from_this<Socket> {
   void track();  // on the loop's list of open handles, held weakly
   void start_reading();
   void connected();
+  void flush();         // with the write lock held
   void start_writer();  // with the write lock held
+  void send_fin();
   void write_side_done();
   void peer_ended();
   void fail(std::error_code e);
@@ -245,7 +265,8 @@ class Server : public std::enable_shared_from_this<Server> {
   void listen(std::uint16_t port, const std::string& host = "127.0.0.1", Callback on_listening = {});
   std::uint16_t port() const;
   // Stops accepting; `on_close` runs as a next tick once every accepted
-  // socket has closed (at once if none is open), as Node's 'close'.
+  // socket has been destroyed (at once if none is open), as Node's 'close':
+  // so before the last socket's own 'close', which waits for the close phase.
   void close(Callback on_close = {});
 
   struct Private;

@@ -2,6 +2,7 @@
 #include "node_order/twins.h"
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -184,6 +185,103 @@ void readfile_callback_phases(Loop& loop, const Print& log) {
   log("main done");
 }
 
+
+void close_inside_close(Loop& loop, const Print& log) {
+  auto server = loop.create_server([log](std::shared_ptr<Socket> sock) {
+    sock->on_data([log, s = sock.get()](std::string_view d) {
+      log("server: data " + std::string(d));
+      s->end("echo " + std::string(d));
+    });
+    sock->on_end([log] { log("server: end"); });
+    sock->on_close([log] { log("server: socket close"); });
+  });
+  server->listen(0, "127.0.0.1", [&loop, log, server] {
+    auto client = std::make_shared<std::shared_ptr<Socket>>();
+    *client = loop.connect(server->port(), "127.0.0.1", [log, client] {
+      log("client: connected");
+      (*client)->write("hi");
+    });
+    (*client)->on_data([log](std::string_view d) { log("client: data " + std::string(d)); });
+    (*client)->on_end([log] { log("client: end"); });
+    (*client)->on_close([&loop, log, server, client] {
+      log("client: close");
+      server->close([log] { log("server closed"); });
+      loop.next_tick([log] { log("tick after server.close"); });
+      loop.set_immediate([log] { log("immediate after server.close"); });
+      client->reset();  // the socket no longer needs itself
+    });
+  });
+}
+
+void server_close_with_open_connections(Loop& loop, const Print& log) {
+  auto accepted = std::make_shared<int>(0);
+  auto a = std::make_shared<std::shared_ptr<Socket>>();
+  auto b = std::make_shared<std::shared_ptr<Socket>>();
+  auto end_soon = [&loop, log](const std::string& name, std::shared_ptr<Socket> sock) {
+    loop.set_timeout(
+        [log, name, sock] {
+          log(name + ": end()");
+          sock->end();
+        },
+        5);
+  };
+  auto server = std::make_shared<std::shared_ptr<node::Server>>();
+  *server = loop.create_server([log, accepted, a, end_soon, server](std::shared_ptr<Socket> sock) {
+    const int me = ++*accepted;
+    sock->on_end([log, me] { log("server " + std::to_string(me) + ": end"); });
+    sock->on_close([log, me] { log("server " + std::to_string(me) + ": close"); });
+    if (me == 2) {
+      (*server)->close([log] { log("server closed"); });
+      server->reset();  // the server no longer needs itself
+      log("server.close() with 2 open");
+      end_soon("a", *a);
+    }
+  });
+  (*server)->listen(0, "127.0.0.1", [&loop, log, server, a, b, end_soon] {
+    const std::uint16_t port = (*server)->port();
+    *a = loop.connect(port, "127.0.0.1", [&loop, log, port, b] {
+      *b = loop.connect(port, "127.0.0.1", {});
+      (*b)->on_end([log] { log("b: end"); });
+      (*b)->on_close([log] { log("b: close"); });
+    });
+    (*a)->on_end([log] { log("a: end"); });
+    (*a)->on_close([log, b, end_soon] {
+      log("a: close");
+      end_soon("b", *b);
+    });
+  });
+}
+
+void both_sides_end_close(Loop& loop, const Print& log) {
+  auto server = loop.create_server([&loop, log](std::shared_ptr<Socket> sock) {
+    sock->on_end([&loop, log] {
+      log("server: end");
+      loop.set_immediate([log] { log("immediate set at server end"); });
+    });
+    sock->on_close([log] { log("server: close"); });
+  });
+  server->listen(0, "127.0.0.1", [&loop, log, server] {
+    auto client = std::make_shared<std::shared_ptr<Socket>>();
+    *client = loop.connect(server->port(), "127.0.0.1", [&loop, log, client] {
+      log("client: connected");
+      (*client)->end();
+      loop.set_immediate([log] { log("immediate set at client end()"); });
+    });
+    (*client)->on_end([&loop, log] {
+      log("client: end");
+      loop.set_immediate([&loop, log] {
+        log("immediate 1 set at client end");
+        loop.set_immediate([log] { log("immediate 2 set by immediate 1"); });
+      });
+    });
+    (*client)->on_close([log, server, client] {
+      log("client: close");
+      server->close([log] { log("server closed"); });
+      client->reset();  // the socket no longer needs itself
+    });
+  });
+}
+
 }  // namespace
 
 const std::vector<Twin>& twins() {
@@ -202,6 +300,9 @@ const std::vector<Twin>& twins() {
       {"server_listen_and_close", server_listen_and_close},
       {"tcp_client_events", tcp_client_events},
       {"readfile_callback_phases", readfile_callback_phases},
+      {"close_inside_close", close_inside_close},
+      {"server_close_with_open_connections", server_close_with_open_connections},
+      {"both_sides_end_close", both_sides_end_close},
   };
   return all;
 }
