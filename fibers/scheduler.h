@@ -12,8 +12,9 @@
 //   - a worker's local queue (LocalQueue: the owner pushes and pops, anyone
 //     steals half);
 //   - the global queue: fibers readied from outside any worker, and the
-//     overflow of a full local queue; every worker takes from it when its own
-//     queue is empty and once every 61 picks otherwise, so it cannot starve.
+//     overflow of a full local queue; every worker takes its share of it at
+//     the start of every round (its own queue empty or not) and one fiber
+//     every 61 picks within a round, so it cannot starve.
 //
 // Finding work (a worker whose queue is empty, in this order)
 //   1. its inbox (fibers readied by other threads), its backend's
