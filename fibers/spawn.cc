@@ -92,8 +92,16 @@ void sleep_until(Deadline deadline) {
     fibers::ready_from_anywhere(s->fiber, s->worker);
   };
   timer.any_thread = true;  // the monitor may fire it while w runs a hog
-  w.timers().add(&timer);
-  w.park();
+  // Armed by the park's commit, once this fiber has switched out: fired on
+  // another thread (the monitor), the timer may send the fiber to another
+  // worker at once.
+  w.park(
+      [](fibers::Fiber*, void* t) {
+        auto* s = static_cast<SleepTimer*>(t);
+        s->worker->timers().add(s);
+        return true;
+      },
+      &timer);
 }
 
 void sleep_for(Clock::duration d) { sleep_until(Clock::now() + d); }
