@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "examples/http/server.h"
+#include "support/net.h"
 #include "support/runtime.h"
 
 using namespace std::chrono_literals;
@@ -99,19 +100,7 @@ std::string plain_exchange(int fd, const std::string& request) {
   return got;
 }
 
-// A new blocking connection to 127.0.0.1:`port`, or -1.
-int plain_connect(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using weft::test::plain_connect;
 
 // One request on a connection of its own, read to its end.
 std::string plain_request(std::uint16_t port, const std::string& request) {

@@ -15,6 +15,7 @@
 #include <boost/test/unit_test.hpp>
 #include <thread>
 
+#include "support/net.h"
 #include "support/runtime.h"
 
 using namespace std::chrono_literals;
@@ -72,18 +73,6 @@ void check(const Outcome& o) {
   BOOST_TEST(o.in_time, "the waiter resumed only after the hog ended");
 }
 
-int connect_to(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 }  // namespace
 
@@ -150,7 +139,7 @@ BOOST_AUTO_TEST_CASE(an_accept_a_token_watches_completes_beside_a_hog) {
             [&] {
               std::this_thread::sleep_for(50ms);
               if (client >= 0) ::close(client);
-              client = connect_to(port);
+              client = weft::test::plain_connect(port);
             });
         if (client >= 0) ::close(client);
       },
