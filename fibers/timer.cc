@@ -20,15 +20,15 @@ void TimerHeap::add(Timer* t) {
 
 void TimerHeap::remove(Timer* t) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (t->queued()) {
-    erase(t);
-    publish_earliest();
-    return;
-  }
-  // Fired, or firing right now on the owner: wait until its callback is done
-  // with it (never the case on the owner's own thread, which is the one
-  // running the callback).
-  while (firing(t)) {
+  for (;;) {
+    if (t->queued()) {  // (perhaps added again by the callback we waited for)
+      erase(t);
+      publish_earliest();
+      return;
+    }
+    // Fired, or firing right now on another thread: wait until its callback
+    // is done with it (never the case on the thread running the callback).
+    if (!firing(t)) return;
     lock.unlock();
     std::this_thread::yield();
     lock.lock();
@@ -83,6 +83,9 @@ unsigned TimerHeap::fire_expired(Deadline now) {
 unsigned TimerHeap::fire_expired_elsewhere(Deadline now, std::size_t max) {
   unsigned fired = 0;
   std::unique_lock<std::mutex> lock(mutex_);
+  // A callback may decline and add its timer again (it found the owner
+  // busy with what it guards): that one waits for the next call.
+  const std::uint64_t added_before = next_seq_;
   while (fired < max) {
     // The earliest expired any_thread timer: expired ones form a subtree at
     // the root (each is no later than its parent's children).
@@ -93,7 +96,7 @@ unsigned TimerHeap::fire_expired_elsewhere(Deadline now, std::size_t max) {
     while (depth > 0) {
       const std::uint32_t i = stack[--depth];
       Timer* t = heap_[i];
-      if (t->any_thread && (best == nullptr || before(t, best))) best = t;
+      if (t->any_thread && t->seq < added_before && (best == nullptr || before(t, best))) best = t;
       for (std::uint32_t c = 2 * i + 1; c <= 2 * i + 2 && c < heap_.size(); ++c) {
         if (heap_[c]->deadline <= now && depth < std::size(stack)) stack[depth++] = c;
       }

@@ -29,8 +29,10 @@ struct Timer {
   void (*fire)(Timer* self) = nullptr;  // runs on the home context
   // The callback may run on another thread than the owner's (the monitor's,
   // while the owner runs one fiber for long: fire_expired_elsewhere). Set
-  // only for callbacks that ready fibers through ready_from_anywhere and
-  // touch nothing of the owner's.
+  // only for callbacks that ready fibers through ready_from_anywhere (or
+  // the scheduler's ready_elsewhere) and touch the owner's state only under
+  // a lock they try, adding the timer back when they fail (the epoll
+  // backend's deadlines).
   bool any_thread = false;
   std::uint64_t seq = 0;
   std::uint32_t index = kNotQueued;
@@ -62,7 +64,8 @@ class TimerHeap {
   // The monitor, while the owner runs one fiber for long (it does not fire
   // timers then): fires, in order, the expired timers marked any_thread,
   // at most `max` of them. Returns how many fired. The others wait for the
-  // owner.
+  // owner, and so do timers their callbacks add (a callback that cannot do
+  // its work off the owner's thread right now adds its timer back).
   unsigned fire_expired_elsewhere(Deadline now, std::size_t max);
 
  private:

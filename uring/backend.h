@@ -108,6 +108,18 @@ class Backend : public fibers::Poller {
     bool held() const { return held_; }
     // `op` is no longer watched (a no-op if it was not). Requires held().
     void unwatch(Operation& op) { b_.unlink_watched(op); }
+    // Requires held(). Offers each watched operation another thread asked
+    // to cancel (request_cancel) to `finish`, which returns whether it
+    // ended it (unwatching it) or left the request to the owner's scan.
+    template <class Finish>
+    void serve_cancel_requests(Finish&& finish) {
+      for (Operation* op = b_.watched_; op != nullptr;) {
+        Operation* next = op->watch_next;  // finish() unlinks op, and its fiber may free it
+        if (op->cancel_wanted.exchange(false, std::memory_order_acq_rel) && !finish(*op))
+          op->cancel_wanted.store(true, std::memory_order_release);
+        op = next;
+      }
+    }
 
    private:
     Backend& b_;

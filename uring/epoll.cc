@@ -280,8 +280,11 @@ bool EpollBackend::wait_on(FdState& st, Operation& op, bool write) {
     op.timer.deadline = op.options.deadline;
     op.timer.fire = [](fibers::Timer* t) {
       Operation* o = static_cast<Operation::Timer*>(t)->op;
-      static_cast<EpollBackend*>(current_backend())->end_wait(*o, ETIMEDOUT);
+      auto* self = static_cast<EpollBackend*>(o->backend);
+      if (fibers::Worker::current() == o->worker) self->end_wait(*o, ETIMEDOUT);
+      else self->expire_elsewhere(*o);
     };
+    op.timer.any_thread = shared_;  // the monitor may fire it (see "Rescue")
     op.worker->timers().add(&op.timer);  // may throw: before anything is linked
   }
   op.queued = true;
@@ -324,10 +327,9 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
     fibers::TimerHeap& timers = op->worker->timers();  // locked: any thread
     const bool timed = op->options.deadline != kNoDeadline;
     // A watched one is finished only under the watch list's lock.
-    const bool may_run = op->linked_at_poll == polls_ &&
-                         op->linked_at_park == parks_.load(std::memory_order_acquire);
     const bool watched = op->options.cancel != nullptr;
-    if (may_run || (watched && !watch.held()) || (timed && !timers.try_remove(&op->timer))) {
+    if (!parked_for_sure(*op) || (watched && !watch.held()) ||
+        (timed && !timers.try_remove(&op->timer))) {
       owed_.emplace_back(st.fd, write);  // this one and those behind it: the owner's
       return readied;
     }
@@ -344,14 +346,67 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
   return readied;
 }
 
+bool EpollBackend::parked_for_sure(const Operation& op) const {
+  return op.linked_at_poll != polls_ || op.linked_at_park != parks_.load(std::memory_order_acquire);
+}
+
+// Takes a waiting `op` off its descriptor's list and readies its fiber
+// through the global queue with -error: the rescuer's end_wait(), under
+// mutex_ and `watch`. False (nothing done) when the owner must do it.
+bool EpollBackend::end_wait_elsewhere(Operation& op, int error, RescueHold& watch,
+                                      fibers::Timer* firing) {
+  if (!op.queued || !parked_for_sure(op)) return false;
+  if (op.options.cancel != nullptr && !watch.held()) return false;
+  if (op.options.deadline != kNoDeadline && &op.timer != firing &&
+      !op.worker->timers().try_remove(&op.timer))
+    return false;  // its deadline fires on the owner right now
+  Side& s = static_cast<FdState*>(op.waits_in)->side(op.waits_to_write);
+  Operation* prev = nullptr;
+  Operation* o = s.head;
+  while (o != &op) {
+    prev = o;
+    o = o->next_waiter;
+  }
+  (prev != nullptr ? prev->next_waiter : s.head) = op.next_waiter;
+  if (s.tail == &op) s.tail = prev;
+  op.queued = false;
+  waiting_.fetch_sub(1, std::memory_order_relaxed);
+  op.result = -error;
+  watch.unwatch(op);
+  (void)op.worker->scheduler().ready_elsewhere(op.fiber);  // (false: stopping; it stays parked)
+  return true;
+}
+
+// An operation's deadline passed while its worker runs one fiber for long
+// (the monitor's thread: TimerHeap::fire_expired_elsewhere).
+void EpollBackend::expire_elsewhere(Operation& op) {
+  std::unique_lock<std::mutex> g(mutex_, std::try_to_lock);
+  bool done = false;
+  if (g.owns_lock()) {
+    RescueHold watch(*this);
+    done = !op.queued || end_wait_elsewhere(op, ETIMEDOUT, watch, &op.timer);
+  }
+  // Not now: again at the monitor's next tick, or on the owner's first round.
+  if (!done) op.worker->timers().add(&op.timer);
+}
+
 std::size_t EpollBackend::rescue(fibers::Scheduler& scheduler) {
   if (!shared_) return 0;
   std::unique_lock<std::mutex> g(mutex_, std::try_to_lock);
   if (!g.owns_lock()) return 0;  // the owner is in a call or its poll after all
   RescueHold watch(*this);  // operations watched by a token, too (an accept of serve())
+  // Cancels asked from other threads (their requests wait in the busy
+  // owner's inbox, which finds them done).
+  std::size_t readied = 0;
+  if (watch.held()) {
+    watch.serve_cancel_requests([&](Operation& op) {
+      if (!end_wait_elsewhere(op, ECANCELED, watch, nullptr)) return false;
+      ++readied;
+      return true;
+    });
+  }
   epoll_event events[64];
   const int n = epoll_wait(epoll_fd_, events, 64, 0);
-  std::size_t readied = 0;
   for (int i = 0; i < n; ++i) {
     auto* st = static_cast<FdState*>(events[i].data.ptr);
     if (st == nullptr) continue;  // the wake eventfd: level-triggered, still the owner's

@@ -50,10 +50,16 @@
 //   An operation watched by a cancel token is finished too, taken off the
 //   watch list under its lock (Backend::RescueHold); if the owner holds that
 //   lock right now, the descriptor is left to the owner as above.
-//   Deadlines of waiting operations are scheduler timers and still fire
-//   only on the owner. The wake eventfd is level-triggered: a rescue leaves
-//   it for the owner (the inbox it announces is rescued by the monitor:
-//   Worker::rescue_arrivals).
+//   Deadlines of waiting operations are scheduler timers marked any_thread:
+//   the monitor fires them too (Worker::rescue_arrivals), and their
+//   callback, off the owner's thread, try-locks mutex_ and the watch list
+//   and ends the wait as a rescue would (expire_elsewhere); if either is
+//   held, or the fiber may not have switched out yet, it adds the timer
+//   back for the next tick or the owner. A rescue also serves cancels asked
+//   from other threads (Backend::request_cancel), whose posted scans would
+//   otherwise wait in the busy owner's inbox. The wake eventfd is
+//   level-triggered: a rescue leaves it for the owner (the inbox it
+//   announces is rescued by the monitor: Worker::rescue_arrivals).
 //
 // Thread rules: owner worker only, except wake() (any thread) and rescue()
 // (the monitor).
@@ -120,6 +126,9 @@ class EpollBackend final : public Backend {
   void retry(FdState& st, bool write);
   std::size_t rescue_retry(FdState& st, bool write, fibers::Scheduler& scheduler,
                            RescueHold& watch);
+  bool parked_for_sure(const Operation& op) const;
+  bool end_wait_elsewhere(Operation& op, int error, RescueHold& watch, fibers::Timer* firing);
+  void expire_elsewhere(Operation& op);
   void finish(Operation& op, std::int64_t result);
   void end_wait(Operation& op, int error);
   void unlink_listener(EpollListener* l);

@@ -650,11 +650,27 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
   std::unique_lock<std::mutex> guard(reap_mutex_, std::try_to_lock);
   if (!guard.owns_lock()) return 0;  // the owner is entering or reaping after all
   (void)submit_prepared();  // their completions are rescued at a later tick
-  if (io_uring_cq_ready(&ring_) == 0) return 0;  // (the head is the owner's: under the lock)
   // Operations watched by a cancel token are finished here too, taken off
   // the watch list under its lock (an accept that serve() watches must not
   // wait for the hog). If the owner holds that lock, they wait for it.
   RescueHold watch(*this);
+  // Cancels asked from other threads: their posted scans wait in the busy
+  // owner's inbox, and the SQ is the owner's, but the kernel cancels a
+  // request it holds on any thread's word (their completions are reaped
+  // below or at a later tick). What it does not hold yet, or cannot stop at
+  // once, is left to the owner's scan.
+  if (watch.held() && sync_cancel_) {
+    watch.serve_cancel_requests([this](Operation& op) {
+      io_uring_sync_cancel_reg reg{};
+      reg.addr = reinterpret_cast<std::uint64_t>(&op) | kTagOperation;
+      reg.timeout = {0, 0};  // do not wait for one that runs in a kernel thread
+      const int rc = static_cast<int>(
+          ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_SYNC_CANCEL, &reg, 1));
+      if (rc < 0 && errno == EINVAL) sync_cancel_ = false;  // before Linux 6.0
+      return rc >= 0;
+    });
+  }
+  if (io_uring_cq_ready(&ring_) == 0) return 0;  // (the head is the owner's: under the lock)
   std::size_t readied = 0;
   unsigned head;
   unsigned n = 0;

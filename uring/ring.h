@@ -182,6 +182,7 @@ class Ring final : public Backend {
   std::atomic<unsigned> prepared_tail_{0};
   std::vector<io_uring_cqe> stash_;    // guarded by reap_mutex_
   std::size_t rescued_cqes_ = 0;       // guarded by reap_mutex_
+  bool sync_cancel_ = true;  // guarded by reap_mutex_: IORING_REGISTER_SYNC_CANCEL works (Linux 6.0)
   RingOptions options_;
   RingFeatures features_;
   __kernel_timespec wait_ts_{};  // the timeout request of a pre-5.11 wait

@@ -1,7 +1,8 @@
 // What waits on a worker that computes without yielding is served by the
-// other worker, whatever woke it: a timer (a sleep, a wait's deadline), a
-// plain thread, or a completion of an operation a cancel token watches (an
-// accept as weft::http::serve makes it, a read). Each test parks a fiber on
+// other worker, whatever woke it: a timer (a sleep, a wait's deadline, an
+// operation's deadline), a plain thread, a completion of an operation a
+// cancel token watches (an accept as weft::http::serve makes it, a read),
+// or a cancel asked from another thread. Each test parks a fiber on
 // the worker that then computes for 600 ms, and checks that the fiber
 // finished well before the computation did. Placement is the scheduler's, so
 // each scenario is retried until the fiber parked on the hog's worker. Runs
@@ -73,6 +74,29 @@ void check(const Outcome& o) {
   BOOST_TEST(o.in_time, "the waiter resumed only after the hog ended");
 }
 
+
+// beside_a_hog for a read on one end of a socket pair: `read` runs on the
+// waiter with that end and a small buffer, `cause` on the plain thread with
+// the descriptor of the other end.
+template <class Read, class Cause>
+Outcome read_beside_a_hog(Read read, Cause cause) {
+  Outcome o;
+  weft::test::run(
+      [&] {
+        int sv[2];
+        BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+        weft::net::TcpStream reader(sv[0]);
+        o = beside_a_hog(
+            [&] {
+              char buf[8];
+              return read(reader, weft::MutableBuffer(buf, sizeof buf));
+            },
+            [&] { cause(sv[1]); });
+        ::close(sv[1]);
+      },
+      weft::test::two_workers());
+  return o;
+}
 
 }  // namespace
 
@@ -148,27 +172,53 @@ BOOST_AUTO_TEST_CASE(an_accept_a_token_watches_completes_beside_a_hog) {
 }
 
 BOOST_AUTO_TEST_CASE(a_read_a_token_watches_completes_beside_a_hog) {
-  Outcome o;
-  weft::test::run(
-      [&] {
-        int sv[2];
-        BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-        weft::net::TcpStream reader(sv[0]);
-        weft::CancelToken token;
-        o = beside_a_hog(
-            [&] {
-              char buf[8];
-              auto n = reader.read(weft::MutableBuffer(buf, sizeof buf), {.cancel = &token});
-              return n && *n == 4;
-            },
-            [&] {
-              std::this_thread::sleep_for(50ms);
-              (void)!::write(sv[1], "ping", 4);
-            });
-        ::close(sv[1]);
+  weft::CancelToken token;
+  check(read_beside_a_hog(
+      [&](weft::net::TcpStream& reader, weft::MutableBuffer buf) {
+        auto n = reader.read(buf, {.cancel = &token});
+        return n && *n == 4;
       },
-      weft::test::two_workers());
-  check(o);
+      [](int peer) {
+        std::this_thread::sleep_for(50ms);
+        (void)!::write(peer, "ping", 4);
+      }));
+}
+
+// A read nobody answers, with a deadline (and a token too when `watched`).
+// A ring's linked timeout fires in the kernel; the epoll backend's deadline
+// is a scheduler timer the monitor fires.
+void read_deadline_beside_a_hog(bool watched) {
+  weft::CancelToken token;
+  check(read_beside_a_hog(
+      [&](weft::net::TcpStream& reader, weft::MutableBuffer buf) {
+        auto n = reader.read(buf, {.deadline = weft::after(50ms), .cancel = watched ? &token : nullptr});
+        return !n && n.error() == std::errc::timed_out;
+      },
+      [](int) {}));
+}
+
+BOOST_AUTO_TEST_CASE(a_read_deadline_expires_on_time_beside_a_hog) { read_deadline_beside_a_hog(false); }
+
+BOOST_AUTO_TEST_CASE(a_watched_read_deadline_expires_on_time_beside_a_hog) {
+  read_deadline_beside_a_hog(true);
+}
+
+// A cancel asked from another thread: the request waits in the busy
+// worker's inbox, so the rescue serves it (epoll: ends the wait; ring: asks
+// the kernel with a synchronous cancel).
+BOOST_AUTO_TEST_CASE(a_cancel_from_a_plain_thread_ends_a_read_beside_a_hog) {
+  weft::CancelToken tokens[20];  // one per attempt: a token stays cancelled
+  std::atomic<int> attempt{0};
+  check(read_beside_a_hog(
+      [&](weft::net::TcpStream& reader, weft::MutableBuffer buf) {
+        auto n = reader.read(buf, {.cancel = &tokens[attempt.load()]});
+        return !n && n.error() == std::errc::operation_canceled;
+      },
+      [&](int) {
+        std::this_thread::sleep_for(50ms);
+        tokens[attempt.load()].cancel();
+        attempt.fetch_add(1);
+      }));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
