@@ -1,5 +1,5 @@
 // The raw context switch (context_x86_64.S) and the frame a new fiber starts
-// from. Knows nothing of fibers or workers; fibers/scheduler.cc builds on it.
+// from. Knows nothing of fibers or workers; fibers/worker.cc builds on it.
 //
 // Thread rules: pure functions of their arguments; the caller guarantees the
 // target context is not running anywhere else.

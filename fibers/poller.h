@@ -3,8 +3,8 @@
 // The scheduler (fibers/) knows no io_uring and no epoll: it asks its Poller
 // to submit what fibers queued, to deliver completions (each delivery readies
 // a parked fiber through Worker::ready) and, when it has nothing to run, to
-// wait until something completes or the next timer is due. The backends in
-// uring/ implement this.
+// wait until something completes or the next timer is due. io/backend.h
+// extends it to operations; the backends in uring/ and epoll/ implement it.
 //
 // Thread rules: a Poller belongs to one worker; only that worker's thread
 // calls it, except wake() and rescue().

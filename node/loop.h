@@ -83,7 +83,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include <weft/fibers/event.h>
+#include <weft/sync/event.h>
 
 namespace weft::node {
 

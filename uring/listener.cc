@@ -9,13 +9,13 @@
 namespace weft::uring {
 
 RingListener::RingListener(Ring& ring, int fd)
-    : Listener(&ring), ring_(ring), fd_(fd), multishot_(ring.features().multishot_accept) {}
+    : io::Listener(&ring), ring_(ring), fd_(fd), multishot_(ring.features().multishot_accept) {}
 
 RingListener::~RingListener() {
   for (int fd : queued_) ::close(fd);
 }
 
-bool RingListener::take(Operation& op) {
+bool RingListener::take(io::Operation& op) {
   if (!queued_.empty()) {
     op.result = queued_.front();
     queued_.pop_front();
@@ -25,7 +25,7 @@ bool RingListener::take(Operation& op) {
     op.timer.op = &op;
     op.timer.deadline = op.options.deadline;
     op.timer.fire = [](fibers::Timer* t) {
-      Operation* o = static_cast<Operation::Timer*>(t)->op;
+      io::Operation* o = static_cast<io::Operation::Timer*>(t)->op;
       static_cast<RingListener*>(o->listener)->end_wait(*o, ETIMEDOUT);
     };
     op.worker->timers().add(&op.timer);  // may throw: before anything is linked
@@ -79,16 +79,16 @@ void RingListener::flag_for_service() {
   ring_.listeners_need_service_ = true;
 }
 
-void RingListener::hand_over(Operation& op, int result) {
+void RingListener::hand_over(io::Operation& op, int result) {
   op.queued = false;
   op.worker->timers().remove(&op.timer);
   op.result = result;
   ring_.deliver(op);
 }
 
-void RingListener::end_wait(Operation& op, int error) {
-  Operation* prev = nullptr;
-  for (Operation* o = waiters_; o != nullptr; prev = o, o = o->next_waiter) {
+void RingListener::end_wait(io::Operation& op, int error) {
+  io::Operation* prev = nullptr;
+  for (io::Operation* o = waiters_; o != nullptr; prev = o, o = o->next_waiter) {
     if (o != &op) continue;
     if (prev != nullptr)
       prev->next_waiter = o->next_waiter;
@@ -101,7 +101,7 @@ void RingListener::end_wait(Operation& op, int error) {
 }
 
 void RingListener::fail_waiters(int error) {
-  while (Operation* op = waiters_) {
+  while (io::Operation* op = waiters_) {
     waiters_ = op->next_waiter;
     hand_over(*op, -error);
   }
@@ -127,7 +127,7 @@ void RingListener::on_completion(int res, unsigned flags) noexcept {
     if (waiters_ != nullptr) flag_for_service();
     return;
   }
-  if (Operation* op = waiters_) {
+  if (io::Operation* op = waiters_) {
     waiters_ = op->next_waiter;
     if (waiters_ == nullptr) waiters_tail_ = nullptr;
     hand_over(*op, res);

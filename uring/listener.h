@@ -28,22 +28,22 @@
 
 #include <deque>
 
-#include <weft/uring/backend.h>
+#include <weft/io/backend.h>
 
 namespace weft::uring {
 
 class Ring;
 
-class RingListener final : public Listener {
+class RingListener final : public io::Listener {
  public:
   RingListener(Ring& ring, int fd);
   ~RingListener() override;
 
   // An accept: completes `op` from the queue (returns true), or queues it
   // until a connection, its deadline or its cancellation (returns false).
-  bool take(Operation& op);
+  bool take(io::Operation& op);
   // Ends a queued accept with -error and readies its fiber.
-  void end_wait(Operation& op, int error);
+  void end_wait(io::Operation& op, int error);
   void fail_waiters(int error);
   // A completion of the armed accept request. Never throws, never submits.
   void on_completion(int res, unsigned flags) noexcept;
@@ -56,7 +56,7 @@ class RingListener final : public Listener {
   static constexpr std::size_t kMaxQueued = 256;
 
   bool arm();
-  void hand_over(Operation& op, int result);
+  void hand_over(io::Operation& op, int result);
   void flag_for_service();
 
   Ring& ring_;
@@ -67,8 +67,8 @@ class RingListener final : public Listener {
   bool wants_rearm_ = false;                       // flagged: arm again when someone waits
   bool wants_cancel_ = false;                      // flagged: the queue is full, stop the request
   std::deque<int, alloc::Allocator<int>> queued_;  // accepted fds not yet taken
-  Operation* waiters_ = nullptr;                   // first in, first served
-  Operation* waiters_tail_ = nullptr;
+  io::Operation* waiters_ = nullptr;                   // first in, first served
+  io::Operation* waiters_tail_ = nullptr;
   RingListener* prev_ = nullptr;  // the ring's list (open or closing)
   RingListener* next_ = nullptr;
 };

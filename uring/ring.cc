@@ -208,7 +208,7 @@ void Ring::reserve(unsigned n) {
   }
 }
 
-void Ring::fail_stray_completion(const Operation* op) {
+void Ring::fail_stray_completion(const io::Operation* op) {
   std::fprintf(stderr, "weft: io_uring completion for operation %p, which expected none more\n",
                static_cast<const void*>(op));
   std::abort();
@@ -234,52 +234,52 @@ io_uring_sqe* Ring::fire_and_forget() {
   return sqe;
 }
 
-void Ring::prepare(io_uring_sqe* sqe, Operation& op) {
+void Ring::prepare(io_uring_sqe* sqe, io::Operation& op) {
   switch (op.kind) {
-    case OpKind::nop:
+    case io::OpKind::nop:
       io_uring_prep_nop(sqe);
       break;
-    case OpKind::read:
+    case io::OpKind::read:
       io_uring_prep_read(sqe, op.fd, op.buf, op.len, op.offset);
       break;
-    case OpKind::write:
+    case io::OpKind::write:
       io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset);
       break;
-    case OpKind::recv:
+    case io::OpKind::recv:
       prepare_recv(sqe, op);
       break;
-    case OpKind::send:
+    case io::OpKind::send:
       if (options_.send_zc_min != 0 && op.len >= options_.send_zc_min && features_.send_zc) {
         io_uring_prep_send_zc(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL, 0);
       } else {
         io_uring_prep_send(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL);
       }
       break;
-    case OpKind::sendmsg:
+    case io::OpKind::sendmsg:
       io_uring_prep_sendmsg(sqe, op.fd, &op.msg, op.flags | MSG_NOSIGNAL);
       break;
-    case OpKind::recvmsg:
+    case io::OpKind::recvmsg:
       io_uring_prep_recvmsg(sqe, op.fd, &op.msg, op.flags);
       break;
-    case OpKind::accept:
+    case io::OpKind::accept:
       io_uring_prep_accept(sqe, op.fd, nullptr, nullptr, SOCK_CLOEXEC);
       break;
-    case OpKind::connect:
+    case io::OpKind::connect:
       io_uring_prep_connect(sqe, op.fd, op.addr, op.addr_len);
       break;
-    case OpKind::shutdown:
+    case io::OpKind::shutdown:
       io_uring_prep_shutdown(sqe, op.fd, op.flags);
       break;
-    case OpKind::close:
+    case io::OpKind::close:
       io_uring_prep_close(sqe, op.fd);
       break;
-    case OpKind::openat:
+    case io::OpKind::openat:
       io_uring_prep_openat(sqe, AT_FDCWD, op.path, op.flags | O_CLOEXEC, op.mode);
       break;
-    case OpKind::statx:
+    case io::OpKind::statx:
       io_uring_prep_statx(sqe, op.fd, op.path, op.flags, STATX_BASIC_STATS, op.statx_buf);
       break;
-    case OpKind::fsync:
+    case io::OpKind::fsync:
       io_uring_prep_fsync(sqe, op.fd, static_cast<unsigned>(op.flags));
       break;
   }
@@ -289,7 +289,7 @@ void Ring::prepare(io_uring_sqe* sqe, Operation& op) {
 // kernel picks one when data arrives; dispatch copies it out). One with a
 // deadline keeps its own buffer: after -ENOBUFS it is resubmitted, which a
 // linked timeout would not survive.
-void Ring::prepare_recv(io_uring_sqe* sqe, Operation& op) {
+void Ring::prepare_recv(io_uring_sqe* sqe, io::Operation& op) {
   op.buffer_select = pbufs_ != nullptr && op.len > 0 && op.options.deadline == kNoDeadline;
   if (!op.buffer_select) {
     io_uring_prep_recv(sqe, op.fd, op.buf, op.len, op.flags);
@@ -305,9 +305,9 @@ void Ring::prepare_recv(io_uring_sqe* sqe, Operation& op) {
 // Called by poll() after a reap; a cancel sent meanwhile found nothing in
 // the kernel, so it is honoured here.
 void Ring::resubmit_misses(Stats& stats) {
-  std::vector<Operation*> misses;
+  std::vector<io::Operation*> misses;
   misses.swap(misses_);
-  for (Operation* op : misses) {
+  for (io::Operation* op : misses) {
     ++stats.buffer_ring_misses;
     if (op->cancel_sent || cancelled_all_) {
       op->result = -ECANCELED;
@@ -322,11 +322,11 @@ void Ring::resubmit_misses(Stats& stats) {
   }
 }
 
-bool Ring::submit(Operation& op) {
-  if (op.kind == OpKind::accept && op.listener != nullptr) {
+bool Ring::submit(io::Operation& op) {
+  if (op.kind == io::OpKind::accept && op.listener != nullptr) {
     return static_cast<RingListener*>(op.listener)->take(op);
   }
-  const bool cancel_first = op.kind == OpKind::close && features_.cancel_fd;
+  const bool cancel_first = op.kind == io::OpKind::close && features_.cancel_fd;
   const bool timed = op.options.deadline != kNoDeadline;
   // Linked SQEs must reach the kernel in one submission.
   reserve(1 + cancel_first + timed);
@@ -355,7 +355,7 @@ bool Ring::submit(Operation& op) {
   return false;
 }
 
-void Ring::cancel(Operation& op) {
+void Ring::cancel(io::Operation& op) {
   if (op.queued) {
     static_cast<RingListener*>(op.listener)->end_wait(op, ECANCELED);
     return;
@@ -367,7 +367,7 @@ void Ring::cancel(Operation& op) {
   io_uring_sqe_set_data64(sqe, kTagIgnore);
 }
 
-Listener* Ring::open_listener(int fd) {
+io::Listener* Ring::open_listener(int fd) {
   auto* l = new RingListener(*this, fd);
   l->next_ = open_listeners_;
   if (open_listeners_ != nullptr) open_listeners_->prev_ = l;
@@ -375,7 +375,7 @@ Listener* Ring::open_listener(int fd) {
   return l;
 }
 
-void Ring::close_listener(Listener* listener) {
+void Ring::close_listener(io::Listener* listener) {
   auto* l = static_cast<RingListener*>(listener);
   reserve(1);  // before anything changes: reserving may reap completions
   l->closing_ = true;
@@ -564,7 +564,7 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
   void* record = reinterpret_cast<void*>(data & ~kTagMask);
   switch (data & kTagMask) {
     case kTagOperation: {
-      auto* op = static_cast<Operation*>(record);
+      auto* op = static_cast<io::Operation*>(record);
       if (missed_buffer(op, cqe)) {
         misses_.push_back(op);  // still owed a result: poll() resubmits it
         break;
@@ -574,7 +574,7 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
       break;
     }
     case kTagTimeout: {
-      auto* op = static_cast<Operation*>(record);
+      auto* op = static_cast<io::Operation*>(record);
       if (cqe->res == -ETIME) op->timed_out = true;
       operation_part_done(op);
       break;
@@ -591,7 +591,7 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
 // then a notification (IORING_CQE_F_NOTIF) once the kernel no longer reads
 // the buffer. The fiber resumes only after the second, so it may reuse the
 // buffer as after any send.
-void Ring::record_result(Operation* op, const io_uring_cqe* cqe) noexcept {
+void Ring::record_result(io::Operation* op, const io_uring_cqe* cqe) noexcept {
   if ((cqe->flags & IORING_CQE_F_NOTIF) != 0) return;
   op->result = cqe->res;
   if ((cqe->flags & IORING_CQE_F_BUFFER) != 0) {
@@ -603,7 +603,7 @@ void Ring::record_result(Operation* op, const io_uring_cqe* cqe) noexcept {
 
 // One of the record's completions arrived; true once it has them all (its
 // result is then final).
-bool Ring::last_part(Operation* op) noexcept {
+bool Ring::last_part(io::Operation* op) noexcept {
   // A completion for a record that owes none would mean the kernel may write
   // into memory a fiber already reused: stop loudly rather than corrupt it.
   if (op->pending == 0) [[unlikely]] fail_stray_completion(op);
@@ -613,7 +613,7 @@ bool Ring::last_part(Operation* op) noexcept {
   return true;
 }
 
-void Ring::operation_part_done(Operation* op) noexcept {
+void Ring::operation_part_done(io::Operation* op) noexcept {
   if (last_part(op)) deliver(*op);
 }
 
@@ -660,7 +660,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
   // below or at a later tick). What it does not hold yet, or cannot stop at
   // once, is left to the owner's scan.
   if (watch.held() && sync_cancel_) {
-    watch.serve_cancel_requests([this](Operation& op) {
+    watch.serve_cancel_requests([this](io::Operation& op) {
       io_uring_sync_cancel_reg reg{};
       reg.addr = reinterpret_cast<std::uint64_t>(&op) | kTagOperation;
       reg.timeout = {0, 0};  // do not wait for one that runs in a kernel thread
@@ -679,7 +679,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     ++n;
     const std::uint64_t data = cqe->user_data;
     const std::uint64_t tag = data & kTagMask;
-    auto* op = reinterpret_cast<Operation*>(data & ~kTagMask);
+    auto* op = reinterpret_cast<io::Operation*>(data & ~kTagMask);
     // A receive that found no provided buffer is resubmitted by the owner;
     // listeners and wake-ups are the owner's (the wake-up's news, the
     // inbox, is rescued by the monitor itself: Worker::rescue_arrivals).

@@ -54,9 +54,10 @@
 #include <vector>
 
 #include <weft/fibers/result.h>
-#include <weft/uring/backend.h>
+#include <weft/io/backend.h>
+#include <weft/io/wake_flag.h>
+#include <weft/uring/features.h>
 #include <weft/uring/provided_buffers.h>
-#include <weft/uring/wake_flag.h>
 
 namespace weft::uring {
 class RingListener;
@@ -88,7 +89,7 @@ struct RingOptions {
   unsigned provided_buffers = 0;
 };
 
-class Ring final : public Backend {
+class Ring final : public io::Backend {
  public:
   // Sets up a ring on the calling thread. Errors: the errno of
   // io_uring_setup for the plainest flag set (ENOSYS, EPERM, ENOMEM, ...).
@@ -106,15 +107,15 @@ class Ring final : public Backend {
 
   // Backend
   void parked() override { prepared_tail_.store(ring_.sq.sqe_tail, std::memory_order_release); }
-  bool submit(Operation& op) override;
-  void cancel(Operation& op) override;
-  Listener* open_listener(int fd) override;
-  void close_listener(Listener* listener) override;
+  bool submit(io::Operation& op) override;
+  void cancel(io::Operation& op) override;
+  io::Listener* open_listener(int fd) override;
+  void close_listener(io::Listener* listener) override;
   void close_in_background(int fd) override;
   void retire_fd(int fd) override;
   const char* name() const override { return "io_uring"; }
   std::string describe() const override { return features_.describe(); }
-  const RingFeatures& features() const override { return features_; }
+  const RingFeatures& features() const { return features_; }
 
   // Owner only. A request whose completion nobody waits for.
   io_uring_sqe* fire_and_forget();
@@ -136,7 +137,7 @@ class Ring final : public Backend {
   // next n io_uring_get_sqe calls succeed.
   void reserve(unsigned n);
   io_uring_sqe* get_sqe();
-  void prepare(io_uring_sqe* sqe, Operation& op);
+  void prepare(io_uring_sqe* sqe, io::Operation& op);
   unsigned publish_sq();
   int enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by);
   void reap();
@@ -145,15 +146,15 @@ class Ring final : public Backend {
     return options_.shared_reaping ? std::unique_lock<std::mutex>(reap_mutex_)
                                    : std::unique_lock<std::mutex>();
   }
-  void record_result(Operation* op, const io_uring_cqe* cqe) noexcept;
-  static bool last_part(Operation* op) noexcept;
+  void record_result(io::Operation* op, const io_uring_cqe* cqe) noexcept;
+  static bool last_part(io::Operation* op) noexcept;
   // A receive whose provided buffer ran out: resubmitted, not finished.
-  static bool missed_buffer(const Operation* op, const io_uring_cqe* cqe) noexcept {
+  static bool missed_buffer(const io::Operation* op, const io_uring_cqe* cqe) noexcept {
     return op->buffer_select && cqe->res == -ENOBUFS;
   }
-  void prepare_recv(io_uring_sqe* sqe, Operation& op);
+  void prepare_recv(io_uring_sqe* sqe, io::Operation& op);
   void resubmit_misses(Stats& stats);
-  void operation_part_done(Operation* op) noexcept;
+  void operation_part_done(io::Operation* op) noexcept;
   void service_listeners();
   void arm_wake();
   unsigned submit_prepared();  // under reap_mutex_, by the monitor
@@ -161,7 +162,7 @@ class Ring final : public Backend {
   bool send_msg_wake() const;
   void forget_closed(RingListener* listener);
   [[noreturn, gnu::cold]] void fail_submission(int rc);
-  [[noreturn, gnu::cold]] static void fail_stray_completion(const Operation* op);
+  [[noreturn, gnu::cold]] static void fail_stray_completion(const io::Operation* op);
 
   io_uring ring_{};
   bool ready_ = false;
@@ -199,10 +200,10 @@ class Ring final : public Backend {
   // Provided buffers (RingOptions::provided_buffers), and receives whose
   // buffer selection failed (-ENOBUFS), resubmitted plain by poll().
   std::unique_ptr<ProvidedBuffers> pbufs_;
-  std::vector<Operation*> misses_;
+  std::vector<io::Operation*> misses_;
   bool cancelled_all_ = false;
   bool msg_wake_ = false;
-  WakeFlag wake_flag_;
+  io::WakeFlag wake_flag_;
   int wake_fd_ = -1;
   std::uint64_t wake_value_ = 0;
   bool wake_armed_ = false;

@@ -19,7 +19,7 @@
 
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/result.h>
-#include <weft/uring/net.h>
+#include <weft/io/net.h>
 
 namespace weft::loadgen {
 

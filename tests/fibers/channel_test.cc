@@ -73,7 +73,7 @@ BOOST_AUTO_TEST_CASE(a_parked_sender_fills_the_room_a_receive_makes) {
 }
 
 // The same without a deadline: the sender parks in the short wait that only
-// a counterpart can end (channel.cc, "Solo waits").
+// a counterpart can end (sync/channel.cc, "Solo waits").
 BOOST_AUTO_TEST_CASE(a_sender_parked_without_deadline_fills_the_room_a_receive_makes) {
   weft::test::run([] {
     Channel<std::string> ch(1);

@@ -27,7 +27,7 @@ import gdb
 STATES = {0: "runnable", 1: "running", 2: "parked", 3: "finished"}
 # Frames of the runtime's own waiting machinery, skipped when saying where a
 # fiber waits.
-INTERNAL = ("weft::fibers::", "weft_context", "weft::uring::perform", "weft::uring::(anonymous")
+INTERNAL = ("weft::fibers::", "weft::sync::", "weft_context", "weft::io::perform", "weft::io::(anonymous")
 
 
 def _read_u64(addr):

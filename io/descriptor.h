@@ -1,0 +1,34 @@
+// The descriptor slot inside TcpStream, TcpListener, UdpSocket and File.
+//
+// Thread rules: one fiber may close a socket while fibers on other workers
+// are reading or writing it (close cancels them). So the slot is atomic:
+// loads are relaxed (a plain move on x86-64) and closing takes the value
+// with one exchange, so of two racing closes exactly one gets the
+// descriptor and the other sees EBADF. Moving or assigning the owning object
+// while another fiber uses it stays a caller error, as for any object.
+#pragma once
+
+#include <atomic>
+
+namespace weft::io {
+
+class Descriptor {
+ public:
+  Descriptor() = default;
+  explicit Descriptor(int fd) : fd_(fd) {}
+  Descriptor(Descriptor&& other) noexcept : fd_(other.take()) {}
+  Descriptor& operator=(Descriptor&&) = delete;
+
+  // The descriptor, or -1 when none is held.
+  int get() const noexcept { return fd_.load(std::memory_order_relaxed); }
+  operator int() const noexcept { return get(); }  // NOLINT: reads like the int it replaces
+  // Gives up the descriptor: returns it and leaves -1.
+  int take() noexcept { return fd_.exchange(-1, std::memory_order_relaxed); }
+  // Holds `fd` from now on; the caller has given up any previous one.
+  void reset(int fd) noexcept { fd_.store(fd, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int> fd_{-1};
+};
+
+}  // namespace weft::io

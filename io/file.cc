@@ -1,0 +1,106 @@
+#include <weft/io/file.h>
+
+#include <liburing.h>
+#include <cerrno>
+
+#include <algorithm>
+#include <climits>
+
+#include <weft/io/io.h>
+
+namespace weft::fs {
+namespace {
+
+using io::make_operation;
+using io::OpKind;
+using io::perform;
+
+std::uint32_t chunk(std::size_t n) {
+  return static_cast<std::uint32_t>(std::min<std::size_t>(n, INT_MAX & ~std::size_t{4095}));
+}
+
+Result<struct statx> run_statx(int dirfd, const char* path, int flags) {
+  auto op = make_operation(OpKind::statx, dirfd, {});
+  struct statx result {};
+  op->path = path;
+  op->flags = flags;
+  op->statx_buf = &result;
+  if (const std::int64_t r = perform(*op); r < 0) return errno_error(static_cast<int>(-r));
+  return result;
+}
+
+}  // namespace
+
+File& File::operator=(File&& other) noexcept {
+  if (this != &other) {
+    io::close_descriptor_quietly(fd_);
+    fd_.reset(other.fd_.take());
+  }
+  return *this;
+}
+
+File::~File() { io::close_descriptor_quietly(fd_); }
+
+Result<File> File::open(const std::string& path, int flags, mode_t mode,
+                        const WaitOptions& options) {
+  auto op = make_operation(OpKind::openat, -1, options);
+  op->path = path.c_str();
+  op->flags = flags;
+  op->mode = mode;
+  const std::int64_t r = perform(*op);
+  if (r < 0) return errno_error(static_cast<int>(-r));
+  return File(static_cast<int>(r));
+}
+
+Result<std::size_t> File::read_at(MutableBuffer buffer, std::uint64_t offset,
+                                  const WaitOptions& options) {
+  if (fd_ < 0) return errno_error(EBADF);
+  auto op = make_operation(OpKind::read, fd_, options);
+  op->buf = buffer.data;
+  op->len = chunk(buffer.size);
+  op->offset = offset;
+  return io::to_size(perform(*op));
+}
+
+Result<std::size_t> File::write_at(ConstBuffer buffer, std::uint64_t offset,
+                                   const WaitOptions& options) {
+  if (fd_ < 0) return errno_error(EBADF);
+  auto op = make_operation(OpKind::write, fd_, options);
+  op->buf = const_cast<void*>(buffer.data);
+  op->len = chunk(buffer.size);
+  op->offset = offset;
+  return io::to_size(perform(*op));
+}
+
+Result<void> File::write_all_at(ConstBuffer buffer, std::uint64_t offset,
+                                const WaitOptions& options) {
+  const auto* p = static_cast<const char*>(buffer.data);
+  std::size_t left = buffer.size;
+  while (left > 0) {
+    Result<std::size_t> r = write_at(ConstBuffer(p, left), offset, options);
+    if (!r) return r.error();
+    if (*r == 0) return errno_error(EIO);
+    p += *r;
+    offset += *r;
+    left -= *r;
+  }
+  return {};
+}
+
+Result<void> File::fsync(bool data_only) {
+  if (fd_ < 0) return errno_error(EBADF);
+  auto op = make_operation(OpKind::fsync, fd_, {});
+  op->flags = data_only ? IORING_FSYNC_DATASYNC : 0;
+  return io::to_void(perform(*op));
+}
+
+Result<struct statx> File::stat() {
+  if (fd_ < 0) return errno_error(EBADF);
+  return run_statx(fd_, "", AT_EMPTY_PATH);
+}
+
+Result<void> File::close() { return io::close_descriptor(fd_); }
+
+Result<struct statx> stat(const std::string& path) { return run_statx(AT_FDCWD, path.c_str(), 0); }
+
+}  // namespace weft::fs

@@ -1,0 +1,64 @@
+// weft/io/file.h — files for fibers.
+//
+//   auto f = weft::fs::File::open("data.bin", O_RDWR | O_CREAT).value();
+//   f.write_at(bytes, 0).value();
+//   f.fsync().value();
+//
+// Reads and writes name their offset (there is no shared file position, so
+// fibers never race on one). Every call parks only its fiber; missing files
+// are std::errc::no_such_file_or_directory, and so on, as values.
+//
+// Thread rules: a File is used by fibers of the runtime that opened it.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include <weft/fibers/cancel.h>
+#include <weft/fibers/result.h>
+#include <weft/io/buffer.h>
+#include <weft/io/descriptor.h>
+
+namespace weft::fs {
+
+class File {
+ public:
+  File() = default;
+  explicit File(int fd) : fd_(fd) {}
+  File(File&& other) noexcept : fd_(std::move(other.fd_)) {}
+  File& operator=(File&& other) noexcept;
+  ~File();
+
+  // open(2) flags (O_CLOEXEC is always added) and the mode for O_CREAT.
+  static Result<File> open(const std::string& path, int flags = O_RDONLY, mode_t mode = 0644,
+                           const WaitOptions& options = {});
+
+  // Reads up to buffer.size bytes at `offset`; 0 at end of file.
+  Result<std::size_t> read_at(MutableBuffer buffer, std::uint64_t offset,
+                              const WaitOptions& options = {});
+  // Writes up to buffer.size bytes at `offset`; returns how many.
+  Result<std::size_t> write_at(ConstBuffer buffer, std::uint64_t offset,
+                               const WaitOptions& options = {});
+  // Writes the whole buffer at `offset`.
+  Result<void> write_all_at(ConstBuffer buffer, std::uint64_t offset,
+                            const WaitOptions& options = {});
+  // Flushes to stable storage; `data_only` skips metadata (fdatasync).
+  Result<void> fsync(bool data_only = false);
+  Result<struct statx> stat();
+  Result<void> close();
+
+  bool is_open() const { return fd_ >= 0; }
+  int native_handle() const { return fd_; }
+
+ private:
+  io::Descriptor fd_;
+};
+
+// statx(2) of a path.
+Result<struct statx> stat(const std::string& path);
+
+}  // namespace weft::fs

@@ -1,0 +1,37 @@
+// Helpers the fiber-facing I/O classes (net.cc, file.cc) share.
+//
+// Thread rules: owner worker only, on a fiber unless stated otherwise.
+#pragma once
+
+#include <weft/fibers/result.h>
+#include <weft/io/backend.h>
+#include <weft/io/descriptor.h>
+
+namespace weft::io {
+
+// The calling fiber's backend; throws std::logic_error naming `what` when
+// called outside a fiber of a running weft::Runtime.
+Backend& require_backend(const char* what);
+
+// A -errno result as an error_code; >= 0 as the value.
+inline Result<std::size_t> to_size(std::int64_t r) {
+  if (r < 0) return errno_error(static_cast<int>(-r));
+  return static_cast<std::size_t>(r);
+}
+inline Result<void> to_void(std::int64_t r) {
+  if (r < 0) return errno_error(static_cast<int>(-r));
+  return {};
+}
+
+// Takes `fd` (leaving -1) and closes it; EBADF if it held none. On a fiber through the backend (which first
+// cancels whatever else is pending on it) and reports the close's error; on
+// any other thread with close(2).
+Result<void> close_descriptor(Descriptor& fd);
+// The same for destructors: never parks, never reports.
+void close_descriptor_quietly(Descriptor& fd) noexcept;
+
+// True when closing a descriptor here goes through every worker (several
+// workers, running): each retires it, accept queues included (io.cc).
+bool closes_everywhere() noexcept;
+
+}  // namespace weft::io

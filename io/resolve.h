@@ -1,0 +1,34 @@
+// weft/io/resolve.h — name resolution for fibers.
+//
+//   auto addrs = weft::net::resolve("example.com", 443);   // parks the fiber
+//   if (!addrs) ... addrs.error().message() ...
+//   auto s = weft::net::TcpStream::connect(addrs->front());
+//
+// There is no io_uring (or epoll) operation for getaddrinfo(3), so resolve()
+// runs it on the blocking pool (weft::blocking) while the calling fiber
+// parks; the worker runs other fibers meanwhile. A lookup cannot be
+// interrupted once it runs.
+//
+// Thread rules: call from a fiber.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <weft/fibers/result.h>
+#include <weft/io/address.h>
+
+namespace weft::net {
+
+// getaddrinfo's EAI_* codes as error codes (category name "getaddrinfo",
+// messages from gai_strerror); EAI_SYSTEM arrives as the errno instead.
+const std::error_category& resolve_category() noexcept;
+
+// The addresses `host` (a name, or a numeric IPv4/IPv6 address) has for TCP
+// on `port`, in the resolver's order, without duplicates.
+Result<std::vector<Address>> resolve(std::string_view host, std::uint16_t port);
+
+}  // namespace weft::net

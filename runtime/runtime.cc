@@ -1,0 +1,390 @@
+#include <weft/runtime/runtime.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <latch>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <weft/fibers/monitor.h>
+#include <weft/fibers/scheduler.h>
+#include <weft/fibers/trace.h>
+#include <weft/fibers/trace_buffer.h>
+#include <weft/fibers/worker.h>
+#include <weft/epoll/epoll.h>
+#include <weft/uring/ring.h>
+
+namespace weft {
+namespace {
+
+std::string explain_setup_failure(std::error_code e) {
+  std::string why = "weft: io_uring is unavailable: ";
+  switch (e.value()) {
+    case ENOSYS:
+      return why + "this kernel has no io_uring (ENOSYS)";
+    case EPERM:
+      return why +
+             "it is forbidden here (EPERM): kernel.io_uring_disabled is set or a seccomp "
+             "filter blocks io_uring_setup";
+    case ENOMEM:
+      return why +
+             "the ring could not be allocated (ENOMEM): raise the locked-memory limit "
+             "(ulimit -l) or lower RuntimeOptions::ring_entries";
+    default:
+      return why + "io_uring_setup failed: " + e.message();
+  }
+}
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
+}  // namespace
+
+struct Runtime::Impl {
+  RuntimeOptions options;
+  Backend kind = Backend::automatic;  // what worker 0 ended up with: uring or epoll
+  Mode mode = Mode::multi;            // multi or single, never automatic
+  std::size_t workers = 1;
+  std::vector<int> cpus;  // the CPUs the process may run on, for pinning
+  bool pin = false;
+  // Worker 0's backend lives as long as the runtime: it is made (and io_uring
+  // probed) on the thread that made the runtime, the one that runs run().
+  std::unique_ptr<io::Backend> backend;
+  std::thread::id owner;
+  bool running = false;
+  bool tracing = false;  // this runtime's run() began the process's trace
+  Stats totals;                     // every run so far
+  std::vector<Stats> last_workers;  // per worker, the last run
+  std::uint64_t last_rescued = 0;
+  std::uint64_t last_hogs = 0;
+  std::mutex stats_mutex;
+  fibers::MonitorOptions monitor;
+  std::chrono::microseconds idle_spin{};
+  // Several workers and rescue on: rings others may reap (fibers/monitor.h).
+  bool shared_reaping() const { return workers > 1 && monitor.rescue_after.count() > 0; }
+};
+
+namespace {
+
+Backend chosen_backend(Backend asked) {
+  if (asked != Backend::automatic) return asked;
+  const char* env = std::getenv("WEFT_BACKEND");
+  if (env == nullptr || env[0] == '\0') return Backend::automatic;
+  if (std::strcmp(env, "uring") == 0 || std::strcmp(env, "io_uring") == 0) return Backend::uring;
+  if (std::strcmp(env, "epoll") == 0) return Backend::epoll;
+  throw std::invalid_argument(std::string("weft: WEFT_BACKEND must be uring or epoll, not ") + env);
+}
+
+WakeMechanism chosen_wake(WakeMechanism asked) {
+  if (asked != WakeMechanism::automatic) return asked;
+  const char* env = std::getenv("WEFT_WAKE");
+  if (env == nullptr || env[0] == '\0') return WakeMechanism::automatic;
+  if (std::strcmp(env, "msg_ring") == 0) return WakeMechanism::msg_ring;
+  if (std::strcmp(env, "eventfd") == 0) return WakeMechanism::eventfd;
+  throw std::invalid_argument(std::string("weft: WEFT_WAKE must be msg_ring or eventfd, not ") + env);
+}
+
+std::unique_ptr<io::Backend> make_epoll(bool shared_reaping) {
+  Result<std::unique_ptr<epoll::EpollBackend>> epoll = epoll::EpollBackend::create(shared_reaping);
+  if (!epoll) throw std::system_error(epoll.error(), "weft: cannot set up epoll");
+  return std::move(*epoll);
+}
+
+std::unique_ptr<io::Backend> make_backend(const RuntimeOptions& options, Backend want,
+                                             bool shared_reaping) {
+  if (want == Backend::epoll) return make_epoll(shared_reaping);
+  uring::RingOptions ring_options;
+  ring_options.shared_reaping = shared_reaping;
+  ring_options.entries = options.ring_entries;
+  ring_options.defer_taskrun = options.defer_taskrun;
+  ring_options.single_issuer = options.single_issuer;
+  ring_options.register_ring_fd = options.register_ring_fd;
+  ring_options.multishot_accept = options.multishot_accept;
+  ring_options.wake = chosen_wake(options.wake);
+  ring_options.send_zc_min = options.send_zc_min;
+  ring_options.provided_buffers = options.provided_buffers;
+  if (const char* env = std::getenv("WEFT_PROVIDED_BUFFERS"); env != nullptr && env[0] != '\0') {
+    ring_options.provided_buffers = static_cast<unsigned>(std::strtoul(env, nullptr, 10));
+  }
+  if (const char* env = std::getenv("WEFT_SEND_ZC"); env != nullptr && env[0] != '\0') {
+    ring_options.send_zc_min = static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
+  }
+  Result<std::unique_ptr<uring::Ring>> ring = uring::Ring::create(ring_options);
+  if (ring) return std::move(*ring);
+  const std::string why = explain_setup_failure(ring.error());
+  if (want == Backend::uring) throw std::system_error(ring.error(), why);
+  std::fprintf(stderr, "%s; running on epoll\n", why.c_str());
+  return make_epoll(shared_reaping);
+}
+
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+  }
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+
+Mode chosen_mode(Mode asked) {
+  if (asked != Mode::automatic) return asked;
+  const char* env = std::getenv("WEFT_MODE");
+  if (env == nullptr || env[0] == '\0' || std::strcmp(env, "multi") == 0) return Mode::multi;
+  if (std::strcmp(env, "single") == 0) return Mode::single;
+  throw std::invalid_argument(std::string("weft: WEFT_MODE must be multi or single, not ") + env);
+}
+
+std::size_t worker_count(const RuntimeOptions& options, Mode mode, std::size_t cpus) {
+  if (mode == Mode::single && options.workers > 1) {
+    throw std::invalid_argument("weft: single mode runs one worker, but RuntimeOptions::workers is " +
+                                std::to_string(options.workers));
+  }
+  if (options.workers != 0) return options.workers;
+  if (const char* env = std::getenv("WEFT_WORKERS"); env != nullptr && env[0] != '\0') {
+    const long n = std::strtol(env, nullptr, 10);
+    if (n < 1 || n > 1024) {
+      throw std::invalid_argument(std::string("weft: WEFT_WORKERS must be 1 to 1024, not ") + env);
+    }
+    if (mode == Mode::single && n > 1) {
+      std::fprintf(stderr, "weft: single mode runs one worker; WEFT_WORKERS=%s ignored\n", env);
+      return 1;
+    }
+    return static_cast<std::size_t>(n);
+  }
+  return mode == Mode::single ? 1 : cpus;
+}
+
+void pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+}  // namespace
+
+struct Bindings {
+  Bindings(fibers::Worker& w, io::Backend* b) : worker(w), backend(b) {}
+  fibers::Worker::Binding worker;
+  io::BackendBinding backend;
+};
+
+// One run(): the scheduler, worker 0 on the calling thread, and the threads of
+// the other workers, each of which makes its own backend (a ring accepts
+// submissions from the thread that made it).
+struct Runtime::Run {
+  explicit Run(Impl& runtime)
+      : impl(runtime), scheduler(runtime.workers, alloc::StackPoolOptions{}.guard_bytes) {
+    options.default_stack_size = impl.options.default_stack_size;
+    options.detect_deadlock = impl.options.detect_deadlock;
+    options.shuffle = impl.options.shuffle || env_flag("WEFT_SHUFFLE");
+    options.idle_spin = impl.idle_spin;
+    start_trace();
+    worker0 = std::make_unique<fibers::Worker>(*impl.backend, scheduler, 0, options);
+    bindings = std::make_unique<Bindings>(*worker0, impl.backend.get());
+    stats.resize(impl.workers);
+    for (std::size_t i = 1; i < impl.workers; ++i) threads.emplace_back([this, i] { serve(i); });
+    attached.wait();  // no fiber runs before every worker exists
+    if (impl.monitor.hog_threshold.count() > 0 || impl.shared_reaping()) {
+      fibers::MonitorOptions m = impl.monitor;
+      if (!impl.shared_reaping()) m.rescue_after = {};
+      monitor = std::make_unique<fibers::Monitor>(scheduler, m);
+    }
+  }
+
+  // WEFT_TRACE or the option: a trace of this run() (fibers/trace.h), begun
+  // before any worker exists. A path that cannot be written, or another
+  // run() tracing, gets a line on stderr and the run goes on untraced.
+  void start_trace() {
+    std::string path = impl.options.trace_path;
+    if (const char* env = std::getenv("WEFT_TRACE"); env != nullptr && env[0] != '\0') path = env;
+    if (path.empty()) return;
+    std::string why;
+    impl.tracing = fibers::trace::begin(path, &scheduler, &why);
+    if (!impl.tracing) std::fprintf(stderr, "weft: not tracing: %s\n", why.c_str());
+  }
+
+  // Before any worker's stop phases: a rescue touches rings.
+  void stop_monitor() {
+    if (monitor == nullptr) return;
+    rescued = monitor->rescued();
+    hogs = monitor->hogs_reported();
+    monitor.reset();
+  }
+
+  void serve(std::size_t index) {
+    if (impl.pin) pin_to(impl.cpus[index % impl.cpus.size()]);
+    std::unique_ptr<io::Backend> backend;
+    try {
+      backend = make_backend(impl.options, impl.kind, impl.shared_reaping());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "weft: worker %zu: %s; running on epoll\n", index, e.what());
+      backend = make_epoll(impl.shared_reaping());
+    }
+    fibers::Worker worker(*backend, scheduler, index, options);
+    attached.count_down();
+    {
+      Bindings bound(worker, backend.get());
+      worker.run();
+      worker.stop(/*leader=*/false);
+      stats[index] = worker.snapshot();
+    }
+  }
+
+  // On the calling thread: worker 0 runs until main finishes, then leads the
+  // stop (fibers/scheduler.h, "Stopping").
+  void drive(fibers::Fiber* main) {
+    scheduler.watch_main(main);
+    std::exception_ptr failure;
+    try {
+      worker0->run();
+    } catch (...) {
+      failure = std::current_exception();
+      scheduler.begin_stop();
+    }
+    stop_monitor();
+    worker0->stop(/*leader=*/true);
+    stats[0] = worker0->snapshot();
+    for (std::thread& t : threads) t.join();
+    threads.clear();
+    if (failure) std::rethrow_exception(failure);
+    if (!scheduler.deadlock().empty()) throw std::runtime_error(scheduler.deadlock());
+  }
+
+  ~Run() {
+    if (!threads.empty()) {  // drive() never ran (spawning main threw): stop the others
+      scheduler.begin_stop();
+      stop_monitor();
+      worker0->stop(/*leader=*/true);
+      for (std::thread& t : threads) t.join();
+    }
+    stop_monitor();
+    bindings.reset();
+    worker0.reset();
+    std::lock_guard<std::mutex> lock(impl.stats_mutex);
+    impl.last_workers = stats;
+    for (const Stats& s : stats) impl.totals += s;
+    impl.last_rescued = rescued;
+    impl.last_hogs = hogs;
+  }
+
+  Impl& impl;
+  fibers::WorkerOptions options;
+  fibers::Scheduler scheduler;
+  std::latch attached{static_cast<std::ptrdiff_t>(impl.workers) - 1};
+  std::unique_ptr<fibers::Worker> worker0;
+  std::unique_ptr<Bindings> bindings;
+  std::vector<std::thread> threads;
+  std::vector<Stats> stats;
+  std::unique_ptr<fibers::Monitor> monitor;
+  std::uint64_t rescued = 0;
+  std::uint64_t hogs = 0;
+};
+
+Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  impl_->owner = std::this_thread::get_id();
+  impl_->cpus = allowed_cpus();
+  impl_->mode = chosen_mode(options.mode);
+  impl_->workers = worker_count(options, impl_->mode, impl_->cpus.size());
+  impl_->pin = options.pin || env_flag("WEFT_PIN");
+  impl_->monitor.hog_threshold = options.hog_threshold;
+  if (const char* env = std::getenv("WEFT_HOG_MS"); env != nullptr && env[0] != '\0') {
+    impl_->monitor.hog_threshold = std::chrono::milliseconds(std::strtol(env, nullptr, 10));
+  }
+  impl_->monitor.rescue_after = options.rescue_after;
+  impl_->idle_spin = options.idle_spin;
+  if (const char* env = std::getenv("WEFT_IDLE_SPIN_US"); env != nullptr && env[0] != '\0') {
+    impl_->idle_spin = std::chrono::microseconds(std::strtol(env, nullptr, 10));
+  }
+  impl_->backend = make_backend(options, chosen_backend(options.backend), impl_->shared_reaping());
+  impl_->kind = std::strcmp(impl_->backend->name(), "epoll") == 0 ? Backend::epoll : Backend::uring;
+  if (impl_->pin) pin_to(impl_->cpus[0]);
+  fibers::install_fault_reporting();
+}
+
+Runtime::~Runtime() { impl_->backend.reset(); }
+
+const RingFeatures& Runtime::features() const {
+  static const RingFeatures none{};  // all off: not a ring
+  return impl_->kind == Backend::uring ? static_cast<const uring::Ring&>(*impl_->backend).features()
+                                       : none;
+}
+const char* Runtime::backend_name() const { return impl_->backend->name(); }
+std::string Runtime::describe_backend() const { return impl_->backend->describe(); }
+std::size_t Runtime::workers() const { return impl_->workers; }
+Mode Runtime::mode() const { return impl_->mode; }
+const char* Runtime::mode_name() const { return impl_->mode == Mode::single ? "single" : "multi"; }
+
+Stats Runtime::last_stats() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->totals;
+}
+
+std::uint64_t Runtime::last_rescued() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->last_rescued;
+}
+
+std::uint64_t Runtime::last_hogs_reported() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->last_hogs;
+}
+
+std::vector<Stats> Runtime::worker_stats() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->last_workers;
+}
+
+Runtime::Session::Session(Runtime& rt) : rt_(rt), run_(nullptr) {
+  Impl& impl = *rt.impl_;
+  if (impl.running) throw std::logic_error("weft::Runtime::run: this runtime is already running");
+  if (fibers::Worker::current() != nullptr) {
+    throw std::logic_error("weft::Runtime::run: this thread is already running a weft runtime");
+  }
+  if (std::this_thread::get_id() != impl.owner) {
+    throw std::logic_error(
+        "weft::Runtime::run must be called on the thread that created the runtime (its ring "
+        "accepts submissions from that thread only)");
+  }
+  impl.running = true;
+  try {
+    run_ = new Run(impl);
+  } catch (...) {
+    if (impl.tracing) fibers::trace::end();
+    impl.tracing = false;
+    impl.running = false;
+    throw;
+  }
+}
+
+Runtime::Session::~Session() {
+  delete run_;
+  Impl& impl = *rt_.impl_;
+  impl.running = false;
+  if (impl.tracing) fibers::trace::end();
+  impl.tracing = false;
+  if (impl.options.print_stats || env_flag("WEFT_STATS")) {
+    std::fprintf(stderr, "weft: %s, %zu worker%s%s\n%s", impl.backend->describe().c_str(),
+                 impl.workers, impl.workers == 1 ? "" : "s",
+                 impl.mode == Mode::single ? " (single mode)" : "", format_stats(impl.totals).c_str());
+  }
+}
+
+void Runtime::Session::drive(fibers::Fiber* main) { run_->drive(main); }
+
+}  // namespace weft
