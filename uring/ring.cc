@@ -490,7 +490,11 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadl
 }
 
 void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
-  const bool wait = block && io_uring_cq_ready(&ring_) == 0;
+  bool wait = block;
+  if (wait) {
+    auto guard = reap_guard();  // a rescue moves the CQ head under it
+    wait = io_uring_cq_ready(&ring_) == 0;
+  }
   if (wait && wake_by != kNoDeadline && !features_.ext_arg) {
     // Kernels before 5.11 cannot time out an enter: arm a timeout request
     // that completes (and so ends the wait) at the deadline.

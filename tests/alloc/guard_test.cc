@@ -11,6 +11,7 @@
 #include <weft/alloc/stack.h>
 
 #include "support/child.h"
+#include "support/skip.h"
 #include "support/runtime.h"
 
 using weft::alloc::GuardMethod;
@@ -39,11 +40,8 @@ bool kernel_has_guard_install() {
 
 BOOST_AUTO_TEST_SUITE(guard)
 
-BOOST_AUTO_TEST_CASE(madvise_guards_are_used_where_the_kernel_has_them) {
-  if (!kernel_has_guard_install()) {
-    BOOST_TEST_MESSAGE("skipped: this kernel predates MADV_GUARD_INSTALL (6.13)");
-    return;
-  }
+BOOST_AUTO_TEST_CASE(madvise_guards_are_used_where_the_kernel_has_them,
+                     weft::test::kernel_feature(kernel_has_guard_install, "MADV_GUARD_INSTALL (Linux 6.13)")) {
   BOOST_TEST((weft::alloc::guard_method() == GuardMethod::madvise));
   // Guards cost no VMAs: a thousand stacks leave the map count where it was
   // (give or take the arenas themselves).

@@ -1,2 +1,2 @@
 #define BOOST_TEST_MODULE weft_fibers
-#include <boost/test/unit_test.hpp>
+#include "support/main.h"

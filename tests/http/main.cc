@@ -1,2 +1,2 @@
 #define BOOST_TEST_MODULE weft_http
-#include <boost/test/unit_test.hpp>
+#include "support/main.h"

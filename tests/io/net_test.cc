@@ -96,8 +96,7 @@ BOOST_AUTO_TEST_CASE(zero_copy_sends_carry_every_byte) {
 // with only two buffers and sixteen connections receiving at once, some
 // receives find none free (-ENOBUFS) and go again with their own buffer.
 // Every byte must still arrive, in order, on the right connection.
-BOOST_AUTO_TEST_CASE(provided_buffer_receives_carry_every_byte_even_when_buffers_run_out) {
-  WEFT_RING_ONLY();
+BOOST_AUTO_TEST_CASE(provided_buffer_receives_carry_every_byte_even_when_buffers_run_out, weft::test::ring_only()) {
   weft::RuntimeOptions o;
   o.provided_buffers = 2;
   std::uint64_t misses = 0;
@@ -258,11 +257,9 @@ BOOST_AUTO_TEST_CASE(cancelling_a_read_from_another_fiber_returns_ecanceled) {
   });
 }
 
-BOOST_AUTO_TEST_CASE(closing_a_stream_ends_reads_parked_on_it) {
-  if (!weft::Runtime().features().cancel_fd) {
-    BOOST_TEST_MESSAGE("skipped: this kernel cannot cancel requests by descriptor (5.19+)");
-    return;
-  }
+BOOST_AUTO_TEST_CASE(closing_a_stream_ends_reads_parked_on_it,
+                     weft::test::kernel_feature(weft::test::closing_cancels_waits,
+                                                "cancelling requests by descriptor (Linux 5.19)")) {
   weft::test::run([] {
     TcpListener listener = listen_any();
     Pair p = connect_pair(listener);

@@ -39,8 +39,7 @@ bool forbid_io_uring_setup(int error) {
 
 BOOST_AUTO_TEST_SUITE(ring)
 
-BOOST_AUTO_TEST_CASE(many_operations_in_one_round_share_few_enters) {
-  WEFT_RING_ONLY();
+BOOST_AUTO_TEST_CASE(many_operations_in_one_round_share_few_enters, weft::test::ring_only()) {
   weft::test::run(
       [] {
         char tmpl[] = "/tmp/weft-batch-XXXXXX";
@@ -73,8 +72,7 @@ BOOST_AUTO_TEST_CASE(many_operations_in_one_round_share_few_enters) {
       weft::test::one_worker());
 }
 
-BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is_lost) {
-  WEFT_RING_ONLY();
+BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is_lost, weft::test::ring_only()) {
   weft::RuntimeOptions options;
   options.ring_entries = 8;
   weft::test::run(
@@ -95,8 +93,7 @@ BOOST_AUTO_TEST_CASE(a_full_submission_queue_is_handed_over_early_and_nothing_is
       options);
 }
 
-BOOST_AUTO_TEST_CASE(an_idle_ring_makes_no_system_calls) {
-  WEFT_RING_ONLY();
+BOOST_AUTO_TEST_CASE(an_idle_ring_makes_no_system_calls, weft::test::ring_only()) {
   weft::test::run(
       [] {
         const weft::Stats before = weft::stats();
@@ -108,8 +105,7 @@ BOOST_AUTO_TEST_CASE(an_idle_ring_makes_no_system_calls) {
       weft::test::one_worker());
 }
 
-BOOST_AUTO_TEST_CASE(features_are_probed_and_described) {
-  WEFT_RING_ONLY();
+BOOST_AUTO_TEST_CASE(features_are_probed_and_described, weft::test::ring_only()) {
   weft::Runtime rt;
   BOOST_TEST(std::string(rt.backend_name()) == "io_uring");
   const weft::RingFeatures& f = rt.features();
@@ -301,8 +297,7 @@ BOOST_AUTO_TEST_CASE(io_outside_a_fiber_is_refused_clearly) {
 // Both ways of waking a parked worker deliver: a plain thread sends into a
 // channel on which the main fiber waits, while every worker sleeps in its
 // ring. MSG_RING is used where the kernel takes a ring-less one (6.13).
-BOOST_AUTO_TEST_CASE(both_wake_mechanisms_wake_a_sleeping_worker) {
-  WEFT_RING_ONLY();
+BOOST_AUTO_TEST_CASE(both_wake_mechanisms_wake_a_sleeping_worker, weft::test::ring_only()) {
   utsname u{};
   BOOST_REQUIRE(uname(&u) == 0);
   int major = 0, minor = 0;

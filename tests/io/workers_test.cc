@@ -23,11 +23,6 @@ using weft::test::Pair;
 
 namespace {
 
-bool can_cancel_by_descriptor() {
-  if (weft::test::on_epoll()) return true;
-  return weft::Runtime().features().cancel_fd;
-}
-
 // Starts a read of `s` that parks on the other worker: the calling fiber
 // spins (keeping its own worker busy) until the reader has begun there, then
 // gives the read a moment to reach its ring or epoll set.
@@ -86,11 +81,9 @@ BOOST_AUTO_TEST_CASE(a_token_cancelled_on_another_worker_ends_a_read) {
       weft::test::two_workers());
 }
 
-BOOST_AUTO_TEST_CASE(closing_a_stream_ends_a_read_parked_on_another_worker) {
-  if (!can_cancel_by_descriptor()) {
-    BOOST_TEST_MESSAGE("skipped: this kernel cannot cancel requests by descriptor (5.19+)");
-    return;
-  }
+BOOST_AUTO_TEST_CASE(closing_a_stream_ends_a_read_parked_on_another_worker,
+                     weft::test::kernel_feature(weft::test::closing_cancels_waits,
+                                                "cancelling requests by descriptor (Linux 5.19)")) {
   weft::test::run(
       [] {
         TcpListener listener = listen_any();

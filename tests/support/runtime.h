@@ -9,6 +9,8 @@
 
 #include <weft/weft.h>
 
+#include "support/skip.h"
+
 namespace weft::test {
 
 // Options for a test's runtime: WEFT_TEST_WORKERS workers (CTest runs the
@@ -77,14 +79,16 @@ inline bool on_epoll() {
   return b != nullptr && std::string_view(b) == "epoll";
 }
 
-// Skips a test that is about the io_uring backend itself.
-#define WEFT_RING_ONLY()                                                 \
-  do {                                                                   \
-    if (weft::test::on_epoll()) {                                        \
-      BOOST_TEST_MESSAGE("skipped: a property of the io_uring backend"); \
-      return;                                                            \
-    }                                                                    \
-  } while (0)
+// Closing a descriptor ends the operations parked on it: always on epoll,
+// on a ring where the kernel cancels by descriptor (Linux 5.19).
+inline bool closing_cancels_waits() { return on_epoll() || weft::Runtime().features().cancel_fd; }
+
+// For a test about the io_uring backend itself: labelled `ring` (CTest's
+// epoll entries leave it out) and skipped if run on epoll all the same.
+inline boost::unit_test::decorator::collector_t& ring_only() {
+  return *boost::unit_test::label("ring") *
+         needs([] { return !on_epoll(); }, "the io_uring backend (WEFT_BACKEND=uring)");
+}
 
 // In a child process: report a failed expectation and exit 1.
 #define WEFT_CHILD_EXPECT(cond)                                                    \
