@@ -299,7 +299,7 @@ std::string expand(const std::string& pattern) {
 
 }  // namespace
 
-bool begin(const std::string& pattern, const void* owner, std::string* why) {
+bool begin(const std::string& pattern, const void* owner, std::string* why, std::size_t buffer_mb) {
 #ifdef WEFT_NO_TRACE
   (void)pattern;
   (void)owner;
@@ -322,10 +322,7 @@ bool begin(const std::string& pattern, const void* owner, std::string* why) {
     return false;
   }
   std::size_t chunks = kDefaultChunks;
-  if (const char* mb = std::getenv("WEFT_TRACE_MB"); mb != nullptr && mb[0] != '\0') {
-    const long v = std::strtol(mb, nullptr, 10);
-    chunks = v > 1 ? static_cast<std::size_t>(v) / (kChunkBytes >> 20) : 1;
-  }
+  if (buffer_mb != 0) chunks = std::max<std::size_t>(1, buffer_mb / (kChunkBytes >> 20));
   g_max_chunks.store(std::min(chunks, kMaxChunks), std::memory_order_relaxed);
   r.path = path;
   r.buffers.clear();

@@ -28,8 +28,9 @@ namespace weft::fibers::trace {
 // Starts a trace of the runtime whose scheduler is `owner`, written to
 // `path` when end() runs ("%p" in it becomes the process id). False, with
 // *why, when another trace is on or the file cannot be written. Other
-// runtimes running meanwhile are not recorded.
-bool begin(const std::string& path, const void* owner, std::string* why);
+// runtimes running meanwhile are not recorded. `buffer_mb`: the buffer of
+// each thread, in MiB (0: the default, 128).
+bool begin(const std::string& path, const void* owner, std::string* why, std::size_t buffer_mb = 0);
 // Stops the trace and writes the file; one line on stderr says where (or why
 // it could not). No-op when this process has no trace on.
 void end();

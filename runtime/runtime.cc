@@ -1,5 +1,6 @@
 #include <weft/runtime/runtime.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -50,13 +51,29 @@ bool env_flag(const char* name) {
 
 }  // namespace
 
-struct Runtime::Impl {
-  RuntimeOptions options;
-  Backend kind = Backend::automatic;  // what worker 0 ended up with: uring or epoll
-  Mode mode = Mode::multi;            // multi or single, never automatic
+namespace {
+
+// RuntimeOptions and the environment, resolved once, when the runtime is
+// made (resolve(), below): nothing else reads either.
+struct Settings {
+  Mode mode = Mode::multi;  // multi or single, never automatic
   std::size_t workers = 1;
-  std::vector<int> cpus;  // the CPUs the process may run on, for pinning
   bool pin = false;
+  Backend backend = Backend::automatic;  // as asked: automatic, uring or epoll
+  uring::RingOptions ring;               // every worker's ring (shared_reaping included)
+  fibers::WorkerOptions worker;
+  fibers::MonitorOptions monitor;
+  std::string trace_path;  // empty: no trace
+  std::size_t trace_mb = 0;  // per thread; 0: the trace's default
+  bool print_stats = false;
+};
+
+}  // namespace
+
+struct Runtime::Impl {
+  Settings settings;
+  Backend kind = Backend::automatic;  // what worker 0 ended up with: uring or epoll
+  std::vector<int> cpus;  // the CPUs the process may run on, for pinning
   // Worker 0's backend lives as long as the runtime: it is made (and io_uring
   // probed) on the thread that made the runtime, the one that runs run().
   std::unique_ptr<io::Backend> backend;
@@ -68,10 +85,6 @@ struct Runtime::Impl {
   std::uint64_t last_rescued = 0;
   std::uint64_t last_hogs = 0;
   std::mutex stats_mutex;
-  fibers::MonitorOptions monitor;
-  std::chrono::microseconds idle_spin{};
-  // Several workers and rescue on: rings others may reap (fibers/monitor.h).
-  bool shared_reaping() const { return workers > 1 && monitor.rescue_after.count() > 0; }
 };
 
 namespace {
@@ -100,26 +113,10 @@ std::unique_ptr<io::Backend> make_epoll(bool shared_reaping) {
   return std::move(*epoll);
 }
 
-std::unique_ptr<io::Backend> make_backend(const RuntimeOptions& options, Backend want,
-                                             bool shared_reaping) {
+std::unique_ptr<io::Backend> make_backend(const Settings& settings, Backend want) {
+  const bool shared_reaping = settings.ring.shared_reaping;
   if (want == Backend::epoll) return make_epoll(shared_reaping);
-  uring::RingOptions ring_options;
-  ring_options.shared_reaping = shared_reaping;
-  ring_options.entries = options.ring_entries;
-  ring_options.defer_taskrun = options.defer_taskrun;
-  ring_options.single_issuer = options.single_issuer;
-  ring_options.register_ring_fd = options.register_ring_fd;
-  ring_options.multishot_accept = options.multishot_accept;
-  ring_options.wake = chosen_wake(options.wake);
-  ring_options.send_zc_min = options.send_zc_min;
-  ring_options.provided_buffers = options.provided_buffers;
-  if (const char* env = std::getenv("WEFT_PROVIDED_BUFFERS"); env != nullptr && env[0] != '\0') {
-    ring_options.provided_buffers = static_cast<unsigned>(std::strtoul(env, nullptr, 10));
-  }
-  if (const char* env = std::getenv("WEFT_SEND_ZC"); env != nullptr && env[0] != '\0') {
-    ring_options.send_zc_min = static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
-  }
-  Result<std::unique_ptr<uring::Ring>> ring = uring::Ring::create(ring_options);
+  Result<std::unique_ptr<uring::Ring>> ring = uring::Ring::create(settings.ring);
   if (ring) return std::move(*ring);
   const std::string why = explain_setup_failure(ring.error());
   if (want == Backend::uring) throw std::system_error(ring.error(), why);
@@ -188,21 +185,16 @@ struct Bindings {
 // submissions from the thread that made it).
 struct Runtime::Run {
   explicit Run(Impl& runtime)
-      : impl(runtime), scheduler(runtime.workers, alloc::StackPoolOptions{}.guard_bytes) {
-    options.default_stack_size = impl.options.default_stack_size;
-    options.detect_deadlock = impl.options.detect_deadlock;
-    options.shuffle = impl.options.shuffle || env_flag("WEFT_SHUFFLE");
-    options.idle_spin = impl.idle_spin;
+      : impl(runtime), settings(runtime.settings),
+        scheduler(settings.workers, alloc::StackPoolOptions{}.guard_bytes) {
     start_trace();
-    worker0 = std::make_unique<fibers::Worker>(*impl.backend, scheduler, 0, options);
+    worker0 = std::make_unique<fibers::Worker>(*impl.backend, scheduler, 0, settings.worker);
     bindings = std::make_unique<Bindings>(*worker0, impl.backend.get());
-    stats.resize(impl.workers);
-    for (std::size_t i = 1; i < impl.workers; ++i) threads.emplace_back([this, i] { serve(i); });
+    stats.resize(settings.workers);
+    for (std::size_t i = 1; i < settings.workers; ++i) threads.emplace_back([this, i] { serve(i); });
     attached.wait();  // no fiber runs before every worker exists
-    if (impl.monitor.hog_threshold.count() > 0 || impl.shared_reaping()) {
-      fibers::MonitorOptions m = impl.monitor;
-      if (!impl.shared_reaping()) m.rescue_after = {};
-      monitor = std::make_unique<fibers::Monitor>(scheduler, m);
+    if (settings.monitor.hog_threshold.count() > 0 || settings.monitor.rescue_after.count() > 0) {
+      monitor = std::make_unique<fibers::Monitor>(scheduler, settings.monitor);
     }
   }
 
@@ -210,11 +202,10 @@ struct Runtime::Run {
   // before any worker exists. A path that cannot be written, or another
   // run() tracing, gets a line on stderr and the run goes on untraced.
   void start_trace() {
-    std::string path = impl.options.trace_path;
-    if (const char* env = std::getenv("WEFT_TRACE"); env != nullptr && env[0] != '\0') path = env;
+    const std::string& path = settings.trace_path;
     if (path.empty()) return;
     std::string why;
-    impl.tracing = fibers::trace::begin(path, &scheduler, &why);
+    impl.tracing = fibers::trace::begin(path, &scheduler, &why, settings.trace_mb);
     if (!impl.tracing) std::fprintf(stderr, "weft: not tracing: %s\n", why.c_str());
   }
 
@@ -227,15 +218,15 @@ struct Runtime::Run {
   }
 
   void serve(std::size_t index) {
-    if (impl.pin) pin_to(impl.cpus[index % impl.cpus.size()]);
+    if (settings.pin) pin_to(impl.cpus[index % impl.cpus.size()]);
     std::unique_ptr<io::Backend> backend;
     try {
-      backend = make_backend(impl.options, impl.kind, impl.shared_reaping());
+      backend = make_backend(settings, impl.kind);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "weft: worker %zu: %s; running on epoll\n", index, e.what());
-      backend = make_epoll(impl.shared_reaping());
+      backend = make_epoll(settings.ring.shared_reaping);
     }
-    fibers::Worker worker(*backend, scheduler, index, options);
+    fibers::Worker worker(*backend, scheduler, index, settings.worker);
     attached.count_down();
     {
       Bindings bound(worker, backend.get());
@@ -283,9 +274,9 @@ struct Runtime::Run {
   }
 
   Impl& impl;
-  fibers::WorkerOptions options;
+  const Settings& settings;
   fibers::Scheduler scheduler;
-  std::latch attached{static_cast<std::ptrdiff_t>(impl.workers) - 1};
+  std::latch attached{static_cast<std::ptrdiff_t>(settings.workers) - 1};
   std::unique_ptr<fibers::Worker> worker0;
   std::unique_ptr<Bindings> bindings;
   std::vector<std::thread> threads;
@@ -295,25 +286,59 @@ struct Runtime::Run {
   std::uint64_t hogs = 0;
 };
 
+// Every getenv of the runtime is here: an explicit option wins, then the
+// environment, then the default.
+static Settings resolve(const RuntimeOptions& options, std::size_t cpus) {
+  Settings s;
+  s.mode = chosen_mode(options.mode);
+  s.workers = worker_count(options, s.mode, cpus);
+  s.pin = options.pin || env_flag("WEFT_PIN");
+  s.backend = chosen_backend(options.backend);
+  s.monitor.hog_threshold = options.hog_threshold;
+  if (const char* env = std::getenv("WEFT_HOG_MS"); env != nullptr && env[0] != '\0') {
+    s.monitor.hog_threshold = std::chrono::milliseconds(std::strtol(env, nullptr, 10));
+  }
+  // Several workers and rescue on: rings others may reap (fibers/monitor.h).
+  s.monitor.rescue_after = s.workers > 1 ? options.rescue_after : std::chrono::milliseconds{};
+  s.worker.default_stack_size = options.default_stack_size;
+  s.worker.detect_deadlock = options.detect_deadlock;
+  s.worker.shuffle = options.shuffle || env_flag("WEFT_SHUFFLE");
+  s.worker.idle_spin = options.idle_spin;
+  if (const char* env = std::getenv("WEFT_IDLE_SPIN_US"); env != nullptr && env[0] != '\0') {
+    s.worker.idle_spin = std::chrono::microseconds(std::strtol(env, nullptr, 10));
+  }
+  uring::RingOptions& r = s.ring;
+  r.shared_reaping = s.monitor.rescue_after.count() > 0;
+  r.entries = options.ring_entries;
+  r.defer_taskrun = options.defer_taskrun;
+  r.single_issuer = options.single_issuer;
+  r.register_ring_fd = options.register_ring_fd;
+  r.multishot_accept = options.multishot_accept;
+  r.wake = chosen_wake(options.wake);
+  r.send_zc_min = options.send_zc_min;
+  r.provided_buffers = options.provided_buffers;
+  if (const char* env = std::getenv("WEFT_PROVIDED_BUFFERS"); env != nullptr && env[0] != '\0') {
+    r.provided_buffers = static_cast<unsigned>(std::strtoul(env, nullptr, 10));
+  }
+  if (const char* env = std::getenv("WEFT_SEND_ZC"); env != nullptr && env[0] != '\0') {
+    r.send_zc_min = static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
+  }
+  s.trace_path = options.trace_path;
+  if (const char* env = std::getenv("WEFT_TRACE"); env != nullptr && env[0] != '\0') s.trace_path = env;
+  if (const char* env = std::getenv("WEFT_TRACE_MB"); env != nullptr && env[0] != '\0') {
+    s.trace_mb = static_cast<std::size_t>(std::max(1L, std::strtol(env, nullptr, 10)));
+  }
+  s.print_stats = options.print_stats || env_flag("WEFT_STATS");
+  return s;
+}
+
 Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()) {
-  impl_->options = options;
   impl_->owner = std::this_thread::get_id();
   impl_->cpus = allowed_cpus();
-  impl_->mode = chosen_mode(options.mode);
-  impl_->workers = worker_count(options, impl_->mode, impl_->cpus.size());
-  impl_->pin = options.pin || env_flag("WEFT_PIN");
-  impl_->monitor.hog_threshold = options.hog_threshold;
-  if (const char* env = std::getenv("WEFT_HOG_MS"); env != nullptr && env[0] != '\0') {
-    impl_->monitor.hog_threshold = std::chrono::milliseconds(std::strtol(env, nullptr, 10));
-  }
-  impl_->monitor.rescue_after = options.rescue_after;
-  impl_->idle_spin = options.idle_spin;
-  if (const char* env = std::getenv("WEFT_IDLE_SPIN_US"); env != nullptr && env[0] != '\0') {
-    impl_->idle_spin = std::chrono::microseconds(std::strtol(env, nullptr, 10));
-  }
-  impl_->backend = make_backend(options, chosen_backend(options.backend), impl_->shared_reaping());
+  impl_->settings = resolve(options, impl_->cpus.size());
+  impl_->backend = make_backend(impl_->settings, impl_->settings.backend);
   impl_->kind = std::strcmp(impl_->backend->name(), "epoll") == 0 ? Backend::epoll : Backend::uring;
-  if (impl_->pin) pin_to(impl_->cpus[0]);
+  if (impl_->settings.pin) pin_to(impl_->cpus[0]);
   fibers::install_fault_reporting();
 }
 
@@ -326,9 +351,9 @@ const RingFeatures& Runtime::features() const {
 }
 const char* Runtime::backend_name() const { return impl_->backend->name(); }
 std::string Runtime::describe_backend() const { return impl_->backend->describe(); }
-std::size_t Runtime::workers() const { return impl_->workers; }
-Mode Runtime::mode() const { return impl_->mode; }
-const char* Runtime::mode_name() const { return impl_->mode == Mode::single ? "single" : "multi"; }
+std::size_t Runtime::workers() const { return impl_->settings.workers; }
+Mode Runtime::mode() const { return impl_->settings.mode; }
+const char* Runtime::mode_name() const { return impl_->settings.mode == Mode::single ? "single" : "multi"; }
 
 Stats Runtime::last_stats() const {
   std::lock_guard<std::mutex> lock(impl_->stats_mutex);
@@ -378,10 +403,10 @@ Runtime::Session::~Session() {
   impl.running = false;
   if (impl.tracing) fibers::trace::end();
   impl.tracing = false;
-  if (impl.options.print_stats || env_flag("WEFT_STATS")) {
+  if (impl.settings.print_stats) {
     std::fprintf(stderr, "weft: %s, %zu worker%s%s\n%s", impl.backend->describe().c_str(),
-                 impl.workers, impl.workers == 1 ? "" : "s",
-                 impl.mode == Mode::single ? " (single mode)" : "", format_stats(impl.totals).c_str());
+                 impl.settings.workers, impl.settings.workers == 1 ? "" : "s",
+                 impl.settings.mode == Mode::single ? " (single mode)" : "", format_stats(impl.totals).c_str());
   }
 }
 
