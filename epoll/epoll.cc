@@ -12,6 +12,7 @@
 
 #include <weft/fibers/probes.h>
 #include <weft/fibers/stats.h>
+#include <weft/io/timespec.h>
 
 namespace weft::epoll {
 namespace {
@@ -464,12 +465,7 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
     if (wake_by == kNoDeadline) {
       wait = nullptr;
     } else {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(wake_by - Clock::now());
-      if (left.count() > 0) {
-        timeout.tv_sec = static_cast<time_t>(left.count() / 1'000'000'000);
-        timeout.tv_nsec = static_cast<long>(left.count() % 1'000'000'000);
-      }
+      timeout = io::time_left<timespec>(wake_by);
     }
   }
   auto g = guard();  // held across the wait: no rescue while the owner polls

@@ -17,7 +17,17 @@ class Descriptor {
   Descriptor() = default;
   explicit Descriptor(int fd) : fd_(fd) {}
   Descriptor(Descriptor&& other) noexcept : fd_(other.take()) {}
-  Descriptor& operator=(Descriptor&&) = delete;
+  // The slot owns its descriptor: assigning over it or destroying it closes
+  // the one it held, without parking and without reporting (through the
+  // backend on a fiber, with close(2) elsewhere: io/io.h).
+  Descriptor& operator=(Descriptor&& other) noexcept {
+    if (this != &other) {
+      close_quietly();
+      reset(other.take());
+    }
+    return *this;
+  }
+  ~Descriptor() { close_quietly(); }
 
   // The descriptor, or -1 when none is held.
   int get() const noexcept { return fd_.load(std::memory_order_relaxed); }
@@ -26,6 +36,8 @@ class Descriptor {
   int take() noexcept { return fd_.exchange(-1, std::memory_order_relaxed); }
   // Holds `fd` from now on; the caller has given up any previous one.
   void reset(int fd) noexcept { fd_.store(fd, std::memory_order_relaxed); }
+  // Closes what it holds (see the destructor); -1 after.
+  void close_quietly() noexcept;
 
  private:
   std::atomic<int> fd_{-1};

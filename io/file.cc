@@ -31,15 +31,9 @@ Result<struct statx> run_statx(int dirfd, const char* path, int flags) {
 
 }  // namespace
 
-File& File::operator=(File&& other) noexcept {
-  if (this != &other) {
-    io::close_descriptor_quietly(fd_);
-    fd_.reset(other.fd_.take());
-  }
-  return *this;
-}
-
-File::~File() { io::close_descriptor_quietly(fd_); }
+// The descriptor slot closes what it held (io/descriptor.h).
+File& File::operator=(File&& other) noexcept = default;
+File::~File() = default;
 
 Result<File> File::open(const std::string& path, int flags, mode_t mode,
                         const WaitOptions& options) {

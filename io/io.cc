@@ -259,6 +259,10 @@ Result<void> close_descriptor(Descriptor& fd) {
   return ::close(closing) == 0 ? Result<void>() : Result<void>(errno_error(errno));
 }
 
+void Descriptor::close_quietly() noexcept {
+  if (get() >= 0) close_descriptor_quietly(*this);
+}
+
 void close_descriptor_quietly(Descriptor& fd) noexcept {
   const int closing = fd.take();
   if (closing < 0) return;

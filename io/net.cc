@@ -42,15 +42,9 @@ void enable_nodelay(int fd) {
 
 // ---- TcpStream --------------------------------------------------------------------
 
-TcpStream& TcpStream::operator=(TcpStream&& other) noexcept {
-  if (this != &other) {
-    io::close_descriptor_quietly(fd_);
-    fd_.reset(other.fd_.take());
-  }
-  return *this;
-}
-
-TcpStream::~TcpStream() { io::close_descriptor_quietly(fd_); }
+// The descriptor slot closes what it held (io/descriptor.h).
+TcpStream& TcpStream::operator=(TcpStream&& other) noexcept = default;
+TcpStream::~TcpStream() = default;
 
 Result<TcpStream> TcpStream::connect(const Address& address, const WaitOptions& options) {
   io::require_backend("weft::net::TcpStream::connect");
@@ -138,6 +132,12 @@ TcpListener& TcpListener::operator=(TcpListener&& other) noexcept {
 
 TcpListener::~TcpListener() { close_quietly(); }
 
+bool TcpListener::transient(const std::error_code& e) noexcept {
+  return e == std::errc::too_many_files_open || e == std::errc::too_many_files_open_in_system ||
+         e == std::errc::no_buffer_space || e == std::errc::not_enough_memory ||
+         e == std::errc::connection_aborted;
+}
+
 // Gives the accept queue back to the backend that serves it, or frees it if
 // that backend (its runtime) is gone.
 void TcpListener::release_listener() noexcept {
@@ -207,15 +207,9 @@ Result<Address> TcpListener::local_address() const { return socket_name(fd_, fal
 
 // ---- UdpSocket --------------------------------------------------------------------
 
-UdpSocket& UdpSocket::operator=(UdpSocket&& other) noexcept {
-  if (this != &other) {
-    io::close_descriptor_quietly(fd_);
-    fd_.reset(other.fd_.take());
-  }
-  return *this;
-}
-
-UdpSocket::~UdpSocket() { io::close_descriptor_quietly(fd_); }
+// The descriptor slot closes what it held (io/descriptor.h).
+UdpSocket& UdpSocket::operator=(UdpSocket&& other) noexcept = default;
+UdpSocket::~UdpSocket() = default;
 
 Result<UdpSocket> UdpSocket::bind(const Address& address) {
   const int fd = ::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -94,6 +94,12 @@ class TcpListener {
   // the kernel.
   Result<TcpStream> accept(const WaitOptions& options = {});
 
+  // Whether an accept() error passes by itself, so that a server should
+  // wait a little and accept again: out of descriptors or memory, or a
+  // connection reset before it was taken (anything else, such as
+  // operation_canceled, ends the accept loop).
+  static bool transient(const std::error_code& e) noexcept;
+
   // Ends waiting accepts with operation_canceled and closes the socket.
   Result<void> close();
 

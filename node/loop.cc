@@ -508,10 +508,7 @@ void Server::listen(std::uint16_t port, const std::string& host, Callback on_lis
     for (;;) {
       auto conn = self->s_->listener.accept({.cancel = &self->s_->stop});
       if (!conn) {
-        const std::error_code e = conn.error();
-        if (e == std::errc::too_many_files_open || e == std::errc::too_many_files_open_in_system ||
-            e == std::errc::no_buffer_space || e == std::errc::not_enough_memory ||
-            e == std::errc::connection_aborted) {
+        if (net::TcpListener::transient(conn.error())) {
           sleep_for(std::chrono::milliseconds(10));  // out of descriptors: try again shortly
           continue;
         }

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <thread>
 
+#include <weft/io/timespec.h>
 #include <weft/uring/listener.h>
 #include <weft/fibers/probes.h>
 
@@ -35,14 +36,6 @@ bool kernel_at_least(int major, int minor) {
   return ma > major || (ma == major && mi >= minor);
 }
 
-__kernel_timespec to_timespec(Deadline d) {
-  const auto ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(d.time_since_epoch()).count();
-  __kernel_timespec ts{};
-  ts.tv_sec = ns / 1'000'000'000;
-  ts.tv_nsec = ns % 1'000'000'000;
-  return ts;
-}
 
 }  // namespace
 
@@ -334,10 +327,7 @@ bool Ring::submit(io::Operation& op) {
     // Whatever else waits on this descriptor ends with -ECANCELED before it
     // closes (a read parked forever on a closed socket helps nobody). Hard
     // link: the close runs even when there was nothing to cancel.
-    io_uring_sqe* cancel = fire_and_forget();
-    io_uring_prep_cancel_fd(cancel, op.fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(cancel, kTagIgnore);
-    cancel->flags |= IOSQE_IO_HARDLINK;
+    cancel_everything_on(op.fd)->flags |= IOSQE_IO_HARDLINK;
   }
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   prepare(sqe, op);
@@ -346,7 +336,7 @@ bool Ring::submit(io::Operation& op) {
   if (timed) {
     sqe->flags |= IOSQE_IO_LINK;
     io_uring_sqe* timeout = io_uring_get_sqe(&ring_);
-    op.deadline_ts = to_timespec(op.options.deadline);
+    op.deadline_ts = io::absolute_timespec<__kernel_timespec>(op.options.deadline);
     io_uring_prep_link_timeout(timeout, &op.deadline_ts, IORING_TIMEOUT_ABS);
     io_uring_sqe_set_data64(timeout, reinterpret_cast<std::uint64_t>(&op) | kTagTimeout);
     op.pending = 2;
@@ -423,11 +413,7 @@ void Ring::retire_fd(int fd) {
     if (l->fd_ == fd) close_listener(l);
     l = next;
   }
-  if (features_.cancel_fd) {
-    io_uring_sqe* sqe = fire_and_forget();
-    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, kTagIgnore);
-  }
+  if (features_.cancel_fd) cancel_everything_on(fd);
   // The cancel must reach the kernel before anyone closes the descriptor
   // (it matches requests by open file): submit now, not at the round's end.
   const unsigned to_submit = publish_sq();
@@ -436,28 +422,41 @@ void Ring::retire_fd(int fd) {
 
 void Ring::close_in_background(int fd) {
   reserve(2);
-  if (features_.cancel_fd) {
-    io_uring_sqe* cancel = fire_and_forget();
-    io_uring_prep_cancel_fd(cancel, fd, IORING_ASYNC_CANCEL_ALL);
-    cancel->flags |= IOSQE_IO_HARDLINK;
-  }
+  if (features_.cancel_fd) cancel_everything_on(fd)->flags |= IOSQE_IO_HARDLINK;
   io_uring_prep_close(fire_and_forget(), fd);
+}
+
+// A fire-and-forget cancel of every request on `fd` (Linux 5.19:
+// features_.cancel_fd). Returns its SQE, for linking.
+io_uring_sqe* Ring::cancel_everything_on(int fd) {
+  io_uring_sqe* sqe = fire_and_forget();
+  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, kTagIgnore);
+  return sqe;
 }
 
 // ---- the round's enter -----------------------------------------------------------
 
-unsigned Ring::publish_sq() {
-  auto guard = reap_guard();  // a rescue may publish too (submit_prepared)
+// Hands the kernel the SQEs filled up to `upto` (an SQE index, at most
+// sqe_tail): their slots go into the SQ array and the tail moves past
+// them. Under reap_mutex_ on a ring a rescue may publish too. Returns the
+// new tail.
+unsigned Ring::publish_up_to(unsigned upto) {
   io_uring_sq& sq = ring_.sq;
   unsigned ktail = *sq.ktail;
-  while (sq.sqe_head != sq.sqe_tail) {
+  while (static_cast<int>(upto - sq.sqe_head) > 0) {
     sq.array[ktail & sq.ring_mask] = sq.sqe_head & sq.ring_mask;
     ++ktail;
     ++sq.sqe_head;
   }
   // The kernel must see the SQE contents before it sees the new tail.
   io_uring_smp_store_release(sq.ktail, ktail);
-  return ktail - *sq.khead;
+  return ktail;
+}
+
+unsigned Ring::publish_sq() {
+  auto guard = reap_guard();  // a rescue may publish too (submit_prepared)
+  return publish_up_to(ring_.sq.sqe_tail) - *ring_.sq.khead;
 }
 
 int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by) {
@@ -471,12 +470,7 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadl
   ++enters_;
   int rc;
   if (min_complete > 0 && wake_by != kNoDeadline && features_.ext_arg) {
-    const auto left = wake_by - Clock::now();
-    const auto ns =
-        left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left).count() : 0;
-    __kernel_timespec ts{};
-    ts.tv_sec = ns / 1'000'000'000;
-    ts.tv_nsec = ns % 1'000'000'000;
+    __kernel_timespec ts = io::time_left<__kernel_timespec>(wake_by);
     io_uring_getevents_arg arg{};
     arg.ts = reinterpret_cast<std::uint64_t>(&ts);
     rc = io_uring_enter2(enter_fd_, to_submit, min_complete,
@@ -498,7 +492,7 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
   if (wait && wake_by != kNoDeadline && !features_.ext_arg) {
     // Kernels before 5.11 cannot time out an enter: arm a timeout request
     // that completes (and so ends the wait) at the deadline.
-    wait_ts_ = to_timespec(wake_by);
+    wait_ts_ = io::absolute_timespec<__kernel_timespec>(wake_by);
     io_uring_prep_timeout(fire_and_forget(), &wait_ts_, 0, IORING_TIMEOUT_ABS);
   }
   const unsigned to_submit = publish_sq();
@@ -625,14 +619,7 @@ void Ring::operation_part_done(io::Operation* op) noexcept {
 // fibers queued in the busy worker's round (see prepared_tail_).
 unsigned Ring::submit_prepared() {
   io_uring_sq& sq = ring_.sq;
-  const unsigned prepared = prepared_tail_.load(std::memory_order_acquire);
-  unsigned ktail = *sq.ktail;
-  while (static_cast<int>(prepared - sq.sqe_head) > 0) {
-    sq.array[ktail & sq.ring_mask] = sq.sqe_head & sq.ring_mask;
-    ++ktail;
-    ++sq.sqe_head;
-  }
-  io_uring_smp_store_release(sq.ktail, ktail);
+  const unsigned ktail = publish_up_to(prepared_tail_.load(std::memory_order_acquire));
   // Entries an earlier rescue published but the kernel did not take (EBUSY,
   // a partial submit) go again too.
   if (ktail == io_uring_smp_load_acquire(sq.khead)) return 0;

@@ -139,6 +139,8 @@ class Ring final : public io::Backend {
   io_uring_sqe* get_sqe();
   void prepare(io_uring_sqe* sqe, io::Operation& op);
   unsigned publish_sq();
+  unsigned publish_up_to(unsigned upto);
+  io_uring_sqe* cancel_everything_on(int fd);
   int enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by);
   void reap();
   void dispatch(const io_uring_cqe* cqe) noexcept;

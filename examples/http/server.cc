@@ -201,12 +201,6 @@ class Connection {
   bool continued_ = false;  // 100 Continue sent for the request being read
 };
 
-bool transient(const std::error_code& e) {
-  return e == std::errc::too_many_files_open || e == std::errc::too_many_files_open_in_system ||
-         e == std::errc::no_buffer_space || e == std::errc::not_enough_memory ||
-         e == std::errc::connection_aborted;
-}
-
 }  // namespace
 
 void serve_connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters) {
@@ -219,7 +213,7 @@ std::error_code serve(net::TcpListener& listener, const ServerOptions& options,
   for (;;) {
     auto conn = listener.accept({.cancel = stop});
     if (!conn) {
-      if (!transient(conn.error())) return conn.error();
+      if (!net::TcpListener::transient(conn.error())) return conn.error();
       // Out of descriptors or memory: the connections being served still
       // are; try again shortly instead of spinning.
       sleep_for(std::chrono::milliseconds(10));

@@ -24,6 +24,17 @@ using weft::test::Pair;
 
 BOOST_AUTO_TEST_SUITE(tcp)
 
+// The one list of accept errors a server waits out (the HTTP server and the
+// Node loop both use it).
+BOOST_AUTO_TEST_CASE(accept_errors_that_pass_by_themselves_are_told_from_the_end) {
+  using E = std::errc;
+  for (E e : {E::too_many_files_open, E::too_many_files_open_in_system, E::no_buffer_space,
+              E::not_enough_memory, E::connection_aborted})
+    BOOST_TEST(TcpListener::transient(std::make_error_code(e)));
+  for (E e : {E::operation_canceled, E::bad_file_descriptor, E::invalid_argument})
+    BOOST_TEST(!TcpListener::transient(std::make_error_code(e)));
+}
+
 BOOST_AUTO_TEST_CASE(round_trip_carries_every_byte) {
   weft::test::run([] {
     TcpListener listener = listen_any();
