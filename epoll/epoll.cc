@@ -158,11 +158,13 @@ void EpollBackend::drop(int fd, int error) {
 }
 
 void EpollBackend::forget(int fd) {
+  owner.check("EpollBackend", "forget");
   auto g = guard();
   drop(fd, ECANCELED);
 }
 
 void EpollBackend::retire_fd(int fd) {
+  owner.check("EpollBackend", "retire_fd");
   auto g = guard();
   for (EpollListener* l = listeners_; l != nullptr;) {
     EpollListener* next = l->next;
@@ -173,6 +175,7 @@ void EpollBackend::retire_fd(int fd) {
 }
 
 void EpollBackend::close_in_background(int fd) {
+  owner.check("EpollBackend", "close_in_background");
   auto g = guard();
   drop(fd, ECANCELED);
   ::close(fd);
@@ -214,6 +217,7 @@ std::int64_t EpollBackend::attempt(io::Operation& op) {
 }
 
 bool EpollBackend::submit(io::Operation& op) {
+  owner.check("EpollBackend", "submit");
   auto g = guard();
   switch (op.kind) {
     case io::OpKind::nop:
@@ -459,6 +463,7 @@ bool EpollBackend::submit_to_pool(io::Operation& op) {
 // ---- the round's wait ------------------------------------------------------------
 
 void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
+  owner.check("EpollBackend", "poll");
   timespec timeout{0, 0};
   timespec* wait = &timeout;
   if (block) {
@@ -518,6 +523,7 @@ bool EpollBackend::drain(Stats&) { return true; }  // closes are immediate here
 // ---- listeners -------------------------------------------------------------------
 
 io::Listener* EpollBackend::open_listener(int fd) {
+  owner.check("EpollBackend", "open_listener");
   auto g = guard();
   auto* l = new EpollListener(this, fd);
   l->next = listeners_;
@@ -527,6 +533,7 @@ io::Listener* EpollBackend::open_listener(int fd) {
 }
 
 void EpollBackend::close_listener(io::Listener* listener) {
+  owner.check("EpollBackend", "close_listener");
   auto g = guard();
   unlink_listener(static_cast<EpollListener*>(listener));
 }

@@ -22,12 +22,30 @@
 #include <cstdint>
 
 #include <weft/alloc/stack.h>
+#include <weft/fibers/checks.h>
 #include <weft/fibers/sanitizer.h>
 #include <weft/fibers/spawn.h>
 
 namespace weft::fibers {
 
 enum class FiberState : std::uint8_t { runnable, running, parked, finished };
+
+// Whether a fiber may go from `from` to `to`: runnable -> running (a
+// worker switches to it); running -> runnable (it yields), parked (it
+// waits) or finished (it returns); parked -> runnable (a wake-up);
+// runnable or parked -> finished (abandoned when the runtime stops, or it
+// never got a stack).
+constexpr bool may_become(FiberState from, FiberState to) {
+  using S = FiberState;
+  switch (from) {
+    case S::runnable: return to == S::running || to == S::finished;
+    case S::running: return to == S::runnable || to == S::parked || to == S::finished;
+    case S::parked: return to == S::runnable || to == S::finished;
+    case S::finished: return false;
+  }
+  return false;
+}
+const char* state_name(FiberState s);
 
 inline constexpr std::uintptr_t kJoinNone = 0;
 inline constexpr std::uintptr_t kJoinDetached = 1;
@@ -60,7 +78,7 @@ struct Fiber {
   TaskBase* task = nullptr;
   std::atomic<std::uintptr_t> join_state{kJoinNone};
   std::uint32_t stack_size = 0;  // requested usable bytes (rounded)
-  FiberState state = FiberState::runnable;
+  FiberState state = FiberState::runnable;  // changed only through become()
   bool abandoned = false;  // the runtime stopped before it finished
   // Touched at spawn and finish, or only when something goes wrong.
   Fiber* all_prev = nullptr;  // the creating worker's list of live fibers
@@ -72,6 +90,17 @@ struct Fiber {
   EhGlobals eh;
   char name[32];  // NUL-terminated; set by Worker::create
   [[no_unique_address]] SanitizerState san;
+
+  // Every state change goes through here; checked builds (checks.h) abort,
+  // naming the fiber and both states, on one may_become() forbids.
+  void become(FiberState to) noexcept {
+    if constexpr (WEFT_CHECKED) {
+      if (!may_become(state, to)) [[unlikely]]
+        impossible_change(to);
+    }
+    state = to;
+  }
+  [[noreturn, gnu::cold]] void impossible_change(FiberState to) const noexcept;
 };
 
 }  // namespace weft::fibers

@@ -13,6 +13,7 @@
 #include <cstddef>
 
 #include <weft/fibers/cancel.h>
+#include <weft/fibers/checks.h>
 
 namespace weft {
 struct Stats;
@@ -25,6 +26,10 @@ class Scheduler;
 class Poller {
  public:
   virtual ~Poller() = default;
+
+  // The thread that owns the backend: its worker's (bound by
+  // Worker::Binding); the owner-only calls check it in checked builds.
+  OwnerThread owner;
 
   // Submits the work queued since the last call and delivers every completion
   // that is ready. With `block`, first waits until at least one completion

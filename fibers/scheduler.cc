@@ -78,7 +78,7 @@ void Scheduler::push_global(Fiber* first, Fiber* last, std::uint32_t n) {
 
 bool Scheduler::ready_elsewhere(Fiber* f) {
   if (stopping()) return false;
-  f->state = FiberState::runnable;
+  f->become(FiberState::runnable);
   push_global(f);
   return true;
 }

@@ -132,7 +132,13 @@ __attribute__((tls_model("initial-exec"))) constinit thread_local Worker* Worker
 
 Worker* Worker::current() noexcept { return tls_current_; }
 
-Worker::Binding::Binding(Worker& w) : previous_(tls_current_) { tls_current_ = &w; }
+Worker::Binding::Binding(Worker& w) : previous_(tls_current_) {
+  tls_current_ = &w;
+  // This thread owns the worker and its backend from now on (checked
+  // builds check it: fibers/checks.h).
+  w.owner_.bind();
+  w.poller_.owner.bind();
+}
 Worker::Binding::~Binding() { tls_current_ = previous_; }
 
 Worker::Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
@@ -149,7 +155,7 @@ Worker::Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
       eh_globals_(reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals())),
       rng_(0x9e3779b97f4a7c15ull * (index + 1)) {
   alloc::install_overflow_handler(&describe_fault);
-  home_.state = FiberState::running;
+  home_.state = FiberState::running;  // (not a change: home is running from the start)
   std::strcpy(home_.name, "home");
   sanitizer::adopt_thread(home_.san);
   if (pthread_getcpuclockid(pthread_self(), &cpu_clock_) != 0) cpu_clock_ = CLOCK_THREAD_CPUTIME_ID;
@@ -235,8 +241,7 @@ void Worker::check_guard_budget() {
 }
 
 void Worker::launch(Fiber* fiber, TaskBase* task) {
-  fiber->task = task;
-  fiber->state = FiberState::runnable;
+  fiber->task = task;  // (runnable since Worker::create made the record)
   enqueue(fiber);
 }
 
@@ -525,7 +530,7 @@ std::size_t Worker::rescue_arrivals() {
         continue;
       }
       announced += a.announced ? 1 : 0;
-      a.fiber->state = FiberState::runnable;
+      a.fiber->become(FiberState::runnable);
       a.fiber->next = nullptr;
       (last != nullptr ? last->next : first) = a.fiber;
       last = a.fiber;
@@ -630,7 +635,7 @@ void Worker::fail_to_start(Fiber* f, int rc) {
   std::string why = "weft: no stack for fiber " + std::string(display_name(f));
   if (rc == -EAGAIN) why += ": " + alloc::MapCountBudget::instance().describe();
   f->task->error = std::make_exception_ptr(std::system_error(errno_error(-rc), why));
-  f->state = FiberState::finished;
+  f->become(FiberState::finished);
   complete(f);
 }
 
@@ -639,7 +644,7 @@ void Worker::switch_to(Fiber* next) {
   const void* sp = __builtin_frame_address(0);
   if (sp < self->lowest_sp) self->lowest_sp = sp;
   current_ = next;
-  next->state = FiberState::running;
+  if (next != &home_) next->become(FiberState::running);  // (home's state never changes)
   running_.store(next == &home_ ? nullptr : next, std::memory_order_release);
   switch_seq_.store(switch_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   self->eh = *eh_globals_;
@@ -709,7 +714,7 @@ void Worker::complete(Fiber* f) {
 }
 
 void Worker::finish_current() {
-  current_fiber()->state = FiberState::finished;
+  current_fiber()->become(FiberState::finished);
   after_ = After::finish;
   switch_to(pick_next());
   std::fprintf(stderr, "weft: internal error: a finished fiber was resumed\n");
@@ -717,13 +722,14 @@ void Worker::finish_current() {
 }
 
 void Worker::ready_any(Fiber* fiber, bool next) {
+  owner_.check("Worker", "ready");
   if (stopping_) return;
   ++stats_.wakeups;
   if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
     probes::wake(fiber->id);
   if (trace::on()) [[unlikely]]
     trace::wake(fiber, &scheduler_);
-  fiber->state = FiberState::runnable;
+  fiber->become(FiberState::runnable);
   if (!next || !on_fiber() || (options_.shuffle && random() % 2 == 0)) {
     enqueue(fiber);
     return;
@@ -753,6 +759,7 @@ inline Fiber* Worker::take_next() {
 }
 
 void Worker::yield() {
+  owner_.check("Worker", "yield");
   ++stats_.yields;
   Fiber* self = current_fiber();
   // Depth is otherwise noted at switches, and this yield may not switch.
@@ -767,16 +774,17 @@ void Worker::yield() {
   // The next context queues us (After::requeue). Queuing ourselves here
   // would let another worker steal and run this fiber while it still runs
   // on this thread.
-  self->state = FiberState::runnable;
+  self->become(FiberState::runnable);
   after_ = After::requeue;
   switch_to(next);
 }
 
 void Worker::park(Commit commit, void* arg) {
+  owner_.check("Worker", "park");
   ++stats_.parks;
   if (WEFT_PROBE_ENABLED(park)) [[unlikely]]
     probes::park(current_->id, current_->name);
-  current_fiber()->state = FiberState::parked;
+  current_fiber()->become(FiberState::parked);
   after_ = After::park;
   commit_ = commit;
   commit_arg_ = arg;
@@ -875,7 +883,7 @@ void Worker::abandon(Fiber* f) {
     sanitizer::destroy(f->san);
   }
   f->abandoned = true;
-  f->state = FiberState::finished;
+  f->become(FiberState::finished);
   if (!f->task->error) {
     f->task->error = std::make_exception_ptr(std::system_error(
         errno_error(ECANCELED),

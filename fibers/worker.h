@@ -206,6 +206,7 @@ class Worker {
   // may be stolen, as with `next` false (waking many at once: they run in
   // the order they were readied).
   void ready(Fiber* fiber, bool next = true) {
+    owner_.check("Worker", "ready");
     // The common hand-off of a lone worker, inline: a running fiber readies
     // the one it woke into the empty next slot.
     if (!multi_ && !options_.shuffle && next && on_fiber() && !stopping_ &&
@@ -215,7 +216,7 @@ class Worker {
         probes::wake(fiber->id);
       if (trace::on()) [[unlikely]]
         trace::wake(fiber, &scheduler_);
-      fiber->state = FiberState::runnable;
+      fiber->become(FiberState::runnable);
       next_.store(fiber, std::memory_order_relaxed);
       return;
     }
@@ -315,6 +316,7 @@ class Worker {
   static constinit thread_local Worker* tls_current_;
 
   Poller& poller_;
+  OwnerThread owner_;  // the thread that runs it (Binding); checked builds check the owner-only calls
   // The next slot: set by the owner only; taken by the owner, an idle worker
   // (steal_next) or the monitor (so taking is an exchange; setting over null is a plain store, as only
   // the owner makes it non-null).

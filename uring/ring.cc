@@ -316,6 +316,7 @@ void Ring::resubmit_misses(Stats& stats) {
 }
 
 bool Ring::submit(io::Operation& op) {
+  owner.check("Ring", "submit");
   if (op.kind == io::OpKind::accept && op.listener != nullptr) {
     return static_cast<RingListener*>(op.listener)->take(op);
   }
@@ -346,6 +347,7 @@ bool Ring::submit(io::Operation& op) {
 }
 
 void Ring::cancel(io::Operation& op) {
+  owner.check("Ring", "cancel");
   if (op.queued) {
     static_cast<RingListener*>(op.listener)->end_wait(op, ECANCELED);
     return;
@@ -358,6 +360,7 @@ void Ring::cancel(io::Operation& op) {
 }
 
 io::Listener* Ring::open_listener(int fd) {
+  owner.check("Ring", "open_listener");
   auto* l = new RingListener(*this, fd);
   l->next_ = open_listeners_;
   if (open_listeners_ != nullptr) open_listeners_->prev_ = l;
@@ -366,6 +369,7 @@ io::Listener* Ring::open_listener(int fd) {
 }
 
 void Ring::close_listener(io::Listener* listener) {
+  owner.check("Ring", "close_listener");
   auto* l = static_cast<RingListener*>(listener);
   reserve(1);  // before anything changes: reserving may reap completions
   l->closing_ = true;
@@ -408,6 +412,7 @@ void Ring::service_listeners() {
 }
 
 void Ring::retire_fd(int fd) {
+  owner.check("Ring", "retire_fd");
   for (RingListener* l = open_listeners_; l != nullptr;) {
     RingListener* next = l->next_;
     if (l->fd_ == fd) close_listener(l);
@@ -421,6 +426,7 @@ void Ring::retire_fd(int fd) {
 }
 
 void Ring::close_in_background(int fd) {
+  owner.check("Ring", "close_in_background");
   reserve(2);
   if (features_.cancel_fd) cancel_everything_on(fd)->flags |= IOSQE_IO_HARDLINK;
   io_uring_prep_close(fire_and_forget(), fd);
@@ -484,6 +490,7 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadl
 }
 
 void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
+  owner.check("Ring", "poll");
   bool wait = block;
   if (wait) {
     auto guard = reap_guard();  // a rescue moves the CQ head under it

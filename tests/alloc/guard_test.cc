@@ -43,14 +43,16 @@ BOOST_AUTO_TEST_SUITE(guard)
 BOOST_AUTO_TEST_CASE(madvise_guards_are_used_where_the_kernel_has_them,
                      weft::test::kernel_feature(kernel_has_guard_install, "MADV_GUARD_INSTALL (Linux 6.13)")) {
   BOOST_TEST((weft::alloc::guard_method() == GuardMethod::madvise));
-  // Guards cost no VMAs: a thousand stacks leave the map count where it was
-  // (give or take the arenas themselves).
+  // Guards cost no VMAs: a thousand stacks leave the map count where it was,
+  // give or take the arenas themselves (about ten: they double) and what a
+  // sanitizer's allocator maps on first use (run alone, under TSan, about
+  // twenty more); one VMA per guard would add a thousand.
   StackPool pool;
   Stack stacks[1000];
   const std::size_t before = map_count();
   for (Stack& s : stacks) BOOST_REQUIRE_EQUAL(pool.acquire(64 << 10, &s), 0);
   const std::size_t after = map_count();
-  BOOST_TEST(after - before < 20u);
+  BOOST_TEST(after - before < 100u);
   for (Stack& s : stacks) pool.release(s, s.top());
 }
 
