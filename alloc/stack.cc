@@ -82,7 +82,7 @@ int StackArenas::carve(std::size_t stack_size, Stack* out) {
   char* slot = nullptr;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    Class& cls = classes_[std::countr_zero(stack_size) - std::countr_zero(StackPool::kMinSize)];
+    SizeClass& cls = classes_[std::countr_zero(stack_size) - std::countr_zero(StackPool::kMinSize)];
     const std::size_t slot_bytes = guard_bytes_ + stack_size;
     if (cls.slots_left == 0) {
       // Arenas double in slots, so a program with few fibers reserves little

@@ -108,7 +108,7 @@ class StackArenas {
     char* base;
     std::size_t bytes;
   };
-  struct Class {
+  struct SizeClass {
     char* next_slot = nullptr;  // next uncarved slot in the newest arena
     std::size_t slots_left = 0;
     std::size_t next_arena_slots = 16;
@@ -117,7 +117,7 @@ class StackArenas {
   mutable std::mutex mutex_;
   std::size_t guard_bytes_;
   GuardMethod guard_method_;
-  Class classes_[10];                                        // guarded by mutex_
+  SizeClass classes_[10];                                        // guarded by mutex_
   std::vector<Arena, Allocator<Arena>> arenas_;              // guarded by mutex_
   std::vector<unsigned, Allocator<unsigned>> valgrind_ids_;  // guarded by mutex_
   std::uint64_t slots_created_ = 0;                          // guarded by mutex_

@@ -42,7 +42,7 @@
 //   operation waiting there is one it may not finish:
 //     - linked since the owner's last poll began and since the last I/O
 //       park's commit: its fiber may not have switched out yet. (Polls run
-//       on the home context, after the round's fibers parked; parked()
+//       on the home context, after the round's fibers parked; park_committed()
 //       counts commits, each after its fiber switched out. So a wait
 //       linked in the busy fiber's own round, by a fiber that then parked,
 //       is finished by the rescue: the hog that followed it in the round
@@ -95,7 +95,7 @@ class EpollBackend final : public io::Backend {
   // Backend
   bool submit(io::Operation& op) override;
   // Counts I/O park commits, for the rescue (see "Rescue").
-  void parked() override { parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  void park_committed() override { parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
   void cancel(io::Operation& op) override;
   io::Listener* open_listener(int fd) override;
   void close_listener(io::Listener* listener) override;
@@ -109,7 +109,7 @@ class EpollBackend final : public io::Backend {
   struct Side;
   struct FdState;
   class EpollListener;
-  explicit EpollBackend(bool shared_reaping) : shared_(shared_reaping) { wants_parked = shared_reaping; }
+  explicit EpollBackend(bool shared_reaping) : shared_(shared_reaping) { wants_park_commits = shared_reaping; }
 
   // The owner's hold on mutex_ (none when no rescue can happen). Every
   // function below it expects it held.

@@ -69,7 +69,7 @@ bool Monitor::sample(steady_clock::time_point now) {
     const auto ran = now - s.since;
     if (options_.rescue_after.count() > 0 && ran >= options_.rescue_after) {
       w->mark_stuck(count);  // fibers readied from other threads go elsewhere
-      std::size_t n = w->poller().rescue(scheduler_);
+      std::size_t n = w->backend().rescue(scheduler_);
       // Its due sleeps and wait deadlines, and what other threads readied
       // into its inbox meanwhile. (With one worker nobody else could run
       // them.)

@@ -137,13 +137,13 @@ Worker::Binding::Binding(Worker& w) : previous_(tls_current_) {
   // This thread owns the worker and its backend from now on (checked
   // builds check it: fibers/checks.h).
   w.owner_.bind();
-  w.poller_.owner.bind();
+  w.backend_.owner.bind();
 }
 Worker::Binding::~Binding() { tls_current_ = previous_; }
 
 Worker::Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
                const WorkerOptions& options)
-    : poller_(poller),
+    : backend_(poller),
       scheduler_(scheduler),
       index_(index),
       multi_(!scheduler.single()),
@@ -300,7 +300,7 @@ void Worker::round() {
       if (options_.detect_deadlock && !prospects()) report_deadlock();
       if (scheduler_.stopping()) return;
     } else {
-      park_worker();  // returns after blocking; the next round looks again
+      sleep_until_work();  // returns after blocking; the next round looks again
       return;
     }
   }
@@ -397,7 +397,7 @@ bool Worker::spin_for_work() {
   const Deadline until = Clock::now() + options_.idle_spin;
   do {
     if (scheduler_.stopping() || inbox_full_.load(std::memory_order_acquire) ||
-        poller_.has_completions() ||
+        backend_.has_completions() ||
         (!timers_.empty() && timers_.next_deadline() <= Clock::now()) || find_work()) {
       ++stats_.idle_spin_hits;
       return true;
@@ -418,14 +418,14 @@ bool Worker::anything_queued_anywhere() const {
 
 // Nothing to run anywhere: sleep in the backend until woken (see "Parking
 // and waking" in scheduler.h).
-void Worker::park_worker() {
+void Worker::sleep_until_work() {
   if (!spinning_ && options_.idle_spin.count() > 0) spinning_ = scheduler_.try_spin();
   if (spinning_ && spin_for_work()) {
     // A fiber: the next round runs it, then chains. Anything else (a
     // completion, an arrival, a timer) is taken in here: the next round
     // polls only if it has something to run.
     if (runnable_.empty()) {
-      poller_.poll(false, kNoDeadline, stats_);
+      backend_.poll(false, kNoDeadline, stats_);
       take_arrivals();
     }
     return;
@@ -467,13 +467,13 @@ inline void Worker::poll(bool block) {
     poll_traced(block);
     return;
   }
-  poller_.poll(block, timers_.next_deadline(), stats_);
+  backend_.poll(block, timers_.next_deadline(), stats_);
 }
 
 // A poll with the time it may sleep marked "idle" in the trace.
 void Worker::poll_traced(bool block) {
   if (block) trace::idle(true);
-  poller_.poll(block, timers_.next_deadline(), stats_);
+  backend_.poll(block, timers_.next_deadline(), stats_);
   if (block) trace::idle(false);
 }
 
@@ -508,7 +508,7 @@ void Worker::ready_remote(Fiber* fiber, bool announced) {
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   inbox_.push_back({fiber, announced, nullptr, nullptr});
   inbox_full_.store(true, std::memory_order_release);
-  poller_.wake();
+  backend_.wake();
 }
 
 std::size_t Worker::rescue_arrivals() {
@@ -550,7 +550,7 @@ void Worker::post(void (*fn)(void* arg), void* arg) {
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   inbox_.push_back({nullptr, false, fn, arg});
   inbox_full_.store(true, std::memory_order_release);
-  poller_.wake();
+  backend_.wake();
 }
 
 void Worker::take_inbox() {
@@ -571,7 +571,7 @@ void Worker::take_inbox() {
 }
 
 bool Worker::prospects() const {
-  return !timers_.empty() || poller_.busy() || !remote_settled();
+  return !timers_.empty() || backend_.busy() || !remote_settled();
 }
 
 void Worker::report_deadlock() {
@@ -721,7 +721,7 @@ void Worker::finish_current() {
   std::abort();
 }
 
-void Worker::ready_any(Fiber* fiber, bool next) {
+void Worker::ready_slow(Fiber* fiber, bool next) {
   owner_.check("Worker", "ready");
   if (stopping_) return;
   ++stats_.wakeups;
@@ -806,7 +806,7 @@ void Worker::stop(bool leader) {
 void Worker::quiesce() {
   stopping_ = true;
   // No request, and no helper thread, may still write into a fiber's memory.
-  io_ended_ = poller_.cancel_all(stats_) && wait_for_remote();
+  io_ended_ = backend_.cancel_all(stats_) && wait_for_remote();
 }
 
 void Worker::abandon_all() {
@@ -856,7 +856,7 @@ void Worker::drain() {
   for (const Arrival& a : arrived) {
     if (a.task != nullptr) a.task(a.arg);
   }
-  poller_.drain(stats_);
+  backend_.drain(stats_);
   stopping_ = false;
 }
 
@@ -865,7 +865,7 @@ void Worker::drain() {
 bool Worker::wait_for_remote() {
   const Deadline give_up = Clock::now() + std::chrono::seconds(5);
   while (!remote_settled() && Clock::now() < give_up) {
-    poller_.poll(true, Clock::now() + std::chrono::milliseconds(50), stats_);
+    backend_.poll(true, Clock::now() + std::chrono::milliseconds(50), stats_);
     take_inbox();
   }
   if (remote_settled()) return true;

@@ -159,7 +159,7 @@ class Worker {
   };
   bool describe_running(std::uint64_t count, RunningFiber& out) const;
   // Any thread, for the monitor: the backend, whose rescue() may be called.
-  Poller& poller() { return poller_; }
+  Poller& backend() { return backend_; }
   bool on_fiber() const { return current_ != &home_; }
 
   // Owner only. spawn(): a record with room for the task (throws
@@ -189,7 +189,7 @@ class Worker {
   void stop(bool leader);
 
   // Any thread. Wakes the worker if it is parked.
-  void wake() { poller_.wake(); }
+  void wake() { backend_.wake(); }
   // Any thread. Runs fn(arg) on this worker's home context at the start of
   // its next round (where its backend may be used), waking it if it sleeps.
   void post(void (*fn)(void* arg), void* arg);
@@ -220,7 +220,7 @@ class Worker {
       next_.store(fiber, std::memory_order_relaxed);
       return;
     }
-    ready_any(fiber, next);
+    ready_slow(fiber, next);
   }
   // Any thread, for the monitor: takes the fiber waiting in the next slot of
   // a worker stuck on one fiber (null if none), so another worker can run it.
@@ -269,7 +269,7 @@ class Worker {
  private:
   enum class After : std::uint8_t { nothing, requeue, park, finish };
 
-  void ready_any(Fiber* fiber, bool next);
+  void ready_slow(Fiber* fiber, bool next);
   void round();
   void take_inbox();
   void quiesce();
@@ -279,7 +279,7 @@ class Worker {
   bool take_global_share();
   bool steal();
   bool anything_queued_anywhere() const;
-  void park_worker();
+  void sleep_until_work();
   void poll(bool block);
   [[gnu::cold, gnu::noinline]] void poll_traced(bool block);
   bool spin_for_work();
@@ -315,7 +315,7 @@ class Worker {
   // constinit: no lazy-initialisation guard on each access.
   static constinit thread_local Worker* tls_current_;
 
-  Poller& poller_;
+  Poller& backend_;
   OwnerThread owner_;  // the thread that runs it (Binding); checked builds check the owner-only calls
   // The next slot: set by the owner only; taken by the owner, an idle worker
   // (steal_next) or the monitor (so taking is an exchange; setting over null is a plain store, as only

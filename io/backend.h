@@ -53,9 +53,9 @@ class Backend : public fibers::Poller {
 
   // Owner only, from an I/O park's commit (the fiber has switched out and
   // the next context has not run yet): everything queued so far belongs to
-  // fibers that are parked. Called only when wants_parked is set.
-  virtual void parked() {}
-  bool wants_parked = false;
+  // fibers that are parked. Called only when wants_park_commits is set.
+  virtual void park_committed() {}
+  bool wants_park_commits = false;
 
   // A listening socket's accept queue, made on its first accept().
   virtual Listener* open_listener(int fd) = 0;

@@ -145,7 +145,7 @@ static bool after_parking(fibers::Fiber*, void* arg) {
     op->cancel_pending = false;
     op->backend->cancel(*op);  // may ready the fiber: it runs after this returns
   }
-  if (op->backend->wants_parked) op->backend->parked();
+  if (op->backend->wants_park_commits) op->backend->park_committed();
   return true;
 }
 

@@ -44,7 +44,7 @@ bool kernel_at_least(int major, int minor) {
 Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
   std::unique_ptr<Ring> ring(new Ring);
   ring->options_ = options;
-  ring->wants_parked = options.shared_reaping;  // see prepared_tail_
+  ring->wants_park_commits = options.shared_reaping;  // see prepared_tail_
   // Best first; each later set drops one optional flag.
   const unsigned base = IORING_SETUP_SUBMIT_ALL;
   unsigned candidates[5];

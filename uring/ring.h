@@ -106,7 +106,7 @@ class Ring final : public io::Backend {
   std::size_t rescue(fibers::Scheduler& scheduler) override;
 
   // Backend
-  void parked() override { prepared_tail_.store(ring_.sq.sqe_tail, std::memory_order_release); }
+  void park_committed() override { prepared_tail_.store(ring_.sq.sqe_tail, std::memory_order_release); }
   bool submit(io::Operation& op) override;
   void cancel(io::Operation& op) override;
   io::Listener* open_listener(int fd) override;
@@ -178,7 +178,7 @@ class Ring final : public io::Backend {
   // on I/O and a fiber after it in the same round that computes without
   // yielding would leave the first one's SQE unsubmitted, with no
   // completion a rescue could find. So each I/O park records how far the
-  // queue holds SQEs of parked fibers (parked(): their fibers have switched
+  // queue holds SQEs of parked fibers (park_committed(): their fibers have switched
   // out, so a completion may ready them), and the rescue publishes and
   // submits up to there. The owner publishes under reap_mutex_ too; such
   // rings have no SINGLE_ISSUER (the monitor submits).
