@@ -54,7 +54,6 @@ BOOST_AUTO_TEST_CASE(allowed_fiber_state_changes_are_the_documented_ones) {
   BOOST_TEST(may_become(S::running, S::parked));
   BOOST_TEST(may_become(S::parked, S::runnable));
   BOOST_TEST(!may_become(S::parked, S::running));    // woken first, then run
-  BOOST_TEST(!may_become(S::runnable, S::runnable));  // readied twice
   BOOST_TEST(!may_become(S::finished, S::runnable));
 }
 
