@@ -365,17 +365,7 @@ bool EpollBackend::end_wait_elsewhere(io::Operation& op, int error, RescueHold& 
   if (op.options.deadline != kNoDeadline && &op.timer != firing &&
       !op.worker->timers().try_remove(&op.timer))
     return false;  // its deadline fires on the owner right now
-  Side& s = static_cast<FdState*>(op.waits_in)->side(op.waits_to_write);
-  io::Operation* prev = nullptr;
-  io::Operation* o = s.head;
-  while (o != &op) {
-    prev = o;
-    o = o->next_waiter;
-  }
-  (prev != nullptr ? prev->next_waiter : s.head) = op.next_waiter;
-  if (s.tail == &op) s.tail = prev;
-  op.queued = false;
-  waiting_.fetch_sub(1, std::memory_order_relaxed);
+  unlink_waiter(op);
   op.result = -error;
   watch.unwatch(op);
   (void)op.worker->scheduler().ready_elsewhere(op.fiber);  // (false: stopping; it stays parked)
@@ -432,17 +422,19 @@ void EpollBackend::finish(io::Operation& op, std::int64_t result) {
 void EpollBackend::end_wait(io::Operation& op, int error) {
   auto g = guard();
   if (!op.queued) return;
+  unlink_waiter(op);
+  finish(op, -error);
+}
+
+// Takes a waiting `op` out of its descriptor's list, wherever it stands.
+void EpollBackend::unlink_waiter(io::Operation& op) {
   Side& s = static_cast<FdState*>(op.waits_in)->side(op.waits_to_write);
   io::Operation* prev = nullptr;
-  for (io::Operation* o = s.head; o != nullptr; prev = o, o = o->next_waiter) {
-    if (o != &op) continue;
-    (prev != nullptr ? prev->next_waiter : s.head) = o->next_waiter;
-    if (s.tail == o) s.tail = prev;
-    op.queued = false;
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    finish(op, -error);
-    return;
-  }
+  for (io::Operation* o = s.head; o != &op; o = o->next_waiter) prev = o;
+  (prev != nullptr ? prev->next_waiter : s.head) = op.next_waiter;
+  if (s.tail == &op) s.tail = prev;
+  op.queued = false;
+  waiting_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void EpollBackend::cancel(io::Operation& op) { end_wait(op, ECANCELED); }

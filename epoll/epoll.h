@@ -130,6 +130,7 @@ class EpollBackend final : public io::Backend {
   void expire_elsewhere(io::Operation& op);
   void finish(io::Operation& op, std::int64_t result);
   void end_wait(io::Operation& op, int error);
+  void unlink_waiter(io::Operation& op);
   void unlink_listener(EpollListener* l);
   bool submit_to_pool(io::Operation& op);
   static std::int64_t attempt(io::Operation& op);

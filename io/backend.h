@@ -10,6 +10,7 @@
 // RescueHold).
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include <weft/fibers/poller.h>
@@ -112,12 +113,18 @@ class Backend : public fibers::Poller {
     // ended it (unwatching it) or left the request to the owner's scan.
     template <class Finish>
     void serve_cancel_requests(Finish&& finish) {
+      // Nothing asked since the last walk: no walk (the list may be long).
+      if (!b_.cancels_asked_.exchange(false, std::memory_order_acq_rel)) return;
+      bool left = false;
       for (Operation* op = b_.watched_; op != nullptr;) {
         Operation* next = op->watch_next;  // finish() unlinks op, and its fiber may free it
-        if (op->cancel_wanted.exchange(false, std::memory_order_acq_rel) && !finish(*op))
+        if (op->cancel_wanted.exchange(false, std::memory_order_acq_rel) && !finish(*op)) {
           op->cancel_wanted.store(true, std::memory_order_release);
+          left = true;  // the owner's scan will do it; look again next time
+        }
         op = next;
       }
+      if (left) b_.cancels_asked_.store(true, std::memory_order_release);
     }
 
    private:
@@ -139,6 +146,8 @@ class Backend : public fibers::Poller {
   // Owner only: the owner holds watch_lock_ in scan_cancel_requests, whose
   // cancels may deliver at once (the lock is not recursive).
   bool scanning_ = false;
+  // Some request_cancel() since the rescuer last walked the list.
+  std::atomic<bool> cancels_asked_{false};
 };
 
 // The backend of the calling thread's running runtime, or null.

@@ -22,12 +22,14 @@ class Descriptor {
   // backend on a fiber, with close(2) elsewhere: io/io.h).
   Descriptor& operator=(Descriptor&& other) noexcept {
     if (this != &other) {
-      close_quietly();
+      if (get() >= 0) close_quietly();
       reset(other.take());
     }
     return *this;
   }
-  ~Descriptor() { close_quietly(); }
+  ~Descriptor() {
+    if (get() >= 0) close_quietly();  // (moved-from slots, the common case, call nothing)
+  }
 
   // The descriptor, or -1 when none is held.
   int get() const noexcept { return fd_.load(std::memory_order_relaxed); }

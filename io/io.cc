@@ -93,6 +93,7 @@ void Backend::deliver(Operation& op) {
 
 void Backend::request_cancel(Operation& op) {
   op.cancel_wanted.store(true, std::memory_order_release);
+  cancels_asked_.store(true, std::memory_order_release);
   op.worker->post(&Backend::scan_cancel_requests, this);
 }
 
@@ -259,9 +260,7 @@ Result<void> close_descriptor(Descriptor& fd) {
   return ::close(closing) == 0 ? Result<void>() : Result<void>(errno_error(errno));
 }
 
-void Descriptor::close_quietly() noexcept {
-  if (get() >= 0) close_descriptor_quietly(*this);
-}
+void Descriptor::close_quietly() noexcept { close_descriptor_quietly(*this); }
 
 void close_descriptor_quietly(Descriptor& fd) noexcept {
   const int closing = fd.take();
