@@ -38,11 +38,10 @@ enum class FiberState : std::uint8_t { runnable, running, parked, finished };
 constexpr bool may_become(FiberState from, FiberState to) {
   using S = FiberState;
   switch (from) {
-    // runnable -> runnable is let through for now: the check caught it in
-    // channel_test's stress_select_with_timeouts with two workers (a
-    // fiber readied twice, or readied while still queued), not yet
-    // understood; see docs/ARCHITECTURE.md, "Known limits".
-    case S::runnable: return to == S::running || to == S::finished || to == S::runnable;
+    // runnable -> runnable is a fiber readied twice, or readied while
+    // queued: two owners would run it. (A fiber moved between queues, as
+    // the monitor moves a busy worker's next slot, keeps its state.)
+    case S::runnable: return to == S::running || to == S::finished;
     case S::running: return to == S::runnable || to == S::parked || to == S::finished;
     case S::parked: return to == S::runnable || to == S::finished;
     case S::finished: return false;

@@ -76,8 +76,14 @@ bool Monitor::sample(steady_clock::time_point now) {
       if (seen_.size() > 1) n += w->rescue_arrivals();
       // A fiber the busy one readied waits in its worker's next slot. (A
       // lone worker takes its slot without an exchange: never touch it.)
-      Fiber* f = seen_.size() > 1 ? w->take_next_slot() : nullptr;
-      if (f != nullptr) n += scheduler_.ready_elsewhere(f) ? 1 : 0;
+      // It is runnable already: moved to the global queue, not readied
+      // again. Once the runtime stops it is left out of every queue, and
+      // abandoned with the other live fibers.
+      Fiber* f = seen_.size() > 1 && !scheduler_.stopping() ? w->take_next_slot() : nullptr;
+      if (f != nullptr) {
+        scheduler_.push_global(f);
+        ++n;
+      }
       rescued_.fetch_add(n, std::memory_order_relaxed);
     }
     // A hog is judged by the CPU its thread used, not by the wall clock: a

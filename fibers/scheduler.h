@@ -91,7 +91,10 @@ class Scheduler {
   alloc::StackArenas& arenas() { return arenas_; }
 
   // ---- the global queue ----
-  // Queues a list of `n` fibers linked through Fiber::next.
+  // Queues a list of `n` fibers, already runnable, linked through
+  // Fiber::next, and wakes a worker for them. Moving a queued fiber (the
+  // monitor taking a busy worker's next slot) comes here, not to
+  // ready_global: a runnable fiber is not readied twice.
   void push_global(Fiber* first, Fiber* last, std::uint32_t n);
   void push_global(Fiber* f) { push_global(f, f, 1); }
   // Takes up to `max` fibers as a list (null when empty); *n says how many.
