@@ -125,6 +125,9 @@ class StackArenas {
   bool keep_mapped_ = false;                                 // guarded by mutex_
 };
 
+// One worker's stacks. Thread rules: owner worker only, but for
+// round_size(); a worker reaches its pool only through Worker::stacks(),
+// where checked builds check the caller is the owner.
 class StackPool {
  public:
   static constexpr std::size_t kDefaultSize = 256 << 10;

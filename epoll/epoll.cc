@@ -13,6 +13,7 @@
 #include <weft/fibers/probes.h>
 #include <weft/fibers/stats.h>
 #include <weft/io/timespec.h>
+#include <weft/fibers/intrusive_fifo.h>
 
 namespace weft::epoll {
 namespace {
@@ -346,7 +347,7 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
     }
     pop_waiter(s)->result = r;
     if (watched) watch.unwatch(*op);
-    if (scheduler.ready_elsewhere(op->fiber)) ++readied;
+    if (scheduler.ready_global(op->fiber)) ++readied;
   }
   return readied;
 }
@@ -368,7 +369,7 @@ bool EpollBackend::end_wait_elsewhere(io::Operation& op, int error, RescueHold& 
   unlink_waiter(op);
   op.result = -error;
   watch.unwatch(op);
-  (void)op.worker->scheduler().ready_elsewhere(op.fiber);  // (false: stopping; it stays parked)
+  (void)op.worker->scheduler().ready_global(op.fiber);  // (false: stopping; it stays parked)
   return true;
 }
 
@@ -518,9 +519,7 @@ io::Listener* EpollBackend::open_listener(int fd) {
   owner.check("EpollBackend", "open_listener");
   auto g = guard();
   auto* l = new EpollListener(this, fd);
-  l->next = listeners_;
-  if (listeners_ != nullptr) listeners_->prev = l;
-  listeners_ = l;
+  fibers::link_front<&EpollListener::prev, &EpollListener::next>(listeners_, l);
   return l;
 }
 
@@ -534,11 +533,7 @@ void EpollBackend::unlink_listener(EpollListener* l) {
   if (FdState* st = find(l->fd)) {
     while (st->read.head != nullptr) finish(*pop_waiter(st->read), -ECANCELED);
   }
-  if (l->prev != nullptr)
-    l->prev->next = l->next;
-  else
-    listeners_ = l->next;
-  if (l->next != nullptr) l->next->prev = l->prev;
+  fibers::unlink<&EpollListener::prev, &EpollListener::next>(listeners_, l);
   delete l;
 }
 

@@ -135,11 +135,15 @@ class EpollBackend final : public io::Backend {
   bool submit_to_pool(io::Operation& op);
   static std::int64_t attempt(io::Operation& op);
 
+  // Grouped by who may touch them: other threads wake it (wake_fd_,
+  // wake_flag_: set up by the owner before any other thread sees it); the
+  // rescuer takes mutex_; the rest is the owner's, under mutex_ when a
+  // rescue can happen (checked builds check the owner-only calls).
+  int wake_fd_ = -1;        // any thread writes; registered level-triggered, drained when it fires
+  io::WakeFlag wake_flag_;  // any thread; one write in flight at most
   const bool shared_;
   std::mutex mutex_;  // see "Rescue"; guards everything below when shared_
   int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // registered level-triggered; drained when it fires
-  io::WakeFlag wake_flag_;  // one write in flight at most
   std::vector<FdState*, alloc::Allocator<FdState*>> fds_;  // by descriptor number
   std::atomic<std::size_t> waiting_{0};  // operations parked on descriptors (busy() reads it)
   std::uint64_t polls_ = 0;              // polls begun (Operation::linked_at_poll)

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include <weft/fibers/result.h>
+#include <weft/fibers/intrusive_fifo.h>
 #include <weft/fibers/trace.h>
 #include <weft/fibers/wait.h>
 #include <weft/fibers/worker.h>
@@ -47,12 +48,7 @@ class BlockingPool {
         if (threads_ == 0) return EAGAIN;  // nobody would ever run it
       }
     }
-    job->next = nullptr;
-    if (tail_ != nullptr)
-      tail_->next = job;
-    else
-      head_ = job;
-    tail_ = job;
+    jobs_.push_back(job);
     ++queued_;
     lock.unlock();
     ready_.notify_one();
@@ -73,11 +69,9 @@ class BlockingPool {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         ++idle_;
-        ready_.wait(lock, [this] { return head_ != nullptr; });
+        ready_.wait(lock, [this] { return !jobs_.empty(); });
         --idle_;
-        job = head_;
-        head_ = job->next;
-        if (head_ == nullptr) tail_ = nullptr;
+        job = jobs_.pop_front();
         --queued_;
       }
       auto* worker = static_cast<Worker*>(job->worker);
@@ -98,8 +92,7 @@ class BlockingPool {
 
   std::mutex mutex_;
   std::condition_variable ready_;
-  BlockingJob* head_ = nullptr;  // guarded by mutex_
-  BlockingJob* tail_ = nullptr;  // guarded by mutex_
+  fibers::IntrusiveQueue<BlockingJob> jobs_;  // guarded by mutex_
   int queued_ = 0;               // guarded by mutex_
   int idle_ = 0;                 // guarded by mutex_
   int threads_ = 0;              // guarded by mutex_

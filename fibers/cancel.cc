@@ -1,5 +1,7 @@
 #include <weft/fibers/cancel.h>
 
+#include <weft/fibers/intrusive_fifo.h>
+
 namespace weft {
 
 CancelToken::~CancelToken() {
@@ -23,10 +25,7 @@ bool CancelToken::add(Registration* r) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (cancelled_.load(std::memory_order_relaxed)) return false;
   r->token = this;
-  r->prev = nullptr;
-  r->next = head_;
-  if (head_ != nullptr) head_->prev = r;
-  head_ = r;
+  fibers::link_front<&Registration::prev, &Registration::next>(head_, r);
   return true;
 }
 
@@ -37,12 +36,7 @@ void CancelToken::remove(Registration* r) {
 
 void CancelToken::unlink(Registration* r) {
   if (r->token != this) return;
-  if (r->prev != nullptr)
-    r->prev->next = r->next;
-  else
-    head_ = r->next;
-  if (r->next != nullptr) r->next->prev = r->prev;
-  r->prev = r->next = nullptr;
+  fibers::unlink<&Registration::prev, &Registration::next>(head_, r);
   r->token = nullptr;
 }
 

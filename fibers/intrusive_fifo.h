@@ -1,6 +1,15 @@
-// IntrusiveFifo: a first-in, first-out list threaded through its nodes, for
-// records that live elsewhere (a parked fiber's frame, a fiber record) and
-// must be linked and unlinked in O(1) without allocating.
+// Lists threaded through their nodes, for records that live elsewhere (a
+// parked fiber's frame, a fiber record, an operation) and must be linked and
+// unlinked in O(1) without allocating. Two shapes, one mechanism:
+//   IntrusiveFifo         first-in, first-out, doubly linked: any node
+//                         leaves in O(1) (waiters served in order);
+//   IntrusiveQueue        first-in, first-out, singly linked through
+//                         `next`: nodes leave from the front only, several
+//                         at a time (run queues, job queues);
+//   link_front / unlink   a set kept as a head pointer, newest first, with
+//                         links named by the node (a record on several
+//                         lists: Fiber::all_prev/all_next, an operation's
+//                         watch_prev/watch_next).
 //
 // Thread rules: none of its own; the lock of the object that holds the list
 // guards it and every node's links.
@@ -56,5 +65,69 @@ class IntrusiveFifo {
   Node* head_ = nullptr;
   Node* tail_ = nullptr;
 };
+
+// A first-in, first-out queue threaded through its nodes' `next`; nodes
+// leave from the front only. It owns nothing; the lock of the object that
+// holds it guards it and every node's link.
+template <class Node>
+class IntrusiveQueue {
+ public:
+  bool empty() const { return head_ == nullptr; }
+  // Appends the chain first..last, linked through `next` (last's is set).
+  void append(Node* first, Node* last) {
+    last->next = nullptr;
+    (tail_ != nullptr ? tail_->next : head_) = first;
+    tail_ = last;
+  }
+  void push_back(Node* n) { append(n, n); }
+  Node* pop_front() {
+    Node* n = head_;
+    if (n == nullptr) return nullptr;
+    head_ = n->next;
+    if (head_ == nullptr) tail_ = nullptr;
+    n->next = nullptr;
+    return n;
+  }
+  // Takes up to `max` nodes from the front as a chain ending in null (null
+  // when empty); *n says how many.
+  template <class Count>
+  Node* take(Count max, Count* n) {
+    *n = 0;
+    Node* first = head_;
+    Node* last = nullptr;
+    while (head_ != nullptr && *n < max) {
+      last = head_;
+      head_ = head_->next;
+      ++*n;
+    }
+    if (head_ == nullptr) tail_ = nullptr;
+    if (last != nullptr) last->next = nullptr;
+    return *n == 0 ? nullptr : first;
+  }
+
+ private:
+  Node* head_ = nullptr;
+  Node* tail_ = nullptr;
+};
+
+// Puts `n` in front of the list that starts at `head`, linked through the
+// node's members `Prev` and `Next` (member pointers).
+template <auto Prev, auto Next, class Node>
+inline void link_front(Node*& head, Node* n) {
+  n->*Prev = nullptr;
+  n->*Next = head;
+  if (head != nullptr) head->*Prev = n;
+  head = n;
+}
+
+// Takes `n`, which must be on it, off the list that starts at `head`, and
+// clears its links.
+template <auto Prev, auto Next, class Node>
+inline void unlink(Node*& head, Node* n) {
+  (n->*Prev != nullptr ? (n->*Prev)->*Next : head) = n->*Next;
+  if (n->*Next != nullptr) (n->*Next)->*Prev = n->*Prev;
+  n->*Prev = nullptr;
+  n->*Next = nullptr;
+}
 
 }  // namespace weft::fibers

@@ -65,18 +65,13 @@ void Scheduler::attach(std::size_t index, Worker* worker) {
 void Scheduler::push_global(Fiber* first, Fiber* last, std::uint32_t n) {
   {
     std::lock_guard<SpinLock> lock(global_mutex_);
-    last->next = nullptr;
-    if (global_tail_ != nullptr)
-      global_tail_->next = first;
-    else
-      global_head_ = first;
-    global_tail_ = last;
+    global_.append(first, last);
     global_size_.fetch_add(n, std::memory_order_release);
   }
   notify_work();
 }
 
-bool Scheduler::ready_elsewhere(Fiber* f) {
+bool Scheduler::ready_global(Fiber* f) {
   if (stopping()) return false;
   f->become(FiberState::runnable);
   push_global(f);
@@ -87,17 +82,9 @@ Fiber* Scheduler::take_global(std::uint32_t max, std::uint32_t* n) {
   *n = 0;
   if (global_empty()) return nullptr;
   std::lock_guard<SpinLock> lock(global_mutex_);
-  Fiber* first = global_head_;
-  Fiber* last = nullptr;
-  while (global_head_ != nullptr && *n < max) {
-    last = global_head_;
-    global_head_ = global_head_->next;
-    ++*n;
-  }
-  if (global_head_ == nullptr) global_tail_ = nullptr;
-  if (last != nullptr) last->next = nullptr;
+  Fiber* first = global_.take(max, n);
   global_size_.fetch_sub(*n, std::memory_order_release);
-  return *n == 0 ? nullptr : first;
+  return first;
 }
 
 // ---- idle and spinning workers ----------------------------------------------------

@@ -69,6 +69,7 @@
 #include <weft/alloc/heap.h>
 #include <weft/alloc/stack.h>
 #include <weft/fibers/fiber.h>
+#include <weft/fibers/intrusive_fifo.h>
 #include <weft/fibers/spin_lock.h>
 
 namespace weft::fibers {
@@ -99,11 +100,12 @@ class Scheduler {
   void push_global(Fiber* f) { push_global(f, f, 1); }
   // Takes up to `max` fibers as a list (null when empty); *n says how many.
   Fiber* take_global(std::uint32_t max, std::uint32_t* n);
-  // A parked fiber is runnable again, readied by a thread that is no worker
-  // of its own (the monitor rescuing completions): onto the global queue,
-  // waking a worker for it. Returns false, and does nothing, once the
-  // runtime is stopping (the fiber stays parked and is abandoned).
-  bool ready_elsewhere(Fiber* f);
+  // Any thread. Readies a parked fiber onto the global queue, waking a
+  // worker for it: for a thread that is not the fiber's worker and must not
+  // wait for it (the monitor rescuing completions from a busy worker).
+  // Returns false, and does nothing, once the runtime is stopping (the
+  // fiber stays parked and is abandoned).
+  bool ready_global(Fiber* f);
   bool global_empty() const { return global_size_.load(std::memory_order_acquire) == 0; }
   std::uint32_t global_size() const { return global_size_.load(std::memory_order_acquire); }
 
@@ -156,8 +158,7 @@ class Scheduler {
   Scheduler* debug_next_ = nullptr;
 
   SpinLock global_mutex_;  // held for a few pointer moves: spin, never sleep
-  Fiber* global_head_ = nullptr;  // guarded by global_mutex_
-  Fiber* global_tail_ = nullptr;  // guarded by global_mutex_
+  IntrusiveQueue<Fiber> global_;  // guarded by global_mutex_
   std::atomic<std::uint32_t> global_size_{0};
 
   std::mutex idle_mutex_;

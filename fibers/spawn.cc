@@ -89,7 +89,7 @@ void sleep_until(Deadline deadline) {
   timer.fiber = w.current_fiber();
   timer.fire = [](fibers::Timer* t) {
     auto* s = static_cast<SleepTimer*>(t);
-    fibers::ready_from_anywhere(s->fiber, s->worker);
+    fibers::ready_here_or_home(s->fiber, s->worker);
   };
   timer.any_thread = true;  // the monitor may fire it while w runs a hog
   // Armed by the park's commit, once this fiber has switched out: fired on

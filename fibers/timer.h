@@ -29,8 +29,8 @@ struct Timer {
   void (*fire)(Timer* self) = nullptr;  // runs on the home context
   // The callback may run on another thread than the owner's (the monitor's,
   // while the owner runs one fiber for long: fire_expired_elsewhere). Set
-  // only for callbacks that ready fibers through ready_from_anywhere (or
-  // the scheduler's ready_elsewhere) and touch the owner's state only under
+  // only for callbacks that ready fibers through ready_here_or_home (or
+  // the scheduler's ready_global) and touch the owner's state only under
   // a lock they try, adding the timer back when they fail (the epoll
   // backend's deadlines).
   bool any_thread = false;

@@ -10,7 +10,7 @@ void throw_not_on_fiber(const char* what) {
   throw std::logic_error(std::string(what) + " must be called from a weft fiber");
 }
 
-void ready_from_anywhere(Fiber* fiber, Worker* home, bool next, Worker* me) {
+void ready_here_or_home(Fiber* fiber, Worker* home, bool next, Worker* me) {
   if (me != nullptr) {
     me->ready(fiber, next);
   } else {
@@ -67,7 +67,7 @@ bool Waiter::commit(Fiber*, void* self) {
 }
 
 void Waiter::finish_wake(bool next) {
-  if (handshake_.woken()) ready_from_anywhere(fiber_, worker_, next);
+  if (handshake_.woken()) ready_here_or_home(fiber_, worker_, next);
 }
 
 void Waiter::take_back_registrations() {

@@ -134,10 +134,10 @@ inline Worker& require_fiber(const char* what) {
   return *w;
 }
 
-// Readies `fiber` from whatever thread calls: on the caller's worker `me` if
-// it is one (the fiber runs there next), else through the inbox of `home`,
-// the worker the fiber parked on.
-void ready_from_anywhere(Fiber* fiber, Worker* home, bool next = true,
+// Any thread. Readies `fiber` here, on the caller's worker `me` if it is one
+// (Worker::ready: the fiber runs there next), else at home, through the
+// inbox of `home`, the worker the fiber parked on (Worker::ready_remote).
+void ready_here_or_home(Fiber* fiber, Worker* home, bool next = true,
                          Worker* me = Worker::current());
 
 }  // namespace weft::fibers

@@ -19,6 +19,7 @@
 #include <weft/alloc/heap.h>
 #include <weft/fibers/context.h>
 #include <weft/fibers/result.h>
+#include <weft/fibers/intrusive_fifo.h>
 
 namespace weft::fibers {
 namespace {
@@ -103,10 +104,10 @@ std::chrono::nanoseconds Worker::cpu_time() const {
 
 bool Worker::describe_running(std::uint64_t count, RunningFiber& out) const {
   std::lock_guard<std::mutex> lock(g_inspection);
-  const Fiber* f = running_.load(std::memory_order_acquire);
+  const Fiber* f = remote_.running.load(std::memory_order_acquire);
   if (f == nullptr) return false;
   g_inspected.store(f, std::memory_order_seq_cst);
-  const bool same = switch_seq_.load(std::memory_order_seq_cst) == count;
+  const bool same = remote_.switch_seq.load(std::memory_order_seq_cst) == count;
   if (same) {
     out.id = f->id;
     std::memcpy(out.name, f->name, sizeof out.name);
@@ -175,26 +176,18 @@ inline std::uint64_t Worker::next_id() {
 inline void Worker::link(Fiber* f) {
   if (multi_) lock_live();
   f->listed_on = this;
-  f->all_prev = nullptr;
-  f->all_next = live_;
-  if (live_ != nullptr) live_->all_prev = f;
-  live_ = f;
+  link_front<&Fiber::all_prev, &Fiber::all_next>(live_, f);
   if (multi_) unlock_live();
-  live_balance_.store(live_balance_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  remote_.live_balance.store(remote_.live_balance.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 // The fiber may be listed on another worker (it was made there).
 inline void Worker::unlink(Fiber* f) {
   Worker* owner = f->listed_on;
   if (multi_) owner->lock_live();
-  if (f->all_prev != nullptr)
-    f->all_prev->all_next = f->all_next;
-  else
-    owner->live_ = f->all_next;
-  if (f->all_next != nullptr) f->all_next->all_prev = f->all_prev;
+  fibers::unlink<&Fiber::all_prev, &Fiber::all_next>(owner->live_, f);
   if (multi_) owner->unlock_live();
-  f->all_prev = f->all_next = nullptr;
-  live_balance_.store(live_balance_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  remote_.live_balance.store(remote_.live_balance.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const SpawnOptions& options,
@@ -285,7 +278,7 @@ void Worker::round() {
   // The next slot lasts one round: a pair of fibers handing off to each
   // other must not keep the rest of the queue waiting.
   if (Fiber* f = take_next()) enqueue(f);
-  if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
+  if (remote_.inbox_full.load(std::memory_order_acquire)) take_inbox();
   bool runnable = !runnable_.empty();
   if (runnable) {
     // Fairness: the global queue gets a share every round, whatever runs
@@ -349,7 +342,7 @@ bool Worker::steal() {
     LocalQueue::Stealer from(victim->queue_);
     if (const std::uint32_t got = from.steal_into(runnable_); got != 0) {
       ++stats_.steals;
-      victim->stats_stolen_.fetch_add(got, std::memory_order_relaxed);
+      victim->remote_.stats_stolen.fetch_add(got, std::memory_order_relaxed);
       stats_.stolen_in += got;
       WEFT_PROBE3(steal, index_, victim->index_, got);
       if (trace::on()) [[unlikely]]
@@ -370,7 +363,7 @@ bool Worker::steal_next(std::size_t start) {
   for (std::size_t i = 0; i < n; ++i) {
     Worker* victim = scheduler_.worker((start + i) % n);
     if (victim == nullptr || victim == this) continue;
-    if (victim->next_.load(std::memory_order_relaxed) == nullptr) continue;
+    if (victim->remote_.next.load(std::memory_order_relaxed) == nullptr) continue;
     const std::uint64_t count = victim->switch_count();
     const Deadline until = Clock::now() + kGrace;
     while (Clock::now() < until) __builtin_ia32_pause();
@@ -378,7 +371,7 @@ bool Worker::steal_next(std::size_t start) {
     if (Fiber* f = victim->take_next_slot()) {
       runnable_.push(f);  // room: our queue is empty
       ++stats_.steals;
-      victim->stats_stolen_.fetch_add(1, std::memory_order_relaxed);
+      victim->remote_.stats_stolen.fetch_add(1, std::memory_order_relaxed);
       ++stats_.stolen_in;
       WEFT_PROBE3(steal, index_, victim->index_, 1);
       if (trace::on()) [[unlikely]]
@@ -396,7 +389,7 @@ bool Worker::spin_for_work() {
   ++stats_.idle_spins;
   const Deadline until = Clock::now() + options_.idle_spin;
   do {
-    if (scheduler_.stopping() || inbox_full_.load(std::memory_order_acquire) ||
+    if (scheduler_.stopping() || remote_.inbox_full.load(std::memory_order_acquire) ||
         backend_.has_completions() ||
         (!timers_.empty() && timers_.next_deadline() <= Clock::now()) || find_work()) {
       ++stats_.idle_spin_hits;
@@ -408,7 +401,7 @@ bool Worker::spin_for_work() {
 }
 
 bool Worker::anything_queued_anywhere() const {
-  if (!scheduler_.global_empty() || inbox_full_.load(std::memory_order_acquire)) return true;
+  if (!scheduler_.global_empty() || remote_.inbox_full.load(std::memory_order_acquire)) return true;
   for (std::size_t i = 0; i < scheduler_.size(); ++i) {
     const Worker* w = scheduler_.worker(i);
     if (w != nullptr && !w->queue_.empty()) return true;
@@ -434,10 +427,10 @@ void Worker::sleep_until_work() {
     spinning_ = false;
     scheduler_.done_spinning();
   }
-  quiet_.store(!prospects(), std::memory_order_release);
+  remote_.quiet.store(!prospects(), std::memory_order_release);
   scheduler_.go_idle(this);
   if (anything_queued_anywhere() || scheduler_.stopping()) {
-    quiet_.store(false, std::memory_order_relaxed);
+    remote_.quiet.store(false, std::memory_order_relaxed);
     spinning_ = scheduler_.leave_idle(this);
     return;
   }
@@ -447,7 +440,7 @@ void Worker::sleep_until_work() {
       all_quiet &= scheduler_.worker(i)->idle_without_prospects();
     }
     if (all_quiet && !anything_queued_anywhere()) {
-      quiet_.store(false, std::memory_order_relaxed);
+      remote_.quiet.store(false, std::memory_order_relaxed);
       scheduler_.leave_idle(this);
       report_deadlock();
       return;
@@ -456,7 +449,7 @@ void Worker::sleep_until_work() {
   if (stacks_.has_unchecked()) stacks_.sweep();
   ++stats_.parks_worker;
   poll(true);
-  quiet_.store(false, std::memory_order_relaxed);
+  remote_.quiet.store(false, std::memory_order_relaxed);
   spinning_ = scheduler_.leave_idle(this);
   take_arrivals();
 }
@@ -480,7 +473,7 @@ void Worker::poll_traced(bool block) {
 // After a poll: fibers other threads readied through the inbox, and timers
 // that came due.
 void Worker::take_arrivals() {
-  if (inbox_full_.load(std::memory_order_acquire)) take_inbox();
+  if (remote_.inbox_full.load(std::memory_order_acquire)) take_inbox();
   if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
 }
 
@@ -499,15 +492,15 @@ void Worker::ready_remote(Fiber* fiber, bool announced) {
   // the runtime cannot stop before their count comes down, last, so the
   // scheduler is still there while this thread pushes and notifies; a
   // plain thread's wake-up has no such guarantee and takes the inbox.
-  const std::uint64_t stuck = stuck_at_.load(std::memory_order_acquire);
+  const std::uint64_t stuck = remote_.stuck_at.load(std::memory_order_acquire);
   if (announced && stuck != 0 && switch_count() == stuck - 1 &&
-      scheduler_.ready_elsewhere(fiber)) {
-    remote_expected_.fetch_sub(1, std::memory_order_release);
+      scheduler_.ready_global(fiber)) {
+    remote_.remote_expected.fetch_sub(1, std::memory_order_release);
     return;
   }
-  std::lock_guard<std::mutex> lock(inbox_mutex_);
-  inbox_.push_back({fiber, announced, nullptr, nullptr});
-  inbox_full_.store(true, std::memory_order_release);
+  std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
+  remote_.inbox.push_back({fiber, announced, nullptr, nullptr});
+  remote_.inbox_full.store(true, std::memory_order_release);
   backend_.wake();
 }
 
@@ -515,16 +508,16 @@ std::size_t Worker::rescue_arrivals() {
   if (!timers_.empty() && timers_.next_deadline() <= Clock::now()) {
     timers_.fire_expired_elsewhere(Clock::now(), kRoundMinimum);
   }
-  if (!inbox_full_.load(std::memory_order_acquire)) return 0;
+  if (!remote_.inbox_full.load(std::memory_order_acquire)) return 0;
   Fiber* first = nullptr;
   Fiber* last = nullptr;
   std::uint32_t n = 0;
   std::size_t announced = 0;
   {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
     if (scheduler_.stopping()) return 0;
-    auto kept = inbox_.begin();
-    for (const Arrival& a : inbox_) {
+    auto kept = remote_.inbox.begin();
+    for (const Arrival& a : remote_.inbox) {
       if (a.fiber == nullptr) {
         *kept++ = a;  // a task: the owner's home context runs it
         continue;
@@ -536,36 +529,36 @@ std::size_t Worker::rescue_arrivals() {
       last = a.fiber;
       ++n;
     }
-    inbox_.erase(kept, inbox_.end());
-    inbox_full_.store(!inbox_.empty(), std::memory_order_release);
+    remote_.inbox.erase(kept, remote_.inbox.end());
+    remote_.inbox_full.store(!remote_.inbox.empty(), std::memory_order_release);
   }
   if (n == 0) return 0;
   scheduler_.push_global(first, last, n);
-  // Counted down where they arrive (see remote_expected_): in the queue now.
-  if (announced != 0) remote_expected_.fetch_sub(announced, std::memory_order_release);
+  // Counted down where they arrive (see remote_.remote_expected): in the queue now.
+  if (announced != 0) remote_.remote_expected.fetch_sub(announced, std::memory_order_release);
   return n;
 }
 
 void Worker::post(void (*fn)(void* arg), void* arg) {
-  std::lock_guard<std::mutex> lock(inbox_mutex_);
-  inbox_.push_back({nullptr, false, fn, arg});
-  inbox_full_.store(true, std::memory_order_release);
+  std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
+  remote_.inbox.push_back({nullptr, false, fn, arg});
+  remote_.inbox_full.store(true, std::memory_order_release);
   backend_.wake();
 }
 
 void Worker::take_inbox() {
   std::vector<Arrival, alloc::Allocator<Arrival>> arrived;
   {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    arrived.swap(inbox_);
-    inbox_full_.store(false, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
+    arrived.swap(remote_.inbox);
+    remote_.inbox_full.store(false, std::memory_order_relaxed);
   }
   for (const Arrival& a : arrived) {
     if (a.task != nullptr) {
       a.task(a.arg);
       continue;
     }
-    if (a.announced) remote_expected_.fetch_sub(1, std::memory_order_relaxed);
+    if (a.announced) remote_.remote_expected.fetch_sub(1, std::memory_order_relaxed);
     ready(a.fiber);
   }
 }
@@ -645,8 +638,8 @@ void Worker::switch_to(Fiber* next) {
   if (sp < self->lowest_sp) self->lowest_sp = sp;
   current_ = next;
   if (next != &home_) next->become(FiberState::running);  // (home's state never changes)
-  running_.store(next == &home_ ? nullptr : next, std::memory_order_release);
-  switch_seq_.store(switch_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  remote_.running.store(next == &home_ ? nullptr : next, std::memory_order_release);
+  remote_.switch_seq.store(remote_.switch_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   self->eh = *eh_globals_;
   *eh_globals_ = next->eh;
   sanitizer::before_switch(self->san, next->san, after_ == After::finish);
@@ -724,20 +717,15 @@ void Worker::finish_current() {
 void Worker::ready_slow(Fiber* fiber, bool next) {
   owner_.check("Worker", "ready");
   if (stopping_) return;
-  ++stats_.wakeups;
-  if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
-    probes::wake(fiber->id);
-  if (trace::on()) [[unlikely]]
-    trace::wake(fiber, &scheduler_);
-  fiber->become(FiberState::runnable);
+  count_ready(fiber);
   if (!next || !on_fiber() || (options_.shuffle && random() % 2 == 0)) {
     enqueue(fiber);
     return;
   }
-  Fiber* displaced = next_.load(std::memory_order_relaxed);
+  Fiber* displaced = remote_.next.load(std::memory_order_relaxed);
   if (displaced == nullptr) {
-    next_.store(fiber, std::memory_order_release);
-  } else if ((displaced = next_.exchange(fiber, std::memory_order_acq_rel)) != nullptr) {
+    remote_.next.store(fiber, std::memory_order_release);
+  } else if ((displaced = remote_.next.exchange(fiber, std::memory_order_acq_rel)) != nullptr) {
     enqueue(displaced);
     return;  // enqueue told the idle workers
   }
@@ -747,15 +735,15 @@ void Worker::ready_slow(Fiber* fiber, bool next) {
 
 // The next slot's fiber, if any (owner only).
 inline Fiber* Worker::take_next() {
-  Fiber* f = next_.load(std::memory_order_relaxed);
+  Fiber* f = remote_.next.load(std::memory_order_relaxed);
   if (f == nullptr) return nullptr;
   if (!multi_) {
     // Alone: no idle worker steals the slot, and the monitor rescues
     // nothing with one worker, so no one else takes it.
-    next_.store(nullptr, std::memory_order_relaxed);
+    remote_.next.store(nullptr, std::memory_order_relaxed);
     return f;
   }
-  return next_.exchange(nullptr, std::memory_order_acq_rel);
+  return remote_.next.exchange(nullptr, std::memory_order_acq_rel);
 }
 
 void Worker::yield() {
@@ -765,7 +753,7 @@ void Worker::yield() {
   // Depth is otherwise noted at switches, and this yield may not switch.
   const void* sp = __builtin_frame_address(0);
   if (sp < self->lowest_sp) self->lowest_sp = sp;
-  if (runnable_.empty() && next_.load(std::memory_order_relaxed) == nullptr && round_left_ > 0) {
+  if (runnable_.empty() && remote_.next.load(std::memory_order_relaxed) == nullptr && round_left_ > 0) {
     // Nothing else to run here: go on, but the round still ends in time.
     --round_left_;
     return;
@@ -816,7 +804,7 @@ void Worker::abandon_all() {
     io_ended &= w->io_ended_;
     while (w->runnable_.pop() != nullptr) {
     }
-    w->next_.store(nullptr, std::memory_order_relaxed);
+    w->remote_.next.store(nullptr, std::memory_order_relaxed);
   }
   std::uint32_t n = 0;
   while (scheduler_.take_global(LocalQueue::kCapacity, &n) != nullptr) {
@@ -849,9 +837,9 @@ void Worker::drain() {
   // Fibers in the inbox are gone (abandoned); tasks still run.
   std::vector<Arrival, alloc::Allocator<Arrival>> arrived;
   {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    arrived.swap(inbox_);
-    inbox_full_.store(false, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
+    arrived.swap(remote_.inbox);
+    remote_.inbox_full.store(false, std::memory_order_relaxed);
   }
   for (const Arrival& a : arrived) {
     if (a.task != nullptr) a.task(a.arg);
@@ -870,7 +858,7 @@ bool Worker::wait_for_remote() {
   }
   if (remote_settled()) return true;
   std::fprintf(stderr, "weft: %zu blocking calls did not finish in time\n",
-               remote_expected_.load(std::memory_order_acquire));
+               remote_.remote_expected.load(std::memory_order_acquire));
   return false;
 }
 
@@ -894,9 +882,9 @@ void Worker::abandon(Fiber* f) {
 
 Stats Worker::snapshot() const {
   Stats s = stats_;
-  s.switches = switch_seq_.load(std::memory_order_relaxed);
+  s.switches = remote_.switch_seq.load(std::memory_order_relaxed);
   s.fibers_live = static_cast<std::uint64_t>(live_balance());
-  s.stolen_out = stats_stolen_.load(std::memory_order_relaxed);
+  s.stolen_out = remote_.stats_stolen.load(std::memory_order_relaxed);
   const alloc::StackPoolStats pool = stacks_.stats();
   s.stack_slots = pool.slots_created;
   s.stack_trims = pool.trims;

@@ -10,14 +10,16 @@
 //           between rounds; fibers switch back to it when the round is over.
 //
 // Ownership and threads
-//   Owned by its thread: the poller, the stack pool, the counters, the
-//   current fiber and round. Shared, each with its own rule: the local queue
-//   (the owner pushes and pops, anyone steals: local_queue.h), the timer
-//   heap (locked: a fiber woken elsewhere takes its timer back), the inbox
-//   (locked: other threads ready fibers through it), the list of live fibers
-//   (locked when there are several workers: a fiber may finish on another
-//   worker than the one that made it). Functions say "Owner only." or
-//   "Any thread.".
+//   Split by who may touch it (Worker::Remote). Owned by its thread, and
+//   checked in checked builds (checks.h): the poller, the stack pool, the
+//   counters, the current fiber and round. In Worker::Remote, each with its
+//   own rule: the next slot, the inbox (locked: other threads ready fibers
+//   through it), what the monitor reads. With their own rules: the local
+//   queue (the owner pushes and pops, anyone steals: local_queue.h), the
+//   timer heap (locked: a fiber woken elsewhere takes its timer back), the
+//   list of live fibers (locked when there are several workers: a fiber may
+//   finish on another worker than the one that made it). Functions say
+//   "Owner only." or "Any thread.".
 //
 // Scheduling rounds
 //   1. The home context takes its inbox and its share of the global queue
@@ -136,10 +138,10 @@ class Worker {
   // Any thread. Fibers made on this worker minus fibers finished on it (a
   // fiber may finish elsewhere, so one worker's figure can be negative; the
   // sum over workers is the number alive).
-  std::int64_t live_balance() const { return live_balance_.load(std::memory_order_relaxed); }
+  std::int64_t live_balance() const { return remote_.live_balance.load(std::memory_order_relaxed); }
   // Any thread. Published before the worker sleeps: nothing of its own (a
   // timer, I/O in flight, a blocking call) can wake one of its fibers.
-  bool idle_without_prospects() const { return quiet_.load(std::memory_order_acquire); }
+  bool idle_without_prospects() const { return remote_.quiet.load(std::memory_order_acquire); }
 
   // Owner only. The fiber running now (&home when none).
   Fiber* current_fiber() const { return current_; }
@@ -147,10 +149,10 @@ class Worker {
   // Any thread, for the monitor (monitor.h): a count of switches, and the
   // fiber the last one went to (null: the worker's own loop, or asleep).
   // Written by the owner at every switch, relaxed: a sample, not a sync.
-  std::uint64_t switch_count() const { return switch_seq_.load(std::memory_order_acquire); }
+  std::uint64_t switch_count() const { return remote_.switch_seq.load(std::memory_order_acquire); }
   // CPU time the worker's thread has used so far. Any thread.
   std::chrono::nanoseconds cpu_time() const;
-  const Fiber* running() const { return running_.load(std::memory_order_acquire); }
+  const Fiber* running() const { return remote_.running.load(std::memory_order_acquire); }
   // Any thread, for the monitor: if the worker is still on the fiber it was
   // on at switch `count`, copies that fiber's name and id and returns true.
   struct RunningFiber {
@@ -210,29 +212,24 @@ class Worker {
     // The common hand-off of a lone worker, inline: a running fiber readies
     // the one it woke into the empty next slot.
     if (!multi_ && !options_.shuffle && next && on_fiber() && !stopping_ &&
-        next_.load(std::memory_order_relaxed) == nullptr) {
-      ++stats_.wakeups;
-      if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
-        probes::wake(fiber->id);
-      if (trace::on()) [[unlikely]]
-        trace::wake(fiber, &scheduler_);
-      fiber->become(FiberState::runnable);
-      next_.store(fiber, std::memory_order_relaxed);
+        remote_.next.load(std::memory_order_relaxed) == nullptr) {
+      count_ready(fiber);
+      remote_.next.store(fiber, std::memory_order_relaxed);
       return;
     }
     ready_slow(fiber, next);
   }
   // Any thread, for the monitor: takes the fiber waiting in the next slot of
   // a worker stuck on one fiber (null if none), so another worker can run it.
-  Fiber* take_next_slot() { return next_.exchange(nullptr, std::memory_order_acq_rel); }
+  Fiber* take_next_slot() { return remote_.next.exchange(nullptr, std::memory_order_acq_rel); }
   // Owner only, on a fiber, before it parks to wait for another thread (the
   // blocking pool): the worker then neither reports a deadlock nor stops
   // before that thread is done with the fiber's memory.
-  void expect_remote() { remote_expected_.fetch_add(1, std::memory_order_relaxed); }
+  void expect_remote() { remote_.remote_expected.fetch_add(1, std::memory_order_relaxed); }
   // Owner only. Undoes expect_remote() for a job that never started.
-  void settle_remote() { remote_expected_.fetch_sub(1, std::memory_order_relaxed); }
+  void settle_remote() { remote_.remote_expected.fetch_sub(1, std::memory_order_relaxed); }
   // Owner only. No fiber waits on another thread any more.
-  bool remote_settled() const { return remote_expected_.load(std::memory_order_acquire) == 0; }
+  bool remote_settled() const { return remote_.remote_expected.load(std::memory_order_acquire) == 0; }
   // Any thread. Readies a fiber parked on this worker, at the start of the
   // worker's next round, and wakes the worker if it sleeps. `announced`: the
   // fiber was counted by expect_remote() (a blocking-pool job): while the
@@ -243,7 +240,7 @@ class Worker {
   // The monitor: the worker has been on one fiber since switch `count`;
   // until it switches again, ready_remote() sends fibers back from the
   // blocking pool elsewhere.
-  void mark_stuck(std::uint64_t count) { stuck_at_.store(count + 1, std::memory_order_release); }
+  void mark_stuck(std::uint64_t count) { remote_.stuck_at.store(count + 1, std::memory_order_release); }
   // The monitor, while this worker runs one fiber for long: fires its
   // expired timers that may fire on any thread (sleeps, wait deadlines),
   // then moves the fibers in its inbox (woken by those timers, by plain
@@ -260,7 +257,12 @@ class Worker {
   TimerHeap& timers() { return timers_; }
   Stats& counters() { return stats_; }
   Stats snapshot() const;
-  alloc::StackPool& stacks() { return stacks_; }
+  // The pool is owner-only as well, and reached only through here (alloc/
+  // sits below the checks): checked builds check it at this door.
+  alloc::StackPool& stacks() {
+    owner_.check("Worker", "stacks");
+    return stacks_;
+  }
 
   // Owner only. The entry of every fiber stack (`from`: the worker that
   // switched to it); see scheduler.cc.
@@ -270,6 +272,16 @@ class Worker {
   enum class After : std::uint8_t { nothing, requeue, park, finish };
 
   void ready_slow(Fiber* fiber, bool next);
+  // What every ready() does first: counts it, tells the probes and the
+  // trace, and makes the fiber runnable.
+  void count_ready(Fiber* fiber) {
+    ++stats_.wakeups;
+    if (WEFT_PROBE_ENABLED(wake)) [[unlikely]]
+      probes::wake(fiber->id);
+    if (trace::on()) [[unlikely]]
+      trace::wake(fiber, &scheduler_);
+    fiber->become(FiberState::runnable);
+  }
   void round();
   void take_inbox();
   void quiesce();
@@ -315,13 +327,43 @@ class Worker {
   // constinit: no lazy-initialisation guard on each access.
   static constinit thread_local Worker* tls_current_;
 
+  // The worker is split by who may touch it. `remote_` holds everything
+  // other threads read or write (stealers, the monitor, the blocking pool,
+  // plain threads readying fibers), each field with its rule; every other
+  // member belongs to the owner thread alone, and checked builds check the
+  // owner-only calls (owner_). The local queue (local_queue.h: the owner
+  // pushes and pops, anyone steals) and the live list (live_lock_) carry
+  // their own rules.
+  struct Arrival {
+    Fiber* fiber;  // null for a task
+    bool announced;
+    void (*task)(void*);
+    void* arg;
+  };
+  struct Remote {
+    // The next slot: set by the owner only; taken by the owner, an idle
+    // worker (steal_next) or the monitor (so taking is an exchange; setting
+    // over null is a plain store, as only the owner makes it non-null).
+    std::atomic<Fiber*> next{nullptr};
+    std::atomic<std::uint64_t> switch_seq{0};    // written by the owner, read by the monitor
+    std::atomic<const Fiber*> running{nullptr};  // written by the owner, read by the monitor
+    std::atomic<std::uint64_t> stats_stolen{0};  // fibers others stole from us
+    std::atomic<std::int64_t> live_balance{0};   // written by the owner only
+    std::atomic<bool> quiet{false};              // see idle_without_prospects()
+    // Fibers readied by other threads (ready_remote), taken each round.
+    std::mutex inbox_mutex;
+    std::vector<Arrival, alloc::Allocator<Arrival>> inbox;  // guarded by inbox_mutex
+    std::atomic<bool> inbox_full{false};
+    // Parked fibers waiting on other threads. The owner counts them up; they
+    // are counted down where they arrive (the inbox, or the global queue).
+    std::atomic<std::size_t> remote_expected{0};
+    std::atomic<std::uint64_t> stuck_at{0};  // see mark_stuck(); 0: never
+  };
+  Remote remote_;
+
+  // ---- owner thread only, from here on ----
   Poller& backend_;
-  OwnerThread owner_;  // the thread that runs it (Binding); checked builds check the owner-only calls
-  // The next slot: set by the owner only; taken by the owner, an idle worker
-  // (steal_next) or the monitor (so taking is an exchange; setting over null is a plain store, as only
-  // the owner makes it non-null).
-  std::atomic<Fiber*> next_{nullptr};
-  std::atomic<std::uint64_t> switch_seq_{0};  // written by the owner only
+  OwnerThread owner_;  // the thread that runs it (Binding)
   Scheduler& scheduler_;
   std::size_t index_;
   bool multi_;  // more than one worker: shared structures need their locks
@@ -335,7 +377,6 @@ class Worker {
   TimerHeap timers_;
   Fiber home_;
   Fiber* current_ = &home_;
-  std::atomic<const Fiber*> running_{nullptr};
   Fiber* live_ = nullptr;  // fibers created here and not finished; see lock_live()
   std::atomic_flag live_lock_ = ATOMIC_FLAG_INIT;
   std::uint32_t picks_ = 0;  // for the global queue's turn every 61 picks
@@ -361,24 +402,7 @@ class Worker {
   bool io_ended_ = true;  // quiesce(): every request and blocking call ended
   bool leak_abandoned_stacks_ = false;
   Stats stats_;
-  std::atomic<std::uint64_t> stats_stolen_{0};  // fibers others stole from us
-  std::atomic<std::int64_t> live_balance_{0};   // written by the owner only
-  std::atomic<bool> quiet_{false};              // see idle_without_prospects()
 
-  // Fibers readied by other threads (ready_remote), taken each round.
-  std::mutex inbox_mutex_;
-  struct Arrival {
-    Fiber* fiber;  // null for a task
-    bool announced;
-    void (*task)(void*);
-    void* arg;
-  };
-  std::vector<Arrival, alloc::Allocator<Arrival>> inbox_;  // guarded by inbox_mutex_
-  std::atomic<bool> inbox_full_{false};
-  // Parked fibers waiting on other threads. The owner counts them up; they
-  // are counted down where they arrive (the inbox, or the global queue).
-  std::atomic<std::size_t> remote_expected_{0};
-  std::atomic<std::uint64_t> stuck_at_{0};  // see mark_stuck(); 0: never
 };
 
 // Prints "weft: uncaught exception in detached fiber <name> (#id): <what>"

@@ -15,22 +15,17 @@ Result<Address> Address::parse(std::string_view host, std::uint16_t port) {
   if (host.size() >= sizeof text) return errno_error(EINVAL);
   std::memcpy(text, host.data(), host.size());
   text[host.size()] = '\0';
-  Address a;
   sockaddr_in v4{};
   if (inet_pton(AF_INET, text, &v4.sin_addr) == 1) {
     v4.sin_family = AF_INET;
     v4.sin_port = htons(port);
-    std::memcpy(&a.storage_, &v4, sizeof v4);
-    a.size_ = sizeof v4;
-    return a;
+    return Address(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
   }
   sockaddr_in6 v6{};
   if (inet_pton(AF_INET6, text, &v6.sin6_addr) == 1) {
     v6.sin6_family = AF_INET6;
     v6.sin6_port = htons(port);
-    std::memcpy(&a.storage_, &v6, sizeof v6);
-    a.size_ = sizeof v6;
-    return a;
+    return Address(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
   }
   return errno_error(EINVAL);
 }

@@ -9,6 +9,7 @@
 #include <weft/sync/event.h>
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/trace.h>
+#include <weft/fibers/intrusive_fifo.h>
 
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
@@ -61,17 +62,12 @@ Backend* current_backend() noexcept { return t_backend; }
 void Backend::watch(Operation& op) {
   std::lock_guard<fibers::SpinLock> lock(watch_lock_);
   op.watched = true;
-  op.watch_prev = nullptr;
-  op.watch_next = watched_;
-  if (watched_ != nullptr) watched_->watch_prev = &op;
-  watched_ = &op;
+  fibers::link_front<&Operation::watch_prev, &Operation::watch_next>(watched_, &op);
 }
 
 void Backend::unlink_watched(Operation& op) {
   if (!op.watched) return;
-  if (op.watch_prev != nullptr) op.watch_prev->watch_next = op.watch_next;
-  else watched_ = op.watch_next;
-  if (op.watch_next != nullptr) op.watch_next->watch_prev = op.watch_prev;
+  fibers::unlink<&Operation::watch_prev, &Operation::watch_next>(watched_, &op);
   op.watched = false;
 }
 

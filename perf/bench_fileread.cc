@@ -46,9 +46,9 @@ int main(int argc, char** argv) {
   weft::RuntimeOptions options;
   options.workers = static_cast<std::size_t>(weft::perf::option(argc, argv, "--workers", 0));
   if (backend == "uring")
-    options.backend = weft::Backend::uring;
+    options.backend = weft::BackendKind::uring;
   else if (backend == "epoll")
-    options.backend = weft::Backend::epoll;
+    options.backend = weft::BackendKind::epoll;
   else if (!backend.empty()) {
     std::fprintf(stderr, "weft-bench-fileread: --backend must be uring or epoll\n");
     return 2;

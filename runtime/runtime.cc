@@ -59,7 +59,7 @@ struct Settings {
   Mode mode = Mode::multi;  // multi or single, never automatic
   std::size_t workers = 1;
   bool pin = false;
-  Backend backend = Backend::automatic;  // as asked: automatic, uring or epoll
+  BackendKind backend = BackendKind::automatic;  // as asked: automatic, uring or epoll
   uring::RingOptions ring;               // every worker's ring (shared_reaping included)
   fibers::WorkerOptions worker;
   fibers::MonitorOptions monitor;
@@ -72,7 +72,7 @@ struct Settings {
 
 struct Runtime::Impl {
   Settings settings;
-  Backend kind = Backend::automatic;  // what worker 0 ended up with: uring or epoll
+  BackendKind kind = BackendKind::automatic;  // what worker 0 ended up with: uring or epoll
   std::vector<int> cpus;  // the CPUs the process may run on, for pinning
   // Worker 0's backend lives as long as the runtime: it is made (and io_uring
   // probed) on the thread that made the runtime, the one that runs run().
@@ -89,12 +89,12 @@ struct Runtime::Impl {
 
 namespace {
 
-Backend chosen_backend(Backend asked) {
-  if (asked != Backend::automatic) return asked;
+BackendKind chosen_backend(BackendKind asked) {
+  if (asked != BackendKind::automatic) return asked;
   const char* env = std::getenv("WEFT_BACKEND");
-  if (env == nullptr || env[0] == '\0') return Backend::automatic;
-  if (std::strcmp(env, "uring") == 0 || std::strcmp(env, "io_uring") == 0) return Backend::uring;
-  if (std::strcmp(env, "epoll") == 0) return Backend::epoll;
+  if (env == nullptr || env[0] == '\0') return BackendKind::automatic;
+  if (std::strcmp(env, "uring") == 0 || std::strcmp(env, "io_uring") == 0) return BackendKind::uring;
+  if (std::strcmp(env, "epoll") == 0) return BackendKind::epoll;
   throw std::invalid_argument(std::string("weft: WEFT_BACKEND must be uring or epoll, not ") + env);
 }
 
@@ -113,13 +113,13 @@ std::unique_ptr<io::Backend> make_epoll(bool shared_reaping) {
   return std::move(*epoll);
 }
 
-std::unique_ptr<io::Backend> make_backend(const Settings& settings, Backend want) {
+std::unique_ptr<io::Backend> make_backend(const Settings& settings, BackendKind want) {
   const bool shared_reaping = settings.ring.shared_reaping;
-  if (want == Backend::epoll) return make_epoll(shared_reaping);
+  if (want == BackendKind::epoll) return make_epoll(shared_reaping);
   Result<std::unique_ptr<uring::Ring>> ring = uring::Ring::create(settings.ring);
   if (ring) return std::move(*ring);
   const std::string why = explain_setup_failure(ring.error());
-  if (want == Backend::uring) throw std::system_error(ring.error(), why);
+  if (want == BackendKind::uring) throw std::system_error(ring.error(), why);
   std::fprintf(stderr, "%s; running on epoll\n", why.c_str());
   return make_epoll(shared_reaping);
 }
@@ -337,7 +337,7 @@ Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<Impl>()
   impl_->cpus = allowed_cpus();
   impl_->settings = resolve(options, impl_->cpus.size());
   impl_->backend = make_backend(impl_->settings, impl_->settings.backend);
-  impl_->kind = std::strcmp(impl_->backend->name(), "epoll") == 0 ? Backend::epoll : Backend::uring;
+  impl_->kind = std::strcmp(impl_->backend->name(), "epoll") == 0 ? BackendKind::epoll : BackendKind::uring;
   if (impl_->settings.pin) pin_to(impl_->cpus[0]);
   fibers::install_fault_reporting();
 }
@@ -346,7 +346,7 @@ Runtime::~Runtime() { impl_->backend.reset(); }
 
 const RingFeatures& Runtime::features() const {
   static const RingFeatures none{};  // all off: not a ring
-  return impl_->kind == Backend::uring ? static_cast<const uring::Ring&>(*impl_->backend).features()
+  return impl_->kind == BackendKind::uring ? static_cast<const uring::Ring&>(*impl_->backend).features()
                                        : none;
 }
 const char* Runtime::backend_name() const { return impl_->backend->name(); }

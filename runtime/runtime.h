@@ -47,7 +47,7 @@
 namespace weft {
 
 // Which I/O backend a runtime drives.
-enum class Backend {
+enum class BackendKind {
   automatic,  // io_uring where the kernel allows it, else epoll (with a notice)
   uring,      // io_uring or nothing: start-up fails with the reason
   epoll,      // epoll, even where io_uring works
@@ -71,7 +71,7 @@ struct RuntimeOptions {
   // Pin worker k to the k-th allowed CPU (also WEFT_PIN=1).
   bool pin = false;
   // automatic honours WEFT_BACKEND=uring|epoll; an explicit choice here wins.
-  Backend backend = Backend::automatic;
+  BackendKind backend = BackendKind::automatic;
   // Stack reserved for fibers that do not ask (SpawnOptions::stack_size).
   std::size_t default_stack_size = 256 << 10;
   // Submission queue entries of the ring (the completion queue gets twice as
@@ -133,10 +133,10 @@ struct RuntimeOptions {
 
 class Runtime {
  public:
-  // Sets up the backend. With Backend::automatic, a kernel that refuses
+  // Sets up the backend. With BackendKind::automatic, a kernel that refuses
   // io_uring (ENOSYS, EPERM from seccomp or kernel.io_uring_disabled, ENOMEM)
   // gets one line on stderr saying why, and the runtime runs on epoll. With
-  // Backend::uring that is a std::system_error carrying the reason instead.
+  // BackendKind::uring that is a std::system_error carrying the reason instead.
   explicit Runtime(const RuntimeOptions& options = {});
   ~Runtime();
   Runtime(const Runtime&) = delete;

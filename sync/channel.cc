@@ -78,7 +78,7 @@ struct SoloWait : ChannelWait {
       // (the first thing after the switch), so the phase is kParked.
       me->ready(f, to_next_slot);
     } else if (handshake.woken()) {
-      fibers::ready_from_anywhere(f, home, to_next_slot, me);
+      fibers::ready_here_or_home(f, home, to_next_slot, me);
     }
   }
 

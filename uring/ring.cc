@@ -695,7 +695,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     if (tag == kTagTimeout && cqe->res == -ETIME) op->timed_out = true;
     if (!last_part(op)) continue;
     if (op->options.cancel != nullptr) watch.unwatch(*op);
-    if (scheduler.ready_elsewhere(op->fiber)) ++readied;
+    if (scheduler.ready_global(op->fiber)) ++readied;
   }
   io_uring_cq_advance(&ring_, n);
   return readied;

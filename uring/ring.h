@@ -166,13 +166,27 @@ class Ring final : public io::Backend {
   [[noreturn, gnu::cold]] void fail_submission(int rc);
   [[noreturn, gnu::cold]] static void fail_stray_completion(const io::Operation* op);
 
-  io_uring ring_{};
-  bool ready_ = false;
-  // Rescue (shared_reaping): the owner holds reap_mutex_ whenever it enters
-  // or reaps; rescue() only try-locks it. What a rescue cannot finish
-  // without the owner (listener, wake-up and watched-operation CQEs) waits in
-  // stash_ for the owner's next reap, in order; rescued_cqes_ is what the
-  // rescue took off in_flight_'s account.
+  // The members are grouped by who may touch them: other threads (waking
+  // the ring), the rescuer (under reap_mutex_), and the owner thread alone
+  // (checked builds check the owner-only calls).
+
+  // ---- any thread: waking a sleeping ring ----
+  // Other threads wake a sleeping ring with a ring-less MSG_RING that posts
+  // a kTagWake completion here (msg_wake_), or by writing to an eventfd that
+  // has a read armed on it (not counted in in_flight_: it never ends on its
+  // own). wake_flag_ keeps one wake-up in flight at most. Set up by the
+  // owner before other threads can see the ring; read-only afterwards but
+  // for wake_flag_.
+  bool msg_wake_ = false;
+  io::WakeFlag wake_flag_;
+  int wake_fd_ = -1;
+
+  // ---- the rescuer (shared_reaping), under reap_mutex_ ----
+  // The owner holds reap_mutex_ whenever it enters or reaps; rescue() only
+  // try-locks it. What a rescue cannot finish without the owner (listener,
+  // wake-up and watched-operation CQEs) waits in stash_ for the owner's next
+  // reap, in order; rescued_cqes_ is what the rescue took off in_flight_'s
+  // account.
   mutable std::mutex reap_mutex_;  // mutable: has_completions() looks under it
   // SQEs are handed to the kernel at the end of a round. A fiber that parks
   // on I/O and a fiber after it in the same round that computes without
@@ -186,28 +200,27 @@ class Ring final : public io::Backend {
   std::vector<io_uring_cqe> stash_;    // guarded by reap_mutex_
   std::size_t rescued_cqes_ = 0;       // guarded by reap_mutex_
   bool sync_cancel_ = true;  // guarded by reap_mutex_: IORING_REGISTER_SYNC_CANCEL works (Linux 6.0)
+  // The queues and how to enter: the owner's, or the rescuer's under
+  // reap_mutex_ (wakers read only ring_.ring_fd, fixed at set-up).
+  io_uring ring_{};
+  int enter_fd_ = -1;  // the ring's descriptor, or its registered index
+  unsigned enter_flags_ = 0;
+
+  // ---- owner thread only ----
+  bool ready_ = false;
   RingOptions options_;
   RingFeatures features_;
   __kernel_timespec wait_ts_{};  // the timeout request of a pre-5.11 wait
-  int enter_fd_ = -1;
-  unsigned enter_flags_ = 0;
   std::size_t in_flight_ = 0;
   RingListener* open_listeners_ = nullptr;     // owned by their sockets
   RingListener* closing_listeners_ = nullptr;  // owned here until their final CQE
   bool listeners_need_service_ = false;
-  // Other threads wake a sleeping ring with a ring-less MSG_RING that posts
-  // a kTagWake completion here (msg_wake_), or by writing to an eventfd that
-  // has a read armed on it (not counted in in_flight_: it never ends on its
-  // own). wake_flag_ keeps one wake-up in flight at most.
   // Provided buffers (RingOptions::provided_buffers), and receives whose
   // buffer selection failed (-ENOBUFS), resubmitted plain by poll().
   std::unique_ptr<ProvidedBuffers> pbufs_;
   std::vector<io::Operation*> misses_;
   bool cancelled_all_ = false;
-  bool msg_wake_ = false;
-  io::WakeFlag wake_flag_;
-  int wake_fd_ = -1;
-  std::uint64_t wake_value_ = 0;
+  std::uint64_t wake_value_ = 0;  // the armed eventfd read's target
   bool wake_armed_ = false;
   // Counters, added into the worker's Stats by poll().
   std::uint64_t enters_ = 0;

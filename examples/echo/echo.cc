@@ -129,8 +129,8 @@ void echo(TcpStream conn, weft::CancelToken* stop) {
 
 weft::RuntimeOptions runtime_options(const Options& o) {
   weft::RuntimeOptions r;
-  if (o.backend == "uring") r.backend = weft::Backend::uring;
-  if (o.backend == "epoll") r.backend = weft::Backend::epoll;
+  if (o.backend == "uring") r.backend = weft::BackendKind::uring;
+  if (o.backend == "epoll") r.backend = weft::BackendKind::epoll;
   r.workers = static_cast<std::size_t>(o.workers);
   if (o.send_zc != 0) r.send_zc_min = o.send_zc;
   if (o.ring_entries != 0) r.ring_entries = o.ring_entries;

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   weft::RuntimeOptions ro;
   if (!o.mode.empty()) ro.mode = o.mode == "single" ? weft::Mode::single : weft::Mode::multi;
-  if (!o.backend.empty()) ro.backend = o.backend == "epoll" ? weft::Backend::epoll : weft::Backend::uring;
+  if (!o.backend.empty()) ro.backend = o.backend == "epoll" ? weft::BackendKind::epoll : weft::BackendKind::uring;
   ro.workers = static_cast<std::size_t>(o.workers);
   std::unique_ptr<weft::Runtime> runtime;
   try {

@@ -7,6 +7,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <weft/fibers/fiber.h>
+#include <weft/fibers/worker.h>
 #include <weft/io/backend.h>
 
 #include "support/child.h"
@@ -32,6 +33,20 @@ BOOST_AUTO_TEST_CASE(a_backend_called_from_a_thread_that_does_not_own_it_aborts_
   BOOST_TEST(weft::test::crashed(r));
   BOOST_TEST(r.signal == SIGABRT);
   BOOST_TEST(r.err.find("::close_in_background called on a thread that does not own it") != std::string::npos,
+             r.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_s_stack_pool_taken_from_another_thread_aborts_and_says_why,
+                     *weft::test::needs(checked, "a debug or sanitizer build (checks.h)")) {
+  const auto r = weft::test::run_in_child([] {
+    weft::test::run([] {
+      weft::fibers::Worker* w = weft::fibers::Worker::current();
+      std::thread intruder([w] { (void)w->stacks(); });
+      intruder.join();
+    });
+  });
+  BOOST_TEST(r.signal == SIGABRT);
+  BOOST_TEST(r.err.find("Worker::stacks called on a thread that does not own it") != std::string::npos,
              r.err);
 }
 

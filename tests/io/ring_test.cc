@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(io_uring_demanded_but_refused_fails_with_the_reason) {
         if (by_environment)
           setenv("WEFT_BACKEND", "uring", 1);
         else
-          options.backend = weft::Backend::uring;
+          options.backend = weft::BackendKind::uring;
         WEFT_CHILD_EXPECT(forbid_io_uring_setup(error));
         try {
           weft::Runtime rt(options);
@@ -207,9 +207,9 @@ BOOST_AUTO_TEST_CASE(io_uring_demanded_but_refused_fails_with_the_reason) {
 
 BOOST_AUTO_TEST_CASE(the_backend_can_be_chosen_in_code_or_by_environment) {
   weft::RuntimeOptions options;
-  options.backend = weft::Backend::epoll;
+  options.backend = weft::BackendKind::epoll;
   BOOST_TEST(std::string(weft::Runtime(options).backend_name()) == "epoll");
-  options.backend = weft::Backend::uring;
+  options.backend = weft::BackendKind::uring;
   BOOST_TEST(std::string(weft::Runtime(options).backend_name()) == "io_uring");
   const auto r = weft::test::run_in_child([] {
     setenv("WEFT_BACKEND", "epoll", 1);
