@@ -341,16 +341,22 @@ bool Worker::steal() {
     if (victim == nullptr || victim == this) continue;
     LocalQueue::Stealer from(victim->queue_);
     if (const std::uint32_t got = from.steal_into(runnable_); got != 0) {
-      ++stats_.steals;
-      victim->remote_.stats_stolen.fetch_add(got, std::memory_order_relaxed);
-      stats_.stolen_in += got;
-      WEFT_PROBE3(steal, index_, victim->index_, got);
-      if (trace::on()) [[unlikely]]
-        trace::steal(victim->index_, got);
+      count_steal(victim, got);
       return true;
     }
   }
   return steal_next(start);
+}
+
+// What every steal does once it has its fibers: counts them on both sides
+// and tells the probes and the trace.
+void Worker::count_steal(Worker* victim, std::uint32_t got) {
+  ++stats_.steals;
+  victim->remote_.stats_stolen.fetch_add(got, std::memory_order_relaxed);
+  stats_.stolen_in += got;
+  WEFT_PROBE3(steal, index_, victim->index_, got);
+  if (trace::on()) [[unlikely]]
+    trace::steal(victim->index_, got);
 }
 
 // Nothing in any queue: take a fiber waiting in another worker's next slot,
@@ -370,12 +376,7 @@ bool Worker::steal_next(std::size_t start) {
     if (victim->switch_count() != count) continue;
     if (Fiber* f = victim->take_next_slot()) {
       runnable_.push(f);  // room: our queue is empty
-      ++stats_.steals;
-      victim->remote_.stats_stolen.fetch_add(1, std::memory_order_relaxed);
-      ++stats_.stolen_in;
-      WEFT_PROBE3(steal, index_, victim->index_, 1);
-      if (trace::on()) [[unlikely]]
-        trace::steal(victim->index_, 1);
+      count_steal(victim, 1);
       return true;
     }
   }
@@ -498,8 +499,13 @@ void Worker::ready_remote(Fiber* fiber, bool announced) {
     remote_.remote_expected.fetch_sub(1, std::memory_order_release);
     return;
   }
+  deliver({fiber, announced, nullptr, nullptr});
+}
+
+// Any thread: into the inbox, and the worker woken to take it.
+void Worker::deliver(const Arrival& a) {
   std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
-  remote_.inbox.push_back({fiber, announced, nullptr, nullptr});
+  remote_.inbox.push_back(a);
   remote_.inbox_full.store(true, std::memory_order_release);
   backend_.wake();
 }
@@ -540,10 +546,7 @@ std::size_t Worker::rescue_arrivals() {
 }
 
 void Worker::post(void (*fn)(void* arg), void* arg) {
-  std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
-  remote_.inbox.push_back({nullptr, false, fn, arg});
-  remote_.inbox_full.store(true, std::memory_order_release);
-  backend_.wake();
+  deliver({nullptr, false, fn, arg});
 }
 
 void Worker::take_inbox() {

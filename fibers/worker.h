@@ -303,6 +303,9 @@ class Worker {
   Fiber* pick_next_any();
   Fiber* take_next();
   bool steal_next(std::size_t start);
+  void count_steal(Worker* victim, std::uint32_t got);
+  struct Arrival;
+  void deliver(const Arrival& a);
   bool prepare(Fiber* f);
   void switch_to(Fiber* next);
   void after_switch(Fiber* previous);
@@ -362,7 +365,7 @@ class Worker {
   Remote remote_;
 
   // ---- owner thread only, from here on ----
-  Poller& backend_;
+  Poller& backend_;  // fixed at construction; other threads call only its wake()
   OwnerThread owner_;  // the thread that runs it (Binding)
   Scheduler& scheduler_;
   std::size_t index_;
