@@ -7,6 +7,7 @@
 #include <weft/fibers/backtrace.h>
 #include <weft/sync/condvar.h>
 #include <weft/sync/event.h>
+#include <weft/sync/graceful_stop.h>
 #include <weft/sync/mutex.h>
 #include <weft/fibers/result.h>
 #include <weft/sync/semaphore.h>
@@ -20,5 +21,7 @@
 #include <weft/io/file.h>
 #include <weft/io/net.h>
 #include <weft/io/resolve.h>
+#include <weft/io/signal.h>
+#include <weft/io/stream.h>
 #include <weft/runtime/runtime.h>
 #include <weft/node/loop.h>

@@ -1,6 +1,7 @@
 #include <weft/epoll/epoll.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -32,8 +33,10 @@ bool is_seekable_file(int fd) {
 std::int64_t run_file_call(io::Operation& op) {
   switch (op.kind) {
     case io::OpKind::read:
+      if (op.offset == io::kCurrentPosition) return sys_result(::read(op.fd, op.buf, op.len));
       return sys_result(::pread(op.fd, op.buf, op.len, static_cast<off_t>(op.offset)));
     case io::OpKind::write:
+      if (op.offset == io::kCurrentPosition) return sys_result(::write(op.fd, op.buf, op.len));
       return sys_result(::pwrite(op.fd, op.buf, op.len, static_cast<off_t>(op.offset)));
     case io::OpKind::openat:
       return sys_result(::openat(AT_FDCWD, op.path, op.flags | O_CLOEXEC, op.mode));
@@ -200,6 +203,12 @@ std::int64_t EpollBackend::attempt(io::Operation& op) {
       return sys_result(::read(op.fd, op.buf, op.len));
     case io::OpKind::write:
       return sys_result(::write(op.fd, op.buf, op.len));
+    case io::OpKind::poll: {
+      pollfd p{op.fd, static_cast<short>(op.flags), 0};
+      const int rc = ::poll(&p, 1, 0);
+      if (rc < 0) return -errno;
+      return rc == 0 ? -EAGAIN : p.revents;
+    }
     case io::OpKind::connect: {
       if (!op.connect_started) {
         op.connect_started = true;
@@ -261,11 +270,16 @@ bool EpollBackend::submit(io::Operation& op) {
     // poll, such as /dev/null) is always ready: its read or write blocks at
     // most briefly, so it goes to the pool like a file's.
     if (errno == EPERM && (op.kind == io::OpKind::read || op.kind == io::OpKind::write)) return submit_to_pool(op);
+    if (errno == EPERM && op.kind == io::OpKind::poll) {  // as poll(2) has it: always ready
+      op.result = op.flags;
+      return true;
+    }
     op.result = -errno;
     return true;
   }
   const bool write = op.kind == io::OpKind::send || op.kind == io::OpKind::sendmsg ||
-                     op.kind == io::OpKind::write || op.kind == io::OpKind::connect;
+                     op.kind == io::OpKind::write || op.kind == io::OpKind::connect ||
+                     (op.kind == io::OpKind::poll && (op.flags & POLLIN) == 0);
   return wait_on(*st, op, write);
 }
 

@@ -1,4 +1,5 @@
-// The descriptor slot inside TcpStream, TcpListener, UdpSocket and File.
+// The descriptor slot inside TcpStream, TcpListener, UdpSocket, File and
+// os::Stream.
 //
 // Thread rules: one fiber may close a socket while fibers on other workers
 // are reading or writing it (close cancels them). So the slot is atomic:

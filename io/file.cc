@@ -15,9 +15,7 @@ using io::make_operation;
 using io::OpKind;
 using io::perform;
 
-std::uint32_t chunk(std::size_t n) {
-  return static_cast<std::uint32_t>(std::min<std::size_t>(n, INT_MAX & ~std::size_t{4095}));
-}
+using io::chunk;
 
 Result<struct statx> run_statx(int dirfd, const char* path, int flags) {
   auto op = make_operation(OpKind::statx, dirfd, {});
@@ -68,17 +66,11 @@ Result<std::size_t> File::write_at(ConstBuffer buffer, std::uint64_t offset,
 
 Result<void> File::write_all_at(ConstBuffer buffer, std::uint64_t offset,
                                 const WaitOptions& options) {
-  const auto* p = static_cast<const char*>(buffer.data);
-  std::size_t left = buffer.size;
-  while (left > 0) {
-    Result<std::size_t> r = write_at(ConstBuffer(p, left), offset, options);
-    if (!r) return r.error();
-    if (*r == 0) return errno_error(EIO);
-    p += *r;
-    offset += *r;
-    left -= *r;
-  }
-  return {};
+  return io::write_all_by(buffer, [&](ConstBuffer b) {
+    Result<std::size_t> r = write_at(b, offset, options);
+    if (r) offset += *r;
+    return r;
+  });
 }
 
 Result<void> File::fsync(bool data_only) {

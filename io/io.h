@@ -3,8 +3,13 @@
 // Thread rules: owner worker only, on a fiber unless stated otherwise.
 #pragma once
 
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+
 #include <weft/fibers/result.h>
 #include <weft/io/backend.h>
+#include <weft/io/buffer.h>
 #include <weft/io/descriptor.h>
 
 namespace weft::io {
@@ -20,6 +25,44 @@ inline Result<std::size_t> to_size(std::int64_t r) {
 }
 inline Result<void> to_void(std::int64_t r) {
   if (r < 0) return errno_error(static_cast<int>(-r));
+  return {};
+}
+
+// One request moves at most this much; larger buffers take several.
+constexpr std::size_t kMaxChunk = INT_MAX & ~std::size_t{4095};
+inline std::uint32_t chunk(std::size_t n) {
+  return static_cast<std::uint32_t>(n < kMaxChunk ? n : kMaxChunk);
+}
+
+// Fills the whole buffer by calls to `read` (MutableBuffer -> Result<size_t>,
+// 0 at the end); errc::end_of_stream if the end comes first.
+template <class Read>
+Result<void> read_exact_by(MutableBuffer buffer, Read&& read) {
+  auto* p = static_cast<char*>(buffer.data);
+  std::size_t left = buffer.size;
+  while (left > 0) {
+    Result<std::size_t> r = read(MutableBuffer(p, left));
+    if (!r) return r.error();
+    if (*r == 0) return errc::end_of_stream;
+    p += *r;
+    left -= *r;
+  }
+  return {};
+}
+
+// Writes the whole buffer by calls to `write` (ConstBuffer -> Result<size_t>);
+// a write that moves nothing is EIO (it would never end).
+template <class Write>
+Result<void> write_all_by(ConstBuffer buffer, Write&& write) {
+  const auto* p = static_cast<const char*>(buffer.data);
+  std::size_t left = buffer.size;
+  while (left > 0) {
+    Result<std::size_t> r = write(ConstBuffer(p, left));
+    if (!r) return r.error();
+    if (*r == 0) return errno_error(EIO);
+    p += *r;
+    left -= *r;
+  }
   return {};
 }
 

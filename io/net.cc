@@ -18,10 +18,7 @@ using io::make_operation;
 using io::OpKind;
 using io::perform;
 
-// One request moves at most this much; larger buffers take several.
-constexpr std::size_t kMaxChunk = INT_MAX & ~std::size_t{4095};
-
-std::uint32_t chunk(std::size_t n) { return static_cast<std::uint32_t>(std::min(n, kMaxChunk)); }
+using io::chunk;
 
 Result<Address> socket_name(int fd, bool peer) {
   if (fd < 0) return errno_error(EBADF);
@@ -77,28 +74,11 @@ Result<std::size_t> TcpStream::write(ConstBuffer buffer, const WaitOptions& opti
 }
 
 Result<void> TcpStream::read_exact(MutableBuffer buffer, const WaitOptions& options) {
-  auto* p = static_cast<char*>(buffer.data);
-  std::size_t left = buffer.size;
-  while (left > 0) {
-    Result<std::size_t> r = read(MutableBuffer(p, left), options);
-    if (!r) return r.error();
-    if (*r == 0) return errc::end_of_stream;
-    p += *r;
-    left -= *r;
-  }
-  return {};
+  return io::read_exact_by(buffer, [&](MutableBuffer b) { return read(b, options); });
 }
 
 Result<void> TcpStream::write_all(ConstBuffer buffer, const WaitOptions& options) {
-  const auto* p = static_cast<const char*>(buffer.data);
-  std::size_t left = buffer.size;
-  while (left > 0) {
-    Result<std::size_t> r = write(ConstBuffer(p, left), options);
-    if (!r) return r.error();
-    p += *r;
-    left -= *r;
-  }
-  return {};
+  return io::write_all_by(buffer, [&](ConstBuffer b) { return write(b, options); });
 }
 
 Result<void> TcpStream::shutdown(Shutdown how) {

@@ -73,6 +73,7 @@ const char* op_name(OpKind kind) noexcept {
     case OpKind::openat: return "openat";
     case OpKind::statx: return "statx";
     case OpKind::fsync: return "fsync";
+    case OpKind::poll: return "poll";
   }
   return "io";
 }

@@ -30,8 +30,8 @@ namespace weft::io {
 
 enum class OpKind : std::uint8_t {
   nop,
-  read,     // read(2) at an offset (files)
-  write,    // write(2) at an offset (files)
+  read,     // read(2) at an offset (files), or at kCurrentPosition (streams)
+  write,    // write(2) at an offset (files), or at kCurrentPosition (streams)
   recv,     // sockets
   send,     // sockets, MSG_NOSIGNAL always
   sendmsg,  // datagrams with an address
@@ -43,7 +43,12 @@ enum class OpKind : std::uint8_t {
   openat,
   statx,
   fsync,
+  poll,  // readiness of any descriptor: flags holds POLLIN or POLLOUT; the result is revents
 };
+
+// A read's or write's offset for descriptors without one (pipes, terminals,
+// character devices) and for a file's own position.
+constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
 
 class Backend;
 class Listener;

@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 
 #include <weft/fibers/monitor.h>
 #include <weft/fibers/scheduler.h>
@@ -183,6 +184,33 @@ struct Bindings {
 // One run(): the scheduler, worker 0 on the calling thread, and the threads of
 // the other workers, each of which makes its own backend (a ring accepts
 // submissions from the thread that made it).
+// While a run() lasts, its threads block SIGPIPE: a write to a pipe whose
+// reader is gone is EPIPE (a socket's is too, through MSG_NOSIGNAL), never a
+// signal that ends the process. Worker threads and the blocking pool's
+// inherit the mask; the thread that called run() gets its own back, with a
+// SIGPIPE that arrived meanwhile dropped (it was answered as EPIPE).
+class PipeSignalBlocked {
+ public:
+  PipeSignalBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &saved_);
+  }
+  ~PipeSignalBlocked() {
+    if (sigismember(&saved_, SIGPIPE) == 1) return;  // blocked before: the caller's business
+    const timespec now{};
+    while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_UNBLOCK, &pipe_, nullptr);
+  }
+  PipeSignalBlocked(const PipeSignalBlocked&) = delete;
+  PipeSignalBlocked& operator=(const PipeSignalBlocked&) = delete;
+
+ private:
+  sigset_t pipe_{};
+  sigset_t saved_{};
+};
+
 struct Runtime::Run {
   explicit Run(Impl& runtime)
       : impl(runtime), settings(runtime.settings),
@@ -273,6 +301,7 @@ struct Runtime::Run {
     impl.last_hogs = hogs;
   }
 
+  PipeSignalBlocked pipe_signal;  // first: before any thread starts
   Impl& impl;
   const Settings& settings;
   fibers::Scheduler scheduler;

@@ -238,6 +238,9 @@ void Ring::prepare(io_uring_sqe* sqe, io::Operation& op) {
     case io::OpKind::write:
       io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset);
       break;
+    case io::OpKind::poll:
+      io_uring_prep_poll_add(sqe, op.fd, static_cast<unsigned>(op.flags));
+      break;
     case io::OpKind::recv:
       prepare_recv(sqe, op);
       break;

@@ -6,11 +6,17 @@
 //   weft-http --port 0 --seconds 30            # any free port, stop after 30 s
 //
 // Prints `listening on 127.0.0.1:<port> (<mode>, <backend>, <N> workers)` on
-// stdout once it accepts, then serves until killed, or for --seconds. The
-// model and backend come from the environment (WEFT_MODE, WEFT_BACKEND,
-// WEFT_WORKERS) or from --mode / --backend / --workers.
+// stdout once it accepts, then serves until SIGTERM or SIGINT, or for
+// --seconds. The model and backend come from the environment (WEFT_MODE,
+// WEFT_BACKEND, WEFT_WORKERS) or from --mode / --backend / --workers.
+//
+// It stops gracefully (sync/graceful_stop.h): accepting ends and the port
+// closes, idle connections close, requests under way are answered within
+// --grace milliseconds and cut off after; then one line on stderr says
+// what was begun and answered, and the exit status is 0.
 #include <mimalloc-new-delete.h>  // mimalloc is this program's allocator
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,11 +37,12 @@ struct Options {
   std::string mode;     // empty: WEFT_MODE
   std::string backend;  // empty: WEFT_BACKEND
   long workers = 0;
+  long grace_ms = 10'000;
 };
 
 constexpr const char* kUsage =
     "usage: weft-http [--host H] [--port P] [--seconds S] [--mode multi|single]\n"
-    "                 [--backend uring|epoll] [--workers N]\n"
+    "                 [--backend uring|epoll] [--workers N] [--grace MS]\n"
     "  --host      numeric address to listen on (127.0.0.1)\n"
     "  --port      TCP port, 0 for any free one (8080)\n"
     "  --seconds   stop after S seconds; 0 = until killed (0)\n"
@@ -43,6 +50,8 @@ constexpr const char* kUsage =
     "              thread (WEFT_MODE, else multi)\n"
     "  --backend   uring or epoll (WEFT_BACKEND, else io_uring with epoll fallback)\n"
     "  --workers   worker threads in multi mode (WEFT_WORKERS, else one per CPU)\n"
+    "  --grace     on SIGTERM/SIGINT (or at --seconds), how long requests under\n"
+    "              way may take before they are cut off, in ms (10000)\n"
     "routes: GET /ping, GET /heavy?ms=N (computes N ms without yielding), POST /echo;\n"
     "prints 'listening on HOST:PORT (...)' once it accepts\n";
 
@@ -73,6 +82,9 @@ Options parse(int argc, char** argv) {
     } else if (a == "--workers") {
       o.workers = std::strtol(v.c_str(), &end, 10);
       if (*end != '\0' || o.workers < 1) usage("--workers wants a number from 1");
+    } else if (a == "--grace") {
+      o.grace_ms = std::strtol(v.c_str(), &end, 10);
+      if (*end != '\0' || o.grace_ms < 0) usage("--grace wants milliseconds from 0");
     } else {
       usage("unknown option " + a);
     }
@@ -103,24 +115,49 @@ int main(int argc, char** argv) {
                    listener.error().message().c_str());
       return 1;
     }
+    // Watched before the first line goes out: whoever reads it may send one.
+    auto signals = weft::os::Signals::watch({SIGTERM, SIGINT});
+    if (!signals) {
+      std::fprintf(stderr, "weft-http: cannot watch SIGTERM: %s\n", signals.error().message().c_str());
+      return 1;
+    }
     const auto port = listener->local_address().value().port();
     std::printf("listening on %s:%u (%s, %s, %zu worker%s)\n", o.host.c_str(), port, rt.mode_name(),
                 rt.backend_name(), rt.workers(), rt.workers() == 1 ? "" : "s");
     std::fflush(stdout);
     weft::http::ServerOptions options;
-    weft::CancelToken stop;
-    if (o.seconds > 0) {
-      weft::spawn([&] {
-        weft::sleep_for(std::chrono::duration_cast<weft::Clock::duration>(
+    weft::http::ServerCounters counters;
+    weft::GracefulStop stop;
+    weft::CancelToken serving_failed;
+    // Waits for a signal (or --seconds, or a failed accept loop), then stops.
+    auto stopper = weft::spawn([&] {
+      weft::WaitOptions until{.cancel = &serving_failed};
+      if (o.seconds > 0) {
+        until.deadline = weft::after(std::chrono::duration_cast<weft::Clock::duration>(
             std::chrono::duration<double>(o.seconds)));
-        stop.cancel();
-      }, {.name = "http-timer"}).detach();
-    }
-    const std::error_code e = weft::http::serve(*listener, options, nullptr, &stop);
+      }
+      if (auto sig = signals->wait(until)) {
+        char name[24];
+        std::fprintf(stderr, "weft-http: %s: stopping (grace %ld ms)\n", weft::os::Signals::name(*sig, name),
+                     o.grace_ms);
+      }
+      return stop.stop(std::chrono::milliseconds(o.grace_ms));
+    }, {.name = "http-stop"});
+    const std::error_code e = weft::http::serve(*listener, options, &counters, &stop);
+    (void)listener->close();  // new connections are refused from now on
     if (e != std::errc::operation_canceled) {
       std::fprintf(stderr, "weft-http: accept failed: %s\n", e.message().c_str());
-      return 1;
+      serving_failed.cancel();
     }
-    return 0;
+    const weft::GracefulStop::Report report = stopper.join();
+    std::fprintf(stderr,
+                 "weft-http: stopped in %lld ms: %llu requests begun, %llu answered; %llu connections "
+                 "closed in the grace period, %llu cut off\n",
+                 static_cast<long long>(report.took.count()),
+                 static_cast<unsigned long long>(counters.requests.load()),
+                 static_cast<unsigned long long>(counters.answered.load()),
+                 static_cast<unsigned long long>(report.finished),
+                 static_cast<unsigned long long>(report.cut_off));
+    return e == std::errc::operation_canceled ? 0 : 1;
   });
 }

@@ -43,10 +43,11 @@ void compute_for(Clock::duration d) {
 
 // One request, answered into `out`. Returns false when the connection must
 // close after it.
-bool route(const Request& r, std::string_view body, std::string& out, const ServerOptions& o) {
+bool route(const Request& r, std::string_view body, std::string& out, const ServerOptions& o,
+           bool stopping) {
   const std::string_view path = r.path();
   const bool get = r.method == "GET" || r.method == "HEAD";
-  const bool close = !r.keep_alive;
+  const bool close = !r.keep_alive || stopping;
   if (path == "/ping") {
     if (!get) {
       respond(out, &r, 405, "use GET\n", close, "Allow: GET, HEAD\r\n");
@@ -84,8 +85,13 @@ bool route(const Request& r, std::string_view body, std::string& out, const Serv
 // in_[begin_, end_); answers wait in out_ until nothing more is buffered.
 class Connection {
  public:
-  Connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters)
-      : stream_(std::move(stream)), options_(options), counters_(counters), in_(kFirstBuffer) {}
+  Connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters,
+             GracefulStop* stop)
+      : stream_(std::move(stream)),
+        options_(options),
+        counters_(counters),
+        stop_(stop),
+        in_(kFirstBuffer) {}
   ~Connection() { linger(); }
 
   void run() {
@@ -102,6 +108,7 @@ class Connection {
         // Answers to everything buffered go out together, before waiting.
         if (!flush()) return;
         const bool started = end_ > begin_;
+        if (!started && stopping()) return;  // idle, and the service stops
         if (!started) request_deadline = kNoDeadline;
         if (started && request_deadline == kNoDeadline) request_deadline = after(options_.request_timeout);
         const Deadline d = started ? request_deadline : after(options_.idle_timeout);
@@ -126,7 +133,8 @@ class Connection {
       continued_ = false;
       if (counters_ != nullptr) counters_->requests.fetch_add(1, std::memory_order_relaxed);
       const std::string_view body(in_.data() + begin_ + head.header_bytes, head.content_length);
-      const bool keep = route(head, body, out_, options_);
+      const bool keep = route(head, body, out_, options_, stopping());
+      ++unanswered_;
       begin_ += need;
       if (begin_ == end_) begin_ = end_ = 0;
       if (!keep) {
@@ -138,11 +146,21 @@ class Connection {
 
  private:
   std::string_view pending() const { return {in_.data() + begin_, end_ - begin_}; }
+  bool stopping() const { return stop_ != nullptr && stop_->stop_begun(); }
+  // What a wait gives up on: an idle one at the stop, one under way only
+  // when the grace period is over.
+  CancelToken* cancel_for(bool started) const {
+    if (stop_ == nullptr) return nullptr;
+    return started ? stop_->cutting() : stop_->stopping();
+  }
 
   bool flush() {
     if (out_.empty()) return true;
-    const bool ok = static_cast<bool>(stream_.write_all(out_, {.deadline = after(options_.request_timeout)}));
+    const bool ok = static_cast<bool>(
+        stream_.write_all(out_, {.deadline = after(options_.request_timeout), .cancel = cancel_for(true)}));
     out_.clear();
+    if (ok && counters_ != nullptr) counters_->answered.fetch_add(unanswered_, std::memory_order_relaxed);
+    unanswered_ = 0;
     return ok;
   }
 
@@ -163,7 +181,8 @@ class Connection {
       const std::size_t doubled = std::max(target, in_.size() * 2);
       in_.resize(need > 0 ? std::min(doubled, std::max(need, target)) : doubled);
     }
-    auto n = stream_.read(MutableBuffer(in_.data() + end_, in_.size() - end_), {.deadline = deadline});
+    auto n = stream_.read(MutableBuffer(in_.data() + end_, in_.size() - end_),
+                          {.deadline = deadline, .cancel = cancel_for(started)});
     if (!n) {
       if (n.error() == std::errc::timed_out && started) {
         respond(out_, nullptr, 408, "request not received in time\n", true);
@@ -194,24 +213,27 @@ class Connection {
   net::TcpStream stream_;
   const ServerOptions options_;  // a copy: the connection may outlive serve()'s caller
   ServerCounters* counters_;
+  GracefulStop* stop_;
   std::vector<char> in_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   std::string out_;
   bool continued_ = false;  // 100 Continue sent for the request being read
+  std::uint64_t unanswered_ = 0;  // routed requests whose answers wait in out_
 };
 
 }  // namespace
 
-void serve_connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters) {
+void serve_connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters,
+                      GracefulStop* stop) {
   if (counters != nullptr) counters->connections.fetch_add(1, std::memory_order_relaxed);
-  Connection(std::move(stream), options, counters).run();
+  Connection(std::move(stream), options, counters, stop).run();
 }
 
 std::error_code serve(net::TcpListener& listener, const ServerOptions& options,
-                      ServerCounters* counters, CancelToken* stop) {
+                      ServerCounters* counters, GracefulStop* stop) {
   for (;;) {
-    auto conn = listener.accept({.cancel = stop});
+    auto conn = listener.accept({.cancel = stop != nullptr ? stop->stopping() : nullptr});
     if (!conn) {
       if (!net::TcpListener::transient(conn.error())) return conn.error();
       // Out of descriptors or memory: the connections being served still
@@ -223,8 +245,11 @@ std::error_code serve(net::TcpListener& listener, const ServerOptions& options,
     // fiber slices in a trace, one line in gdb's `info weft-fibers`.
     char name[32] = "http-conn";
     if (auto peer = conn->peer_address()) std::snprintf(name, sizeof name, "http-conn :%u", peer->port());
-    spawn([s = std::move(*conn), &options, counters]() mutable {
-      serve_connection(std::move(s), options, counters);
+    // Counted from here: a stop that begins now waits for this one too.
+    GracefulStop::Work work = stop != nullptr ? stop->begin_work() : GracefulStop::Work();
+    spawn([s = std::move(*conn), &options, counters, stop, w = std::move(work)]() mutable {
+      serve_connection(std::move(s), options, counters, stop);
+      w.end();  // after the linger: the connection is gone
     }, {.name = name}).detach();
   }
 }

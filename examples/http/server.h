@@ -17,6 +17,14 @@
 // connections never notice. `Expect: 100-continue` gets the interim answer
 // before the body is read.
 //
+// Stopping. serve() with a GracefulStop (sync/graceful_stop.h): once the
+// stop begins, accepting ends, a connection idle between requests closes,
+// and one with a request under way answers it (with `Connection: close`)
+// and closes; each connection is one piece of work until it has closed, so
+// GracefulStop::stop() returns when every one has gone. After the grace
+// period, reads and writes still under way end (the request is not
+// answered: counted in ServerCounters as begun, not answered).
+//
 // Thread rules: serve() and serve_connection() run on fibers; with several
 // workers, connections are spread over them like any fiber.
 #pragma once
@@ -41,17 +49,20 @@ struct ServerOptions {
 // What a server did, for its owner (relaxed counters, any thread).
 struct ServerCounters {
   std::atomic<std::uint64_t> connections{0};
-  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> requests{0};   // begun: read whole and routed
+  std::atomic<std::uint64_t> answered{0};   // whose answer was written out in full
   std::atomic<std::uint64_t> bad_requests{0};
 };
 
-// Serves one accepted connection until it closes or fails.
+// Serves one accepted connection until it closes or fails (or `stop`, if
+// given, says so; see "Stopping").
 void serve_connection(net::TcpStream stream, const ServerOptions& options,
-                      ServerCounters* counters = nullptr);
+                      ServerCounters* counters = nullptr, GracefulStop* stop = nullptr);
 
-// Accepts on `listener` until it is closed (or `stop` is cancelled), a
-// detached fiber per connection. Returns the accept error that ended it.
+// Accepts on `listener` until it is closed, or the stop begins, a detached
+// fiber per connection. Returns the accept error that ended it
+// (operation_canceled for a stop).
 std::error_code serve(net::TcpListener& listener, const ServerOptions& options,
-                      ServerCounters* counters = nullptr, CancelToken* stop = nullptr);
+                      ServerCounters* counters = nullptr, GracefulStop* stop = nullptr);
 
 }  // namespace weft::http

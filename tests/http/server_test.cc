@@ -31,7 +31,8 @@ class TestServer {
                             {.name = "http-accept"});
   }
   ~TestServer() {
-    stop_.cancel();
+    // No grace: what a test left half-sent is cut off at once.
+    (void)stop_.stop(0ms);
     (void)acceptor_.join();
     // Let detached connection fibers see their peers close and finish.
     for (int i = 0; i < 200 && weft::stats().fibers_live > 1; ++i) weft::sleep_for(5ms);
@@ -42,7 +43,7 @@ class TestServer {
  private:
   weft::http::ServerOptions options_;
   weft::http::ServerCounters counters_;
-  weft::CancelToken stop_;
+  weft::GracefulStop stop_;
   TcpListener listener_;
   weft::JoinHandle<std::error_code> acceptor_;
 };
