@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <climits>
 #include <cerrno>
 #include <chrono>
 
@@ -47,6 +49,25 @@ std::int64_t run_file_call(io::Operation& op) {
     default:
       return -EINVAL;
   }
+}
+
+// epoll_pwait2 (Linux 5.11) takes its timeout in nanoseconds. Where it is
+// missing (an older kernel, valgrind 3.19, a seccomp filter that does not
+// know it), epoll_wait in milliseconds, rounded up so as never to wake early.
+int wait_for_events(int epfd, epoll_event* events, int max, const timespec* timeout) {
+  static std::atomic<bool> without_pwait2{false};
+  if (!without_pwait2.load(std::memory_order_relaxed)) {
+    const int n = epoll_pwait2(epfd, events, max, timeout, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    without_pwait2.store(true, std::memory_order_relaxed);
+  }
+  int ms = -1;
+  if (timeout != nullptr) {
+    const long long total = (static_cast<long long>(timeout->tv_sec) * 1'000'000'000 + timeout->tv_nsec +
+                             999'999) / 1'000'000;
+    ms = total > INT_MAX ? INT_MAX : static_cast<int>(total);
+  }
+  return epoll_wait(epfd, events, max, ms);
 }
 
 }  // namespace
@@ -116,7 +137,7 @@ EpollBackend::~EpollBackend() {
 }
 
 std::string EpollBackend::describe() const {
-  return "backend=epoll (edge-triggered, epoll_pwait2 timeouts, eventfd wake-ups, file I/O on "
+  return "backend=epoll (edge-triggered, epoll_pwait2 timeouts (epoll_wait without it), eventfd wake-ups, file I/O on "
          "the blocking pool)";
 }
 
@@ -488,7 +509,7 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
   }
   epoll_event events[256];
   ++stats.epoll_waits;
-  const int n = epoll_pwait2(epoll_fd_, events, 256, wait, nullptr);
+  const int n = wait_for_events(epoll_fd_, events, 256, wait);
   if (n > 0) WEFT_PROBE1(complete, n);
   for (const auto& [fd, write] : owed_) {
     if (FdState* st = find(fd)) retry(*st, write);

@@ -15,9 +15,11 @@ WEFT_JOBS=${WEFT_JOBS:-$(nproc)}
 # (fibers/probes.h); python3 reads the timeline trace back as JSON
 # (tests/trace/trace_check.py) and draws the flame graph (tools/flamegraph.py);
 # clang-14 builds the second column of scripts/test's build matrix.
+# libcurl4-openssl-dev: a real library that owns its sockets, driven from a
+# fiber through weft::os::wait_readable (tests/http/curl_multi_test.cc).
 WEFT_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev
                libboost-test-dev libboost-context-dev valgrind curl gdb systemtap-sdt-dev
-               python3 clang-14)
+               python3 clang-14 libcurl4-openssl-dev)
 
 weft_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
