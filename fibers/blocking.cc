@@ -74,6 +74,10 @@ class BlockingPool {
         job = jobs_.pop_front();
         --queued_;
       }
+      if (job->fiber == nullptr) {  // detached: nobody waits, the job frees itself
+        job->run(job);
+        continue;
+      }
       auto* worker = static_cast<Worker*>(job->worker);
       auto* fiber = static_cast<Fiber*>(job->fiber);
       // Taken now: once the fiber is readied the worker may be gone.
@@ -100,6 +104,12 @@ class BlockingPool {
 };
 
 }  // namespace
+
+int submit_detached(BlockingJob& job) {
+  job.worker = nullptr;
+  job.fiber = nullptr;
+  return BlockingPool::instance().submit(&job);
+}
 
 int submit_blocking(BlockingJob& job) {
   const int rc = BlockingPool::instance().submit(&job);

@@ -44,6 +44,11 @@ void run_blocking(BlockingJob& job);
 // thread and cannot start one (nothing was queued). Any thread.
 int submit_blocking(BlockingJob& job);
 
+// Runs `job` on a helper thread with nobody parked for it (a wait that may
+// give up before the job ends: resolve() with a deadline): job.run owns the
+// job and frees it. 0, or EAGAIN as above. Any thread.
+int submit_detached(BlockingJob& job);
+
 }  // namespace fibers
 
 template <class F>

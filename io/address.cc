@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -29,6 +31,27 @@ Result<Address> Address::parse(std::string_view host, std::uint16_t port) {
   }
   return errno_error(EINVAL);
 }
+
+namespace {
+
+Result<Address> unix_address(std::string_view name, bool abstract) {
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  const std::size_t offset = abstract ? 1 : 0;  // abstract: a NUL first
+  if (name.empty() && !abstract) return errno_error(EINVAL);
+  if (!abstract && name.find('\0') != std::string_view::npos) return errno_error(EINVAL);
+  if (name.size() + offset >= sizeof un.sun_path) return errno_error(ENAMETOOLONG);
+  std::memcpy(un.sun_path + offset, name.data(), name.size());
+  // A path counts its NUL; an abstract name is exactly its bytes.
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset + name.size() +
+                                          (abstract ? 0 : 1));
+  return Address(reinterpret_cast<const sockaddr*>(&un), len);
+}
+
+}  // namespace
+
+Result<Address> Address::unix_path(std::string_view path) { return unix_address(path, false); }
+Result<Address> Address::abstract(std::string_view name) { return unix_address(name, true); }
 
 Address::Address(std::string_view host, std::uint16_t port) {
   Result<Address> r = parse(host, port);
@@ -66,6 +89,13 @@ std::string Address::to_string() const {
               sizeof text);
     std::snprintf(out, sizeof out, "[%s]:%u", text, static_cast<unsigned>(port()));
     return out;
+  }
+  if (family() == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
+    const std::size_t n = size_ > offsetof(sockaddr_un, sun_path) ? size_ - offsetof(sockaddr_un, sun_path) : 0;
+    if (n == 0) return "(unnamed)";
+    if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+    return std::string(un->sun_path, strnlen(un->sun_path, n));
   }
   return "(unspecified)";
 }

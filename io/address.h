@@ -1,9 +1,11 @@
-// weft/io/address.h — IPv4 and IPv6 socket addresses.
+// weft/io/address.h — IPv4, IPv6 and Unix-domain socket addresses.
 //
 //   weft::net::Address a{"127.0.0.1", 8080};      // throws on a malformed literal
 //   auto b = weft::net::Address::parse(text, 53); // Result<Address> for input
+//   auto c = weft::net::Address::unix_path("/run/app.sock").value();
+//   auto d = weft::net::Address::abstract("app").value();  // Linux's abstract namespace
 //
-// Only numeric addresses; names are resolved by weft::net::resolve
+// Only numeric IP addresses; names are resolved by weft::net::resolve
 // (resolve.h).
 #pragma once
 
@@ -26,11 +28,18 @@ class Address {
   Address(const sockaddr* sa, socklen_t len);
 
   static Result<Address> parse(std::string_view host, std::uint16_t port);
+  // A Unix-domain socket's path; std::errc::filename_too_long beyond 107
+  // bytes (sun_path), invalid_argument for an empty path or one with a NUL.
+  static Result<Address> unix_path(std::string_view path);
+  // A name in Linux's abstract namespace (no file; gone with the last
+  // socket): up to 107 bytes, any bytes.
+  static Result<Address> abstract(std::string_view name);
   static Address loopback_v4(std::uint16_t port) { return Address("127.0.0.1", port); }
 
   int family() const { return storage_.ss_family; }
-  std::uint16_t port() const;
-  // "127.0.0.1:8080" or "[::1]:8080".
+  std::uint16_t port() const;  // 0 for a Unix-domain address
+  // "127.0.0.1:8080", "[::1]:8080", "/run/app.sock", "@app" (abstract), or
+  // "(unnamed)" for an unbound Unix-domain socket.
   std::string to_string() const;
 
   const sockaddr* data() const { return reinterpret_cast<const sockaddr*>(&storage_); }

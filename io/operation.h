@@ -90,6 +90,8 @@ struct Operation {
   bool timed_out = false;    // the linked timeout fired
   bool cancel_sent = false;
   bool buffer_select = false;  // a receive into a provided buffer (ring only)
+  bool zero_copy = false;          // a send the ring made IORING_OP_SEND_ZC
+  bool zero_copy_refused = false;  // ... and the socket refused it (sent again, plain)
   std::uint64_t trace_id = 0;  // while traced (fibers/trace.h): from submission to completion
   __kernel_timespec deadline_ts{};
   // For waits the backend serves in user space (accept): their deadline and

@@ -5,9 +5,11 @@
 //   auto s = weft::net::TcpStream::connect(addrs->front());
 //
 // There is no io_uring (or epoll) operation for getaddrinfo(3), so resolve()
-// runs it on the blocking pool (weft::blocking) while the calling fiber
-// parks; the worker runs other fibers meanwhile. A lookup cannot be
-// interrupted once it runs.
+// runs it on the blocking pool while the calling fiber parks; the worker
+// runs other fibers meanwhile. A lookup cannot be interrupted once it runs,
+// but the fiber need not wait for it: at the deadline resolve() returns
+// std::errc::timed_out (operation_canceled for the token), and the lookup
+// finishes on its own and is thrown away.
 //
 // Thread rules: call from a fiber.
 #pragma once
@@ -18,6 +20,7 @@
 #include <system_error>
 #include <vector>
 
+#include <weft/fibers/cancel.h>
 #include <weft/fibers/result.h>
 #include <weft/io/address.h>
 
@@ -29,6 +32,7 @@ const std::error_category& resolve_category() noexcept;
 
 // The addresses `host` (a name, or a numeric IPv4/IPv6 address) has for TCP
 // on `port`, in the resolver's order, without duplicates.
-Result<std::vector<Address>> resolve(std::string_view host, std::uint16_t port);
+Result<std::vector<Address>> resolve(std::string_view host, std::uint16_t port,
+                                     const WaitOptions& options = {});
 
 }  // namespace weft::net

@@ -20,6 +20,11 @@
 // handler: a program that blocks signals to read them with its own
 // signalfd keeps doing that.
 //
+// Under ThreadSanitizer a handler runs only when its thread next enters a
+// call the sanitizer intercepts: a signal the kernel hands to a worker
+// asleep in io_uring_enter (or epoll_pwait2) waits for that worker's next
+// wake-up.
+//
 // Several Signals may watch one signal: each gets every arrival. Up to 64
 // Signals exist at once.
 //

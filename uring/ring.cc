@@ -245,8 +245,10 @@ void Ring::prepare(io_uring_sqe* sqe, io::Operation& op) {
       prepare_recv(sqe, op);
       break;
     case io::OpKind::send:
-      if (options_.send_zc_min != 0 && op.len >= options_.send_zc_min && features_.send_zc) {
+      if (options_.send_zc_min != 0 && op.len >= options_.send_zc_min && features_.send_zc &&
+          !op.zero_copy_refused) {
         io_uring_prep_send_zc(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL, 0);
+        op.zero_copy = true;
       } else {
         io_uring_prep_send(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL);
       }
@@ -304,12 +306,12 @@ void Ring::resubmit_misses(Stats& stats) {
   std::vector<io::Operation*> misses;
   misses.swap(misses_);
   for (io::Operation* op : misses) {
-    ++stats.buffer_ring_misses;
     if (op->cancel_sent || cancelled_all_) {
       op->result = -ECANCELED;
       operation_part_done(op);
       continue;
     }
+    ++stats.buffer_ring_misses;
     op->buffer_select = false;
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
@@ -622,7 +624,17 @@ bool Ring::last_part(io::Operation* op) noexcept {
 }
 
 void Ring::operation_part_done(io::Operation* op) noexcept {
-  if (last_part(op)) deliver(*op);
+  if (!last_part(op)) return;
+  // A zero-copy send the socket refused (a Unix-domain one says EOPNOTSUPP,
+  // then notifies): both completions are in, so again, plain, with its
+  // deadline. The owner's: a rescue leaves zero-copy sends alone.
+  if (op->zero_copy && op->result == -EOPNOTSUPP && !op->cancel_sent && !cancelled_all_) {
+    op->zero_copy = false;
+    op->zero_copy_refused = true;
+    (void)submit(*op);
+    return;
+  }
+  deliver(*op);
 }
 
 // Under reap_mutex_, on the monitor's thread: hands the kernel what parked
@@ -686,7 +698,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     // inbox, is rescued by the monitor itself: Worker::rescue_arrivals).
     const bool ours = tag == kTagIgnore ||
                       ((tag == kTagOperation || tag == kTagTimeout) &&
-                       (watch.held() || op->options.cancel == nullptr) &&
+                       (watch.held() || op->options.cancel == nullptr) && !op->zero_copy &&
                        !(tag == kTagOperation && missed_buffer(op, cqe)));
     if (!ours) {
       stash_.push_back(*cqe);

@@ -142,6 +142,8 @@ class Service {
   ~Service() {
     (void)stop_.stop(0ms);
     (void)acceptor_.join();
+    // A connection's fiber still returns from its body after its work ended.
+    for (int i = 0; i < 200 && weft::stats().fibers_live > 1; ++i) weft::sleep_for(5ms);
   }
   std::string url(const char* path) const {
     return "http://127.0.0.1:" + std::to_string(listener_.local_address().value().port()) + path;
