@@ -46,6 +46,16 @@ std::int64_t run_file_call(io::Operation& op) {
       return sys_result(::statx(op.fd, op.path, op.flags, STATX_BASIC_STATS, op.statx_buf));
     case io::OpKind::fsync:
       return sys_result((op.flags & 1) != 0 ? ::fdatasync(op.fd) : ::fsync(op.fd));
+    case io::OpKind::mkdirat:
+      return sys_result(::mkdirat(AT_FDCWD, op.path, op.mode));
+    case io::OpKind::renameat:
+      return sys_result(::renameat(AT_FDCWD, op.path, AT_FDCWD, op.path2));
+    case io::OpKind::unlinkat:
+      return sys_result(::unlinkat(AT_FDCWD, op.path, op.flags));
+    case io::OpKind::linkat:
+      return sys_result(::linkat(AT_FDCWD, op.path, AT_FDCWD, op.path2, 0));
+    case io::OpKind::symlinkat:
+      return sys_result(::symlinkat(op.path, AT_FDCWD, op.path2));
     default:
       return -EINVAL;
   }
@@ -264,6 +274,11 @@ bool EpollBackend::submit(io::Operation& op) {
     case io::OpKind::openat:
     case io::OpKind::statx:
     case io::OpKind::fsync:
+    case io::OpKind::mkdirat:
+    case io::OpKind::renameat:
+    case io::OpKind::unlinkat:
+    case io::OpKind::linkat:
+    case io::OpKind::symlinkat:
       return submit_to_pool(op);
     case io::OpKind::read:
     case io::OpKind::write:

@@ -1,11 +1,16 @@
 #include <weft/io/file.h>
 
+#include <dirent.h>
 #include <liburing.h>
-#include <cerrno>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <climits>
+#include <cstring>
 
+#include <weft/fibers/blocking.h>
 #include <weft/io/io.h>
 
 namespace weft::fs {
@@ -88,5 +93,94 @@ Result<struct statx> File::stat() {
 Result<void> File::close() { return io::close_descriptor(fd_); }
 
 Result<struct statx> stat(const std::string& path) { return run_statx(AT_FDCWD, path.c_str(), 0); }
+
+namespace {
+
+Result<void> path_operation(OpKind kind, const std::string& path, const char* second, int flags, mode_t mode,
+                            const WaitOptions& options) {
+  auto op = make_operation(kind, -1, options);
+  op->path = path.c_str();
+  op->path2 = second;
+  op->flags = flags;
+  op->mode = mode;
+  return io::to_void(perform(*op));
+}
+
+}  // namespace
+
+Result<void> create_directory(const std::string& path, mode_t mode, const WaitOptions& options) {
+  return path_operation(OpKind::mkdirat, path, nullptr, 0, mode, options);
+}
+
+Result<void> rename(const std::string& from, const std::string& to, const WaitOptions& options) {
+  return path_operation(OpKind::renameat, from, to.c_str(), 0, 0, options);
+}
+
+Result<void> remove(const std::string& path, const WaitOptions& options) {
+  return path_operation(OpKind::unlinkat, path, nullptr, 0, 0, options);
+}
+
+Result<void> remove_directory(const std::string& path, const WaitOptions& options) {
+  return path_operation(OpKind::unlinkat, path, nullptr, AT_REMOVEDIR, 0, options);
+}
+
+Result<void> hard_link(const std::string& existing, const std::string& link, const WaitOptions& options) {
+  return path_operation(OpKind::linkat, existing, link.c_str(), 0, 0, options);
+}
+
+Result<void> symlink(const std::string& target, const std::string& link, const WaitOptions& options) {
+  return path_operation(OpKind::symlinkat, target, link.c_str(), 0, 0, options);
+}
+
+Result<std::string> read_file(const std::string& path, const WaitOptions& options) {
+  Result<File> f = File::open(path, O_RDONLY, 0, options);
+  if (!f) return f.error();
+  std::string out;
+  std::uint64_t at = 0;
+  for (;;) {
+    if (out.size() - at < 16384) out.resize(std::max<std::size_t>(out.size() * 2, at + 65536));
+    Result<std::size_t> n = f->read_at(MutableBuffer(out.data() + at, out.size() - at), at, options);
+    if (!n) return n.error();
+    if (*n == 0) break;
+    at += *n;
+  }
+  out.resize(at);
+  if (Result<void> c = f->close(); !c) return c.error();
+  return out;
+}
+
+Result<void> write_file(const std::string& path, ConstBuffer bytes, mode_t mode, const WaitOptions& options) {
+  // Beside the target (a rename does not cross file systems), named so
+  // that two writers, in this process or another, never share one.
+  static std::atomic<std::uint64_t> serial{0};
+  const std::string temporary = path + ".weft-tmp." + std::to_string(::getpid()) + "." +
+                                std::to_string(serial.fetch_add(1, std::memory_order_relaxed));
+  Result<void> done = [&]() -> Result<void> {
+    Result<File> f = File::open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode, options);
+    if (!f) return f.error();
+    if (Result<void> w = f->write_all_at(bytes, 0, options); !w) return w.error();
+    if (Result<void> s = f->fsync(); !s) return s.error();
+    if (Result<void> c = f->close(); !c) return c.error();
+    return rename(temporary, path, options);
+  }();
+  if (!done) (void)remove(temporary);  // nothing half-written stays behind
+  return done;
+}
+
+Result<std::vector<std::string>> list_directory(const std::string& path) {
+  return weft::blocking([&]() -> Result<std::vector<std::string>> {
+    DIR* d = ::opendir(path.c_str());
+    if (d == nullptr) return errno_error(errno);
+    std::vector<std::string> names;
+    errno = 0;
+    while (const dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+    }
+    const int error = errno;
+    ::closedir(d);
+    if (error != 0) return errno_error(error);
+    return names;
+  });
+}
 
 }  // namespace weft::fs

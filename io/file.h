@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <weft/fibers/cancel.h>
 #include <weft/fibers/result.h>
@@ -60,5 +61,30 @@ class File {
 
 // statx(2) of a path.
 Result<struct statx> stat(const std::string& path);
+
+// The file system, each call one operation on the ring (mkdirat,
+// renameat, unlinkat, linkat, symlinkat) or on the blocking pool (epoll).
+// Errors are those of the system call (no_such_file_or_directory,
+// file_exists, directory_not_empty, ...).
+Result<void> create_directory(const std::string& path, mode_t mode = 0755, const WaitOptions& options = {});
+Result<void> rename(const std::string& from, const std::string& to, const WaitOptions& options = {});
+// A file or symbolic link (unlink).
+Result<void> remove(const std::string& path, const WaitOptions& options = {});
+// An empty directory (rmdir).
+Result<void> remove_directory(const std::string& path, const WaitOptions& options = {});
+Result<void> hard_link(const std::string& existing, const std::string& link, const WaitOptions& options = {});
+Result<void> symlink(const std::string& target, const std::string& link, const WaitOptions& options = {});
+
+// The whole file. The deadline covers the whole call.
+Result<std::string> read_file(const std::string& path, const WaitOptions& options = {});
+// Replaces `path` with `bytes` atomically: written to a temporary file in
+// the same directory, flushed (fsync), then renamed over `path`. A reader
+// sees the old content or the new, never a part; after a crash, one of the
+// two. The new file has `mode` (before the umask).
+Result<void> write_file(const std::string& path, ConstBuffer bytes, mode_t mode = 0644,
+                        const WaitOptions& options = {});
+// The names in a directory, without "." and "..", in no set order (on the
+// blocking pool: there is no ring operation for getdents).
+Result<std::vector<std::string>> list_directory(const std::string& path);
 
 }  // namespace weft::fs

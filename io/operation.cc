@@ -73,6 +73,11 @@ const char* op_name(OpKind kind) noexcept {
     case OpKind::openat: return "openat";
     case OpKind::statx: return "statx";
     case OpKind::fsync: return "fsync";
+    case OpKind::mkdirat: return "mkdirat";
+    case OpKind::renameat: return "renameat";
+    case OpKind::unlinkat: return "unlinkat";
+    case OpKind::linkat: return "linkat";
+    case OpKind::symlinkat: return "symlinkat";
     case OpKind::poll: return "poll";
   }
   return "io";

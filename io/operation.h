@@ -43,6 +43,11 @@ enum class OpKind : std::uint8_t {
   openat,
   statx,
   fsync,
+  mkdirat,    // path, mode
+  renameat,   // path -> path2
+  unlinkat,   // path; flags: AT_REMOVEDIR for a directory
+  linkat,     // path (existing) -> path2 (new)
+  symlinkat,  // path (target) -> path2 (the link)
   poll,  // readiness of any descriptor: flags holds POLLIN or POLLOUT; the result is revents
 };
 
@@ -65,7 +70,8 @@ struct Operation {
   void* buf = nullptr;
   std::uint32_t len = 0;
   std::uint64_t offset = 0;
-  const char* path = nullptr;  // openat, statx
+  const char* path = nullptr;   // openat, statx and the *at operations
+  const char* path2 = nullptr;  // renameat, linkat, symlinkat: the second path
   mode_t mode = 0;
   struct statx* statx_buf = nullptr;
   sockaddr* addr = nullptr;  // connect

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include <weft/fibers/blocking.h>
+#include <weft/io/io.h>
 #include <weft/sync/event.h>
 
 namespace weft::net {
@@ -65,6 +66,7 @@ Result<std::vector<Address>> look_up(const std::string& name, const std::string&
 }  // namespace
 
 Result<std::vector<Address>> resolve(std::string_view host, std::uint16_t port, const WaitOptions& options) {
+  io::require_backend("weft::net::resolve");  // a fiber of a running runtime, or logic_error
   // Given up already: no lookup at all.
   if (options.cancel != nullptr && options.cancel->cancelled()) return errno_error(ECANCELED);
   if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return errno_error(ETIMEDOUT);

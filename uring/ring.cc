@@ -280,6 +280,21 @@ void Ring::prepare(io_uring_sqe* sqe, io::Operation& op) {
     case io::OpKind::fsync:
       io_uring_prep_fsync(sqe, op.fd, static_cast<unsigned>(op.flags));
       break;
+    case io::OpKind::mkdirat:
+      io_uring_prep_mkdirat(sqe, AT_FDCWD, op.path, op.mode);
+      break;
+    case io::OpKind::renameat:
+      io_uring_prep_renameat(sqe, AT_FDCWD, op.path, AT_FDCWD, op.path2, 0);
+      break;
+    case io::OpKind::unlinkat:
+      io_uring_prep_unlinkat(sqe, AT_FDCWD, op.path, op.flags);
+      break;
+    case io::OpKind::linkat:
+      io_uring_prep_linkat(sqe, AT_FDCWD, op.path, AT_FDCWD, op.path2, 0);
+      break;
+    case io::OpKind::symlinkat:
+      io_uring_prep_symlinkat(sqe, op.path, AT_FDCWD, op.path2);
+      break;
   }
 }
 

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <numeric>
 #include <string>
@@ -104,6 +105,58 @@ BOOST_AUTO_TEST_CASE(a_read_that_cannot_finish_honours_its_deadline) {
     char buf[8];
     const auto r = f.read_at(buf, 0, {.deadline = weft::after(20ms)});
     BOOST_TEST((r.error() == std::errc::timed_out), r.error().message());
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(file_system)
+
+BOOST_AUTO_TEST_CASE(directories_links_renames_and_removal) {
+  TempDir dir;
+  weft::test::run([&] {
+    namespace fs = weft::fs;
+    const std::string sub = dir.file("sub");
+    fs::create_directory(sub, 0700).value();
+    BOOST_TEST(S_ISDIR(fs::stat(sub).value().stx_mode));
+    BOOST_TEST((fs::create_directory(sub).error() == std::errc::file_exists));
+    fs::write_file(sub + "/a", weft::ConstBuffer("alpha", 5)).value();
+    fs::hard_link(sub + "/a", sub + "/b").value();
+    fs::symlink("a", sub + "/c").value();
+    fs::rename(sub + "/b", sub + "/d").value();
+    auto names = fs::list_directory(sub).value();
+    std::sort(names.begin(), names.end());
+    BOOST_TEST((names == std::vector<std::string>{"a", "c", "d"}));
+    BOOST_TEST(fs::read_file(sub + "/c").value() == "alpha");  // through the link
+    BOOST_TEST(fs::stat(sub + "/a").value().stx_nlink == 2u);
+    BOOST_TEST((fs::remove_directory(sub).error() == std::errc::directory_not_empty));
+    for (const char* n : {"/a", "/c", "/d"}) fs::remove(sub + n).value();
+    fs::remove_directory(sub).value();
+    BOOST_TEST((fs::stat(sub).error() == std::errc::no_such_file_or_directory));
+    BOOST_TEST((fs::remove(sub + "/a").error() == std::errc::no_such_file_or_directory));
+    BOOST_TEST((fs::list_directory(sub).error() == std::errc::no_such_file_or_directory));
+    BOOST_TEST((fs::rename(dir.file("none"), dir.file("x")).error() == std::errc::no_such_file_or_directory));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(write_file_replaces_atomically_and_read_file_reads_it_whole) {
+  TempDir dir;
+  weft::test::run([&] {
+    namespace fs = weft::fs;
+    const std::string path = dir.file("config");
+    fs::write_file(path, weft::ConstBuffer("old", 3)).value();
+    std::string big(300'000, 'n');
+    big[12345] = 'x';
+    fs::write_file(path, weft::ConstBuffer(big.data(), big.size()), 0600).value();
+    BOOST_TEST(fs::read_file(path).value() == big);
+    BOOST_TEST((fs::stat(path).value().stx_mode & 0777) == 0600u);
+    // Nothing but the file itself is left in the directory.
+    BOOST_TEST((fs::list_directory(dir.path).value() == std::vector<std::string>{"config"}));
+    // A directory that does not exist: an error, and no temporary left.
+    BOOST_TEST((fs::write_file(dir.file("no/such"), weft::ConstBuffer("x", 1)).error() ==
+                std::errc::no_such_file_or_directory));
+    BOOST_TEST((fs::read_file(dir.file("missing")).error() == std::errc::no_such_file_or_directory));
+    BOOST_TEST(fs::read_file("/dev/null").value().empty());
   });
 }
 
