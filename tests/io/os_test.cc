@@ -395,7 +395,11 @@ BOOST_AUTO_TEST_CASE(a_signal_nobody_watches_keeps_its_default_behaviour) {
   BOOST_TEST(r.signal == SIGUSR2);
 }
 
-BOOST_AUTO_TEST_CASE(sigterm_watched_lets_a_program_stop_on_its_own_terms) {
+// ThreadSanitizer, in a child forked from a process whose threads it
+// tracked (die_after_fork=0), does not always run a handler at all.
+BOOST_AUTO_TEST_CASE(sigterm_watched_lets_a_program_stop_on_its_own_terms,
+                     *weft::test::needs([] { return !kThreadSanitizer; },
+                                        "no ThreadSanitizer (signals in a forked child)")) {
   const auto r = weft::test::run_in_child([] {
     weft::Runtime rt(weft::test::options());
     const int got = rt.run([] {
@@ -406,7 +410,7 @@ BOOST_AUTO_TEST_CASE(sigterm_watched_lets_a_program_stop_on_its_own_terms) {
     std::_Exit(got == SIGTERM ? 7 : 1);
   });
   BOOST_TEST(r.exited);
-  BOOST_TEST(r.exit_code == 7);
+  BOOST_TEST(r.exit_code == 7, r.err);
 }
 
 BOOST_AUTO_TEST_CASE(names) {

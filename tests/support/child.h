@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <functional>
 #include <string>
 
@@ -34,7 +36,17 @@ inline ChildResult run_in_child(const std::function<void()>& body) {
     for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) signal(sig, SIG_DFL);
     close(pipe_fds[0]);
     dup2(pipe_fds[1], STDERR_FILENO);
-    body();
+    // Whatever happens, the child never returns into the test runner (it
+    // would go on running the rest of the suite as a second process).
+    try {
+      body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: uncaught exception: %s\n", e.what());
+      std::_Exit(3);
+    } catch (...) {
+      std::fprintf(stderr, "child: uncaught exception\n");
+      std::_Exit(3);
+    }
     std::_Exit(0);
   }
   close(pipe_fds[1]);
