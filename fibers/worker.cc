@@ -854,14 +854,23 @@ void Worker::drain() {
 // Waits (a few seconds at most) until every fiber that waits on another
 // thread has been handed back.
 bool Worker::wait_for_remote() {
-  const Deadline give_up = Clock::now() + std::chrono::seconds(5);
+  if (remote_settled()) return true;
+  const auto limit = static_cast<long long>(options_.exit_wait.count());
+  const auto pending = [this] { return remote_.remote_expected.load(std::memory_order_acquire); };
+  std::fprintf(stderr,
+               "weft: the run is ending; worker %zu waits up to %lld ms for %zu blocking call(s) still "
+               "running (RuntimeOptions::exit_wait)\n",
+               index_, limit, pending());
+  const Deadline give_up = Clock::now() + options_.exit_wait;
   while (!remote_settled() && Clock::now() < give_up) {
-    backend_.poll(true, Clock::now() + std::chrono::milliseconds(50), stats_);
+    backend_.poll(true, std::min(give_up, Clock::now() + std::chrono::milliseconds(50)), stats_);
     take_inbox();
   }
   if (remote_settled()) return true;
-  std::fprintf(stderr, "weft: %zu blocking calls did not finish in time\n",
-               remote_.remote_expected.load(std::memory_order_acquire));
+  std::fprintf(stderr,
+               "weft: worker %zu: %zu blocking call(s) still running after %lld ms: their fibers are "
+               "abandoned and their stacks kept\n",
+               index_, pending(), limit);
   return false;
 }
 

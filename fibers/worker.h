@@ -102,6 +102,11 @@ struct WorkerOptions {
   // its backend: while it spins, readying a fiber costs no wake-up system
   // call. 0: sleep at once.
   std::chrono::microseconds idle_spin{20};
+  // When the run ends, how long to wait for blocking calls still running on
+  // other threads (weft::blocking, the epoll backend's file operations),
+  // whose fibers' stacks they may still write. Said on stderr when there
+  // are any; past it their fibers are abandoned and their stacks kept.
+  std::chrono::milliseconds exit_wait{5000};
 };
 
 class Worker {

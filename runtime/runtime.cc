@@ -347,6 +347,7 @@ static Settings resolve(const RuntimeOptions& options, std::size_t cpus) {
   s.worker.detect_deadlock = options.detect_deadlock;
   s.worker.shuffle = options.shuffle || env_flag("WEFT_SHUFFLE");
   s.worker.idle_spin = options.idle_spin;
+  s.worker.exit_wait = options.exit_wait;
   if (const char* env = std::getenv("WEFT_IDLE_SPIN_US"); env != nullptr && env[0] != '\0') {
     s.worker.idle_spin = std::chrono::microseconds(std::strtol(env, nullptr, 10));
   }

@@ -129,6 +129,12 @@ struct RuntimeOptions {
   // readied meanwhile cost no wake-up system call. 0: sleep at once (the
   // least CPU when load is light). WEFT_IDLE_SPIN_US=N overrides.
   std::chrono::microseconds idle_spin{20};
+  // When run() ends with blocking calls (weft::blocking, epoll file
+  // operations) still running on helper threads, it says so on stderr and
+  // waits this long for them (they may still write into their fibers'
+  // stacks); past it their fibers are abandoned and their stacks kept
+  // mapped. 0: do not wait.
+  std::chrono::milliseconds exit_wait{5000};
 };
 
 class Runtime {

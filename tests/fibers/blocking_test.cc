@@ -7,6 +7,7 @@
 
 #include <weft/fibers/blocking.h>
 
+#include "support/child.h"
 #include "support/runtime.h"
 
 using namespace std::chrono_literals;
@@ -117,6 +118,41 @@ BOOST_AUTO_TEST_CASE(stopping_waits_for_calls_still_running) {
   });
   // run() returned only after the helper let go of the fiber's frame.
   BOOST_TEST(finished.load());
+}
+
+// run() ending with a blocking call still running says what it waits for
+// and for how long, and waits no longer than RuntimeOptions::exit_wait.
+BOOST_AUTO_TEST_CASE(the_end_of_a_run_says_what_blocking_calls_it_waits_for) {
+  const auto waits = weft::test::run_in_child([] {
+    weft::RuntimeOptions o = weft::test::options();
+    o.exit_wait = std::chrono::milliseconds(5000);
+    weft::Runtime rt(o);
+    rt.run([] {
+      weft::spawn([] { weft::blocking([] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }); })
+          .detach();
+      weft::sleep_for(std::chrono::milliseconds(20));  // the job has started
+    });
+  });
+  BOOST_TEST(waits.exited);
+  BOOST_TEST(waits.err.find("waits up to 5000 ms for 1 blocking call(s) still running") != std::string::npos,
+             waits.err);
+  BOOST_TEST(waits.err.find("still running after") == std::string::npos, waits.err);
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto gives_up = weft::test::run_in_child([] {
+    weft::RuntimeOptions o = weft::test::options();
+    o.exit_wait = std::chrono::milliseconds(50);
+    weft::Runtime rt(o);
+    rt.run([] {
+      weft::spawn([] { weft::blocking([] { std::this_thread::sleep_for(std::chrono::seconds(3)); }); }).detach();
+      weft::sleep_for(std::chrono::milliseconds(20));
+    });
+    std::_Exit(0);  // before the helper thread's sleep ends
+  });
+  const auto took = std::chrono::steady_clock::now() - start;
+  BOOST_TEST(gives_up.exited);
+  BOOST_TEST(gives_up.err.find("1 blocking call(s) still running after 50 ms") != std::string::npos, gives_up.err);
+  BOOST_TEST(took < std::chrono::milliseconds(2500));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
