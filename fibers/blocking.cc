@@ -12,9 +12,12 @@
 // Thread rules: submit() from any worker thread; everything else is internal.
 #include <weft/fibers/blocking.h>
 
+#include <pthread.h>
+
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <thread>
 
@@ -61,6 +64,21 @@ class BlockingPool {
       const int n = std::atoi(v);
       if (n > 0) limit_ = n;
     }
+    pthread_atfork(nullptr, nullptr, &BlockingPool::after_fork_in_child);
+  }
+
+  // A forked child has none of the parent's helper threads, and its copy of
+  // the lock may be held by one of them: it starts an empty pool (the
+  // queued jobs belong to the parent's fibers). Otherwise a runtime in the
+  // child would queue jobs that nobody ever runs.
+  static void after_fork_in_child() {
+    BlockingPool& p = instance();
+    new (&p.mutex_) std::mutex();
+    new (&p.ready_) std::condition_variable();
+    p.jobs_ = IntrusiveQueue<BlockingJob>();
+    p.queued_ = 0;
+    p.idle_ = 0;
+    p.threads_ = 0;
   }
 
   void serve() {

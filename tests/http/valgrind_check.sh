@@ -16,8 +16,17 @@ trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT
 valgrind -q --error-exitcode=99 --show-mismatched-frees=no "$server_bin" --port 0 \
   >"$out/stdout" 2>"$out/stderr" &
 pid=$!
-for _ in $(seq 300); do grep -q listening "$out/stdout" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do
+  grep -q listening "$out/stdout" 2>/dev/null && break
+  kill -0 "$pid" 2>/dev/null || break  # valgrind gave up
+  sleep 0.1
+done
 port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out/stdout")
+if [ -z "$port" ] && grep -q "debuginfo reader" "$out/stderr"; then
+  # Valgrind 3.19 gives up on some debug info (clang 14's DWARF 5).
+  echo "this valgrind cannot read the program's debug info: skipped"; grep "Valgrind:" "$out/stderr" | head -3
+  exit 77
+fi
 [ -n "$port" ] || { echo "weft-http did not start under valgrind:"; cat "$out/stderr"; exit 1; }
 failures=0
 check() {  # check WHAT EXPECTED ACTUAL
