@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "examples/http/server.h"
+#include "http/test_server.h"
 #include "support/runtime.h"
 
 using namespace std::chrono_literals;
@@ -133,29 +134,6 @@ class CurlDriver {
   std::map<CURL*, Transfer> transfers_;
 };
 
-// The HTTP example service on a free port, for one test body.
-class Service {
- public:
-  Service() : listener_(weft::net::TcpListener::bind({"127.0.0.1", 0}).value()) {
-    acceptor_ = weft::spawn([this] { return weft::http::serve(listener_, options_, nullptr, &stop_); });
-  }
-  ~Service() {
-    (void)stop_.stop(0ms);
-    (void)acceptor_.join();
-    // A connection's fiber still returns from its body after its work ended.
-    for (int i = 0; i < 200 && weft::stats().fibers_live > 1; ++i) weft::sleep_for(5ms);
-  }
-  std::string url(const char* path) const {
-    return "http://127.0.0.1:" + std::to_string(listener_.local_address().value().port()) + path;
-  }
-
- private:
-  weft::http::ServerOptions options_;
-  weft::GracefulStop stop_;
-  weft::net::TcpListener listener_;
-  weft::JoinHandle<std::error_code> acceptor_;
-};
-
 struct CurlGlobal {
   CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
   ~CurlGlobal() { curl_global_cleanup(); }
@@ -168,7 +146,7 @@ BOOST_AUTO_TEST_SUITE(libcurl_from_fibers)
 BOOST_AUTO_TEST_CASE(eight_transfers_at_once_on_one_fiber_with_no_extra_thread) {
   CurlGlobal curl;
   weft::test::run([] {
-    Service service;
+    weft::test::TestServer service;
     CurlDriver driver;
     std::vector<CurlDriver::Transfer*> posts;
     std::vector<CurlDriver::Transfer*> pings;

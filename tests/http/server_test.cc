@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "examples/http/server.h"
+#include "http/test_server.h"
 #include "support/net.h"
 #include "support/runtime.h"
 
@@ -19,34 +20,9 @@ using namespace std::chrono_literals;
 using weft::net::TcpListener;
 using weft::net::TcpStream;
 
+using weft::test::TestServer;
+
 namespace {
-
-// A server on a free port for the length of one test body (a fiber), with
-// `options`; stopped (and its connections closed) when the test body ends.
-class TestServer {
- public:
-  explicit TestServer(weft::http::ServerOptions options = {})
-      : options_(options), listener_(TcpListener::bind({"127.0.0.1", 0}).value()) {
-    acceptor_ = weft::spawn([this] { return weft::http::serve(listener_, options_, &counters_, &stop_); },
-                            {.name = "http-accept"});
-  }
-  ~TestServer() {
-    // No grace: what a test left half-sent is cut off at once.
-    (void)stop_.stop(0ms);
-    (void)acceptor_.join();
-    // Let detached connection fibers see their peers close and finish.
-    for (int i = 0; i < 200 && weft::stats().fibers_live > 1; ++i) weft::sleep_for(5ms);
-  }
-  weft::net::Address address() const { return listener_.local_address().value(); }
-  const weft::http::ServerCounters& counters() const { return counters_; }
-
- private:
-  weft::http::ServerOptions options_;
-  weft::http::ServerCounters counters_;
-  weft::GracefulStop stop_;
-  TcpListener listener_;
-  weft::JoinHandle<std::error_code> acceptor_;
-};
 
 // Reads until the peer closes (or 5 s pass); what arrived.
 std::string read_to_end(TcpStream& c) {
