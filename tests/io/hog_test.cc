@@ -274,9 +274,9 @@ BOOST_AUTO_TEST_CASE(in_single_mode_a_fiber_that_never_yields_holds_up_the_other
 
 // A blocking call that ends while the worker its fiber parked on computes
 // without yielding: the fiber resumes on the other worker (through the
-// global queue) instead of waiting in the busy worker's inbox. Placement is
-// up to the scheduler, so the scenario is retried until the two fibers
-// shared a worker. The call lasts 150 ms: the monitor notices a busy worker
+// global queue) instead of waiting in the busy worker's inbox. The other
+// worker is kept busy while the caller parks, so that the two fibers share a
+// worker (retried should the scheduler place them apart). The call lasts 150 ms: the monitor notices a busy worker
 // only at its next tick, which is up to 50 ms away after an idle spell (and
 // later on a loaded machine, as under TSan beside other builds); a call
 // ending before that waits in the inbox (see "Known limits").
@@ -288,19 +288,23 @@ BOOST_AUTO_TEST_CASE(a_blocking_call_ending_under_a_hog_resumes_elsewhere) {
     for (int attempt = 0; attempt < 20 && !placed; ++attempt) {
       std::atomic<std::size_t> parked_on{SIZE_MAX};
       std::atomic<Clock::rep> resumed_at{0};
+      weft::test::OtherWorkerBusy blocker;  // so that the caller parks here
       auto caller = weft::spawn([&] {
         parked_on.store(weft::this_fiber::worker());
         weft::blocking([] { std::this_thread::sleep_for(150ms); });
         resumed_at.store(Clock::now().time_since_epoch().count());
       });
-      weft::yield();  // the caller parks in blocking() (here, or elsewhere if stolen)
+      weft::yield();  // the caller parks in blocking()
+      blocker.release();
       if (parked_on.load() != weft::this_fiber::worker()) {
+        blocker.join();
         caller.join();
         continue;
       }
       placed = true;
       spin_for(600ms);  // the hog: this fiber, on the caller's worker
       const Clock::rep spin_end = Clock::now().time_since_epoch().count();
+      blocker.join();
       caller.join();
       resumed_in_time = resumed_at.load() != 0 && resumed_at.load() < spin_end;
     }

@@ -4,8 +4,9 @@
 // cancel token watches (an accept as weft::http::serve makes it, a read),
 // or a cancel asked from another thread. Each test parks a fiber on
 // the worker that then computes for 600 ms, and checks that the fiber
-// finished well before the computation did. Placement is the scheduler's, so
-// each scenario is retried until the fiber parked on the hog's worker. Runs
+// finished well before the computation did. While the fiber starts, a blocker
+// keeps the other worker busy so that it parks on the hog's worker; should
+// the scheduler still place it elsewhere, the scenario is retried. Runs
 // on both backends (CTest), always with two workers.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -43,14 +44,18 @@ Outcome beside_a_hog(Waiter waiter, Cause cause, Clock::duration spin = 600ms) {
   for (int attempt = 0; attempt < 20 && !out.placed; ++attempt) {
     std::atomic<std::size_t> parked_on{SIZE_MAX};
     std::atomic<Clock::rep> done_at{0};
+    // The other worker is kept busy while the waiter starts and parks, so
+    // that it parks here.
+    weft::test::OtherWorkerBusy blocker;
     auto h = weft::spawn([&] {
       parked_on.store(weft::this_fiber::worker());
       const bool ok = waiter();
       done_at.store(Clock::now().time_since_epoch().count());
       return ok;
     });
-    weft::yield();  // the waiter runs and parks (here, or elsewhere if stolen)
+    weft::yield();  // the waiter runs and parks
     const bool here = parked_on.load() == weft::this_fiber::worker() && done_at.load() == 0;
+    blocker.release();
     std::thread helper([&] { cause(); });
     Clock::rep spin_end = 0;
     if (here) {
@@ -58,6 +63,7 @@ Outcome beside_a_hog(Waiter waiter, Cause cause, Clock::duration spin = 600ms) {
       spin_end = Clock::now().time_since_epoch().count();
     }
     helper.join();
+    blocker.join();
     const bool ok = h.join();
     if (!here) continue;
     out.placed = true;

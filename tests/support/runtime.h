@@ -2,6 +2,7 @@
 // check that it left no fiber behind.
 #pragma once
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <cstdint>
 #include <cstdlib>
@@ -54,6 +55,37 @@ inline void spin_for(Clock::duration d) {
   volatile std::uint64_t work = 0;
   while (Clock::now() < end) work = work + 1;
 }
+
+// Keeps the other worker of a two-worker runtime busy until release(): a
+// fiber spins there. Made by a fiber that then does not yield until it has
+// placed what it wants on its own worker (the other one cannot steal
+// meanwhile). Release before computing, join after: a join may move the
+// joining fiber to the worker that ended the blocker.
+class OtherWorkerBusy {
+ public:
+  OtherWorkerBusy()
+      : fiber_(spawn([this] {
+          running_.store(true);
+          spin_until([this] { return released_.load(); });
+        })) {
+    // The maker does not yield, so the blocker starts on the other worker.
+    spin_until([this] { return running_.load(); });
+  }
+  OtherWorkerBusy(const OtherWorkerBusy&) = delete;
+  OtherWorkerBusy& operator=(const OtherWorkerBusy&) = delete;
+  ~OtherWorkerBusy() { join(); }
+
+  void release() { released_.store(true); }
+  void join() {
+    release();
+    if (fiber_.joinable()) fiber_.join();
+  }
+
+ private:
+  std::atomic<bool> running_{false};
+  std::atomic<bool> released_{false};
+  JoinHandle<void> fiber_;
+};
 
 // Runs `body` as the main fiber of a new runtime and returns what it returns.
 // Fails the test if other fibers were still alive when body returned (they
