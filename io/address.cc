@@ -12,9 +12,17 @@
 
 namespace weft::net {
 
+namespace {
+
+Error not_numeric(std::string_view host) {
+  return Error(errno_error(EINVAL), "parse address \"" + std::string(host) + "\"");
+}
+
+}  // namespace
+
 Result<Address> Address::parse(std::string_view host, std::uint16_t port) {
   char text[INET6_ADDRSTRLEN + 1];
-  if (host.size() >= sizeof text) return errno_error(EINVAL);
+  if (host.size() >= sizeof text) return not_numeric(host);
   std::memcpy(text, host.data(), host.size());
   text[host.size()] = '\0';
   sockaddr_in v4{};
@@ -29,7 +37,7 @@ Result<Address> Address::parse(std::string_view host, std::uint16_t port) {
     v6.sin6_port = htons(port);
     return Address(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
   }
-  return errno_error(EINVAL);
+  return not_numeric(host);
 }
 
 namespace {
@@ -38,9 +46,12 @@ Result<Address> unix_address(std::string_view name, bool abstract) {
   sockaddr_un un{};
   un.sun_family = AF_UNIX;
   const std::size_t offset = abstract ? 1 : 0;  // abstract: a NUL first
-  if (name.empty() && !abstract) return errno_error(EINVAL);
-  if (!abstract && name.find('\0') != std::string_view::npos) return errno_error(EINVAL);
-  if (name.size() + offset >= sizeof un.sun_path) return errno_error(ENAMETOOLONG);
+  auto refuse = [&](int e) {
+    return Error(errno_error(e), (abstract ? "abstract socket name \"" : "socket path \"") + std::string(name) + "\"");
+  };
+  if (name.empty() && !abstract) return refuse(EINVAL);
+  if (!abstract && name.find('\0') != std::string_view::npos) return refuse(EINVAL);
+  if (name.size() + offset >= sizeof un.sun_path) return refuse(ENAMETOOLONG);
   std::memcpy(un.sun_path + offset, name.data(), name.size());
   // A path counts its NUL; an abstract name is exactly its bytes.
   const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset + name.size() +

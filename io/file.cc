@@ -45,7 +45,7 @@ Result<File> File::open(const std::string& path, int flags, mode_t mode,
   op->flags = flags;
   op->mode = mode;
   const std::int64_t r = perform(*op);
-  if (r < 0) return errno_error(static_cast<int>(-r));
+  if (r < 0) return Error(errno_error(static_cast<int>(-r)), "open " + path);
   return File(static_cast<int>(r));
 }
 
@@ -92,44 +92,51 @@ Result<struct statx> File::stat() {
 
 Result<void> File::close() { return io::close_descriptor(fd_); }
 
-Result<struct statx> stat(const std::string& path) { return run_statx(AT_FDCWD, path.c_str(), 0); }
+Result<struct statx> stat(const std::string& path) {
+  return annotate(run_statx(AT_FDCWD, path.c_str(), 0), [&] { return "stat " + path; });
+}
 
 namespace {
 
-Result<void> path_operation(OpKind kind, const std::string& path, const char* second, int flags, mode_t mode,
-                            const WaitOptions& options) {
+// `verb` names the call in an error: "<verb> <path>[ <second>]".
+Result<void> path_operation(OpKind kind, const char* verb, const std::string& path, const std::string* second,
+                            int flags, mode_t mode, const WaitOptions& options) {
   auto op = make_operation(kind, -1, options);
   op->path = path.c_str();
-  op->path2 = second;
+  op->path2 = second != nullptr ? second->c_str() : nullptr;
   op->flags = flags;
   op->mode = mode;
-  return io::to_void(perform(*op));
+  return annotate(io::to_void(perform(*op)), [&] {
+    std::string what = std::string(verb) + " " + path;
+    if (second != nullptr) what += " " + *second;
+    return what;
+  });
 }
 
 }  // namespace
 
 Result<void> create_directory(const std::string& path, mode_t mode, const WaitOptions& options) {
-  return path_operation(OpKind::mkdirat, path, nullptr, 0, mode, options);
+  return path_operation(OpKind::mkdirat, "mkdir", path, nullptr, 0, mode, options);
 }
 
 Result<void> rename(const std::string& from, const std::string& to, const WaitOptions& options) {
-  return path_operation(OpKind::renameat, from, to.c_str(), 0, 0, options);
+  return path_operation(OpKind::renameat, "rename", from, &to, 0, 0, options);
 }
 
 Result<void> remove(const std::string& path, const WaitOptions& options) {
-  return path_operation(OpKind::unlinkat, path, nullptr, 0, 0, options);
+  return path_operation(OpKind::unlinkat, "remove", path, nullptr, 0, 0, options);
 }
 
 Result<void> remove_directory(const std::string& path, const WaitOptions& options) {
-  return path_operation(OpKind::unlinkat, path, nullptr, AT_REMOVEDIR, 0, options);
+  return path_operation(OpKind::unlinkat, "remove directory", path, nullptr, AT_REMOVEDIR, 0, options);
 }
 
 Result<void> hard_link(const std::string& existing, const std::string& link, const WaitOptions& options) {
-  return path_operation(OpKind::linkat, existing, link.c_str(), 0, 0, options);
+  return path_operation(OpKind::linkat, "link", existing, &link, 0, 0, options);
 }
 
 Result<void> symlink(const std::string& target, const std::string& link, const WaitOptions& options) {
-  return path_operation(OpKind::symlinkat, target, link.c_str(), 0, 0, options);
+  return path_operation(OpKind::symlinkat, "symlink", target, &link, 0, 0, options);
 }
 
 Result<std::string> read_file(const std::string& path, const WaitOptions& options) {
@@ -140,12 +147,12 @@ Result<std::string> read_file(const std::string& path, const WaitOptions& option
   for (;;) {
     if (out.size() - at < 16384) out.resize(std::max<std::size_t>(out.size() * 2, at + 65536));
     Result<std::size_t> n = f->read_at(MutableBuffer(out.data() + at, out.size() - at), at, options);
-    if (!n) return n.error();
+    if (!n) return Error(n.error(), "read " + path);
     if (*n == 0) break;
     at += *n;
   }
   out.resize(at);
-  if (Result<void> c = f->close(); !c) return c.error();
+  if (Result<void> c = f->close(); !c) return Error(c.error(), "close " + path);
   return out;
 }
 
@@ -164,11 +171,11 @@ Result<void> write_file(const std::string& path, ConstBuffer bytes, mode_t mode,
     return rename(temporary, path, options);
   }();
   if (!done) (void)remove(temporary);  // nothing half-written stays behind
-  return done;
+  return annotate(std::move(done), [&] { return "write " + path; });
 }
 
 Result<std::vector<std::string>> list_directory(const std::string& path) {
-  return weft::blocking([&]() -> Result<std::vector<std::string>> {
+  return annotate(weft::blocking([&]() -> Result<std::vector<std::string>> {
     DIR* d = ::opendir(path.c_str());
     if (d == nullptr) return errno_error(errno);
     std::vector<std::string> names;
@@ -180,7 +187,7 @@ Result<std::vector<std::string>> list_directory(const std::string& path) {
     ::closedir(d);
     if (error != 0) return errno_error(error);
     return names;
-  });
+  }), [&] { return "list " + path; });
 }
 
 }  // namespace weft::fs

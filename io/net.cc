@@ -80,16 +80,25 @@ void set_message(io::Operation& op, void* data, std::size_t size) {
 StreamSocket& StreamSocket::operator=(StreamSocket&& other) noexcept = default;
 StreamSocket::~StreamSocket() = default;
 
+namespace {
+
+Error failed(const char* verb, const Address& address, std::error_code code) {
+  return Error(code, std::string(verb) + " " + address.to_string());
+}
+
+}  // namespace
+
 Result<StreamSocket> StreamSocket::connect(const Address& address, const WaitOptions& options) {
   io::require_backend("weft::net::StreamSocket::connect");
   const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno_error(errno);
+  if (fd < 0) return failed("connect", address, errno_error(errno));
   StreamSocket stream(fd);
   auto op = make_operation(OpKind::connect, fd, options);
   Address target = address;  // the kernel reads it at submission; keep it in this frame
   op->addr = target.data();
   op->addr_len = target.size();
-  if (const std::int64_t r = perform(*op); r < 0) return errno_error(static_cast<int>(-r));
+  if (const std::int64_t r = perform(*op); r < 0)
+    return failed("connect", address, errno_error(static_cast<int>(-r)));
   enable_nodelay(fd, address.family());
   return stream;
 }
@@ -97,8 +106,12 @@ Result<StreamSocket> StreamSocket::connect(const Address& address, const WaitOpt
 Result<StreamSocket> StreamSocket::connect(std::string_view host, std::uint16_t port,
                                            const WaitOptions& options) {
   if (Result<Address> numeric = Address::parse(host, port)) return connect(*numeric, options);
+  // One error, naming what the caller asked for: the last address's reason.
+  auto named = [&](std::error_code code) {
+    return Error(code, "connect " + std::string(host) + ":" + std::to_string(port));
+  };
   Result<std::vector<Address>> found = resolve(host, port, options);
-  if (!found) return found.error();
+  if (!found) return named(found.error());
   std::error_code last = std::make_error_code(std::errc::host_unreachable);
   for (const Address& a : *found) {
     Result<StreamSocket> s = connect(a, options);
@@ -106,7 +119,7 @@ Result<StreamSocket> StreamSocket::connect(std::string_view host, std::uint16_t 
     last = s.error();
     if (last == std::errc::timed_out || last == std::errc::operation_canceled) break;
   }
-  return last;
+  return named(last);
 }
 
 Result<std::pair<StreamSocket, StreamSocket>> StreamSocket::pair() {
@@ -239,23 +252,44 @@ void StreamListener::release_listener() noexcept {
   listener_ = nullptr;
 }
 
-void StreamListener::close_quietly() noexcept {
+// A listening socket stops listening at shutdown(), at once: connections
+// that come after are refused, even while an accept the backend armed still
+// holds the socket open until its cancel completes (a close alone would
+// leave it listening until then).
+void StreamListener::stop_listening() noexcept {
   release_listener();
+  if (fd_ >= 0) (void)::shutdown(fd_, SHUT_RDWR);
+}
+
+void StreamListener::close_quietly() noexcept {
+  stop_listening();
   io::close_descriptor_quietly(fd_);
 }
 
 Result<StreamListener> StreamListener::bind(const Address& address, int backlog) {
   const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno_error(errno);
+  if (fd < 0) return failed("listen", address, errno_error(errno));
   StreamListener listener;
   listener.fd_.reset(fd);
   listener.family_ = address.family();
   const int one = 1;
   if (address.family() != AF_UNIX && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
-    return errno_error(errno);
-  if (::bind(fd, address.data(), address.size()) != 0 || ::listen(fd, backlog) != 0) return errno_error(errno);
+    return failed("listen", address, errno_error(errno));
+  if (::bind(fd, address.data(), address.size()) != 0) return failed("bind", address, errno_error(errno));
+  if (::listen(fd, backlog) != 0) return failed("listen", address, errno_error(errno));
   return listener;
 }
+
+namespace {
+
+// An accept on a socket that stopped listening fails with EINVAL: a close of
+// the listener (stop_listening) did that, so it reads as a cancel, as when
+// the close's cancel reaches the accept first.
+Error accept_error(std::int64_t r) {
+  return errno_error(r == -EINVAL ? ECANCELED : static_cast<int>(-r));
+}
+
+}  // namespace
 
 Result<StreamSocket> StreamListener::accept(const WaitOptions& options) {
   io::Backend& backend = io::require_backend("weft::net::StreamListener::accept");
@@ -266,7 +300,7 @@ Result<StreamSocket> StreamListener::accept(const WaitOptions& options) {
     // once the accepting fiber moved to another worker.
     auto op = make_operation(OpKind::accept, fd_, options);
     const std::int64_t r = perform(*op);
-    if (r < 0) return errno_error(static_cast<int>(-r));
+    if (r < 0) return accept_error(r);
     enable_nodelay(static_cast<int>(r), family_);
     return StreamSocket(static_cast<int>(r));
   }
@@ -281,7 +315,7 @@ Result<StreamSocket> StreamListener::accept(const WaitOptions& options) {
   auto op = make_operation(OpKind::accept, fd_, options);
   op->listener = queue;
   const std::int64_t r = perform(*op);
-  if (r < 0) return errno_error(static_cast<int>(-r));
+  if (r < 0) return accept_error(r);
   const int fd = static_cast<int>(r);
   enable_nodelay(fd, family_);
   return StreamSocket(fd);
@@ -289,7 +323,7 @@ Result<StreamSocket> StreamListener::accept(const WaitOptions& options) {
 
 Result<void> StreamListener::close() {
   if (fd_ < 0) return errno_error(EBADF);
-  release_listener();
+  stop_listening();
   return io::close_descriptor(fd_);
 }
 
@@ -303,10 +337,10 @@ DatagramSocket::~DatagramSocket() = default;
 
 Result<DatagramSocket> DatagramSocket::bind(const Address& address) {
   const int fd = ::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno_error(errno);
+  if (fd < 0) return failed("bind", address, errno_error(errno));
   DatagramSocket socket;
   socket.fd_.reset(fd);
-  if (::bind(fd, address.data(), address.size()) != 0) return errno_error(errno);
+  if (::bind(fd, address.data(), address.size()) != 0) return failed("bind", address, errno_error(errno));
   return socket;
 }
 
@@ -337,7 +371,7 @@ Result<Datagram> DatagramSocket::recv_from(MutableBuffer buffer, const WaitOptio
 
 Result<DatagramSocket> DatagramSocket::connect(const Address& peer) {
   const int fd = ::socket(peer.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno_error(errno);
+  if (fd < 0) return failed("connect", peer, errno_error(errno));
   DatagramSocket socket;
   socket.fd_.reset(fd);
   if (Result<void> r = socket.connect_to(peer); !r) return r.error();
@@ -347,7 +381,7 @@ Result<DatagramSocket> DatagramSocket::connect(const Address& peer) {
 // A datagram connect only records the peer (no handshake): no need to park.
 Result<void> DatagramSocket::connect_to(const Address& peer) {
   if (fd_ < 0) return errno_error(EBADF);
-  if (::connect(fd_, peer.data(), peer.size()) != 0) return errno_error(errno);
+  if (::connect(fd_, peer.data(), peer.size()) != 0) return failed("connect", peer, errno_error(errno));
   return {};
 }
 

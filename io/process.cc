@@ -101,6 +101,10 @@ Process& Process::operator=(Process&& other) noexcept {
 Process::~Process() { kill_and_reap_later(); }
 
 Result<Process> Process::start(const Command& command) {
+  return annotate(start_unnamed(command), [&] { return "start " + command.program; });
+}
+
+Result<Process> Process::start_unnamed(const Command& command) {
   if (command.program.empty()) return errno_error(EINVAL);
   Plumbing p;
   if (int e = p.connect(0, command.input); e != 0) return errno_error(e);

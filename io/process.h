@@ -81,6 +81,7 @@ class Process {
   Result<void> signal(int signal);
 
  private:
+  static Result<Process> start_unnamed(const Command& command);  // start(), its error unnamed
   void kill_and_reap_later() noexcept;
 
   pid_t pid_ = -1;

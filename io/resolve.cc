@@ -65,8 +65,9 @@ Result<std::vector<Address>> look_up(const std::string& name, const std::string&
 
 }  // namespace
 
-Result<std::vector<Address>> resolve(std::string_view host, std::uint16_t port, const WaitOptions& options) {
-  io::require_backend("weft::net::resolve");  // a fiber of a running runtime, or logic_error
+namespace {
+
+Result<std::vector<Address>> resolve_unnamed(std::string_view host, std::uint16_t port, const WaitOptions& options) {
   // Given up already: no lookup at all.
   if (options.cancel != nullptr && options.cancel->cancelled()) return errno_error(ECANCELED);
   if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return errno_error(ETIMEDOUT);
@@ -91,6 +92,13 @@ Result<std::vector<Address>> resolve(std::string_view host, std::uint16_t port, 
   Result<std::vector<Address>> out = waited ? Result<std::vector<Address>>(waited) : std::move(lookup->result);
   lookup->let_go();
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<Address>> resolve(std::string_view host, std::uint16_t port, const WaitOptions& options) {
+  io::require_backend("weft::net::resolve");  // a fiber of a running runtime, or logic_error
+  return annotate(resolve_unnamed(host, port, options), [&] { return "resolve " + std::string(host); });
 }
 
 }  // namespace weft::net

@@ -298,7 +298,7 @@ std::shared_ptr<Socket> Loop::connect(std::uint16_t port, const std::string& hos
     Result<net::Address> address = net::Address::parse(host, port);
     if (!address) {
       if (auto found = net::resolve(host, port); found && !found->empty()) address = found->front();
-      else address = found ? std::make_error_code(std::errc::host_unreachable) : found.error();
+      else address = found ? Error(std::make_error_code(std::errc::host_unreachable)) : found.error();
     }
     if (address) s = net::TcpStream::connect(*address, {.cancel = token});
     else s = address.error();

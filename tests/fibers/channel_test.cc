@@ -171,8 +171,8 @@ BOOST_AUTO_TEST_CASE(close_wakes_parked_receivers_and_senders) {
   weft::test::run([] {
     Channel<int> in, out;
     std::vector<weft::JoinHandle<std::error_code>> hs;
-    for (int i = 0; i < 5; ++i) hs.push_back(weft::spawn([&] { return in.recv().error(); }));
-    for (int i = 0; i < 5; ++i) hs.push_back(weft::spawn([&, i] { return out.send(i).error(); }));
+    for (int i = 0; i < 5; ++i) hs.push_back(weft::spawn([&]() -> std::error_code { return in.recv().error(); }));
+    for (int i = 0; i < 5; ++i) hs.push_back(weft::spawn([&, i]() -> std::error_code { return out.send(i).error(); }));
     weft::sleep_for(5ms);
     in.close();
     out.close();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <optional>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -359,6 +360,27 @@ BOOST_AUTO_TEST_CASE(closing_a_listener_ends_accepts_parked_on_it) {
     weft::sleep_for(5ms);
     listener.close().value();
     BOOST_TEST((acceptor.join() == std::errc::operation_canceled));
+  });
+}
+
+// Once close() or the destructor returns, the port refuses connections, even
+// while the backend still winds down an accept it had armed there.
+BOOST_AUTO_TEST_CASE(a_closed_or_destroyed_listener_refuses_connections_at_once) {
+  weft::test::run([] {
+    for (const bool destroy : {false, true}) {
+      std::optional<TcpListener> listener(listen_any());
+      const Address address = listener->local_address().value();
+      auto acceptor = weft::spawn([&] { return listener->accept().error(); });
+      weft::sleep_for(5ms);  // the accept is parked (armed in the kernel on io_uring)
+      if (destroy) {
+        listener.reset();
+      } else {
+        listener->close().value();
+      }
+      const auto c = weft::net::TcpStream::connect(address, {.deadline = weft::after(5s)});
+      BOOST_TEST((c.error() == std::errc::connection_refused), "destroyed: " << destroy);
+      BOOST_TEST((acceptor.join() == std::errc::operation_canceled));
+    }
   });
 }
 

@@ -29,7 +29,7 @@ namespace {
 weft::JoinHandle<std::error_code> read_on_the_other_worker(TcpStream& s, weft::WaitOptions o) {
   std::atomic<bool> reading{false};
   std::atomic<std::size_t> reader_worker{SIZE_MAX};
-  auto reader = weft::spawn([&s, o, &reading, &reader_worker] {
+  auto reader = weft::spawn([&s, o, &reading, &reader_worker]() -> std::error_code {
     char buf[8];
     reader_worker.store(weft::this_fiber::worker());
     reading.store(true);
