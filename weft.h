@@ -20,6 +20,7 @@
 #include <weft/uring/features.h>
 #include <weft/io/file.h>
 #include <weft/io/net.h>
+#include <weft/io/copy.h>
 #include <weft/io/process.h>
 #include <weft/io/resolve.h>
 #include <weft/io/signal.h>

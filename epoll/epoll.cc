@@ -31,6 +31,14 @@ bool is_seekable_file(int fd) {
   return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 }
 
+// A splice between op.fd and the pipe, either way.
+std::int64_t splice_call(const io::Operation& op, unsigned flags) {
+  loff_t offset = static_cast<loff_t>(op.offset);
+  loff_t* at = op.offset == io::kCurrentPosition ? nullptr : &offset;
+  if (op.to_pipe) return sys_result(::splice(op.fd, at, op.pipe_fd, nullptr, op.len, flags));
+  return sys_result(::splice(op.pipe_fd, nullptr, op.fd, at, op.len, flags));
+}
+
 // The system call of a file operation, run on a helper thread.
 std::int64_t run_file_call(io::Operation& op) {
   switch (op.kind) {
@@ -56,6 +64,8 @@ std::int64_t run_file_call(io::Operation& op) {
       return sys_result(::linkat(AT_FDCWD, op.path, AT_FDCWD, op.path2, 0));
     case io::OpKind::symlinkat:
       return sys_result(::symlinkat(op.path, AT_FDCWD, op.path2));
+    case io::OpKind::splice:  // a file's side may wait for the disk; the pipe's never waits long
+      return splice_call(op, 0);
     default:
       return -EINVAL;
   }
@@ -234,6 +244,8 @@ std::int64_t EpollBackend::attempt(io::Operation& op) {
       return sys_result(::read(op.fd, op.buf, op.len));
     case io::OpKind::write:
       return sys_result(::write(op.fd, op.buf, op.len));
+    case io::OpKind::splice:  // op.fd is non-blocking (state_for); the pipe side must not wait either
+      return splice_call(op, SPLICE_F_NONBLOCK);
     case io::OpKind::poll: {
       pollfd p{op.fd, static_cast<short>(op.flags), 0};
       const int rc = ::poll(&p, 1, 0);
@@ -297,6 +309,9 @@ bool EpollBackend::submit(io::Operation& op) {
         return submit_to_pool(op);
       }
       break;
+    case io::OpKind::splice:
+      if (find(op.fd) == nullptr && is_seekable_file(op.fd)) return submit_to_pool(op);
+      break;
     default:
       break;
   }
@@ -305,7 +320,8 @@ bool EpollBackend::submit(io::Operation& op) {
     // A descriptor epoll cannot watch (EPERM: a character device without
     // poll, such as /dev/null) is always ready: its read or write blocks at
     // most briefly, so it goes to the pool like a file's.
-    if (errno == EPERM && (op.kind == io::OpKind::read || op.kind == io::OpKind::write)) return submit_to_pool(op);
+    if (errno == EPERM && (op.kind == io::OpKind::read || op.kind == io::OpKind::write || op.kind == io::OpKind::splice))
+      return submit_to_pool(op);
     if (errno == EPERM && op.kind == io::OpKind::poll) {  // as poll(2) has it: always ready
       op.result = op.flags;
       return true;
@@ -315,6 +331,7 @@ bool EpollBackend::submit(io::Operation& op) {
   }
   const bool write = op.kind == io::OpKind::send || op.kind == io::OpKind::sendmsg ||
                      op.kind == io::OpKind::write || op.kind == io::OpKind::connect ||
+                     (op.kind == io::OpKind::splice && !op.to_pipe) ||
                      (op.kind == io::OpKind::poll && (op.flags & POLLIN) == 0);
   return wait_on(*st, op, write);
 }

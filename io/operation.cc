@@ -79,6 +79,7 @@ const char* op_name(OpKind kind) noexcept {
     case OpKind::linkat: return "linkat";
     case OpKind::symlinkat: return "symlinkat";
     case OpKind::poll: return "poll";
+    case OpKind::splice: return "splice";
   }
   return "io";
 }

@@ -49,6 +49,7 @@ enum class OpKind : std::uint8_t {
   linkat,     // path (existing) -> path2 (new)
   symlinkat,  // path (target) -> path2 (the link)
   poll,  // readiness of any descriptor: flags holds POLLIN or POLLOUT; the result is revents
+  splice,  // len bytes between fd (at offset, or kCurrentPosition) and pipe_fd; to_pipe says which way
 };
 
 // A read's or write's offset for descriptors without one (pipes, terminals,
@@ -72,6 +73,8 @@ struct Operation {
   std::uint64_t offset = 0;
   const char* path = nullptr;   // openat, statx and the *at operations
   const char* path2 = nullptr;  // renameat, linkat, symlinkat: the second path
+  int pipe_fd = -1;             // splice: the pipe on the other side of fd
+  bool to_pipe = false;         // splice: fd -> pipe_fd (else pipe_fd -> fd)
   mode_t mode = 0;
   struct statx* statx_buf = nullptr;
   sockaddr* addr = nullptr;  // connect

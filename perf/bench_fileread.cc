@@ -20,6 +20,7 @@
 #include <weft/weft.h>
 
 #include "perf/common/bench.h"
+#include "perf/common/runtime_options.h"
 #include "perf/common/usage.h"
 #include "perf/common/histogram.h"
 
@@ -42,17 +43,7 @@ int main(int argc, char** argv) {
   const long fibers = weft::perf::option(argc, argv, "--fibers", 16);
   const long seconds = weft::perf::option(argc, argv, "--seconds", 3);
   const long file_mb = weft::perf::option(argc, argv, "--file-mb", 64);
-  const std::string backend = weft::perf::text_option(argc, argv, "--backend", "");
-  weft::RuntimeOptions options;
-  options.workers = static_cast<std::size_t>(weft::perf::option(argc, argv, "--workers", 0));
-  if (backend == "uring")
-    options.backend = weft::BackendKind::uring;
-  else if (backend == "epoll")
-    options.backend = weft::BackendKind::epoll;
-  else if (!backend.empty()) {
-    std::fprintf(stderr, "weft-bench-fileread: --backend must be uring or epoll\n");
-    return 2;
-  }
+  const weft::RuntimeOptions options = weft::perf::runtime_options(argc, argv, "weft-bench-fileread");
   char path[] = "/tmp/weft-fileread-XXXXXX";
   const int fd = mkstemp(path);
   if (fd < 0) return 1;

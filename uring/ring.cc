@@ -295,6 +295,14 @@ void Ring::prepare(io_uring_sqe* sqe, io::Operation& op) {
     case io::OpKind::symlinkat:
       io_uring_prep_symlinkat(sqe, op.path, AT_FDCWD, op.path2);
       break;
+    case io::OpKind::splice: {
+      const std::int64_t at = op.offset == io::kCurrentPosition ? -1 : static_cast<std::int64_t>(op.offset);
+      if (op.to_pipe)
+        io_uring_prep_splice(sqe, op.fd, at, op.pipe_fd, -1, op.len, 0);
+      else
+        io_uring_prep_splice(sqe, op.pipe_fd, -1, op.fd, at, op.len, 0);
+      break;
+    }
   }
 }
 

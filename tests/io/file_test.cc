@@ -9,24 +9,12 @@
 #include <vector>
 
 #include "support/runtime.h"
+#include "support/temp_dir.h"
 
 using namespace std::chrono_literals;
 using weft::fs::File;
 
-namespace {
-
-// A fresh directory under /tmp, removed with its files at the end.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/weft-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
-  std::string file(const char* name) const { return path + "/" + name; }
-};
-
-}  // namespace
+using weft::test::TempDir;
 
 BOOST_AUTO_TEST_SUITE(files)
 
