@@ -16,6 +16,12 @@ Checks, and prints one line per failure (exit 1 if any):
   4. The installed headers (install(FILES ...) under include/weft) are
      exactly those weft.h reaches through its includes, and exactly those
      ARCHITECTURE's "Public headers" section lists.
+  5. Every code block the docs mark as quoted — a line
+     `<!-- quoted from <path> [<region>] -->` just before the fence — is
+     the same text as that region of the file (the lines between
+     `// [<region>]` and `// [/<region>]`, less their common indent) or,
+     without a region, as the whole file after its opening comment. The
+     quoted files are built (and run) by CTest, so the docs' code compiles.
 Run by CTest (docs_drift).
 """
 import os
@@ -204,6 +210,51 @@ def documented_headers():
     return set(re.findall(r"`(weft/[\w/]+\.h)`", m.group(1)))
 
 
+QUOTE = re.compile(r"^<!-- quoted from (\S+)(?: \[([\w-]+)\])? -->$")
+
+
+def quoted_text(path, region):
+    lines = open(os.path.join(ROOT, path), encoding="utf-8").read().splitlines()
+    if region is None:
+        start = 0
+        while start < len(lines) and lines[start].startswith("//"):
+            start += 1
+        return lines[start:]
+    try:
+        begin = next(i for i, l in enumerate(lines) if l.strip() == f"// [{region}]")
+        end = next(i for i, l in enumerate(lines) if l.strip() == f"// [/{region}]")
+    except StopIteration:
+        return None
+    body = lines[begin + 1:end]
+    indent = min((len(l) - len(l.lstrip()) for l in body if l.strip()), default=0)
+    return [l[indent:] for l in body]
+
+
+def check_quotes(path, text):
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = QUOTE.match(line.strip())
+        if not m:
+            continue
+        source, region = m.group(1), m.group(2)
+        where = f"{path}:{i + 1}"
+        if not os.path.exists(os.path.join(ROOT, source)):
+            fail(where, f"quotes {source}, which does not exist")
+            continue
+        if i + 1 >= len(lines) or not lines[i + 1].startswith("```"):
+            fail(where, "a quote marker must stand just before a code fence")
+            continue
+        end = next((j for j in range(i + 2, len(lines)) if lines[j].startswith("```")), None)
+        if end is None:
+            fail(where, "the quoted code block is not closed")
+            continue
+        want = quoted_text(source, region)
+        if want is None:
+            fail(where, f"{source} has no region [{region}]")
+        elif lines[i + 2:end] != want:
+            fail(where, f"the block differs from {source}" + (f" [{region}]" if region else ""))
+
+
 def main():
     for f in FILES:
         full = os.path.join(ROOT, f)
@@ -213,6 +264,7 @@ def main():
             text = open(full, encoding="utf-8").read()
             check_text(f, enumerate(text.splitlines(), 1))
             check_symbols(f, text)
+            check_quotes(f, text)
         elif f.endswith(SOURCE_EXT) or os.path.basename(f) == "CMakeLists.txt":
             if f.startswith(("tools/check_docs.py",)):
                 continue
