@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +23,8 @@ namespace weft::epoll {
 namespace {
 
 std::int64_t sys_result(long rc) { return rc >= 0 ? rc : -errno; }
+
+constexpr auto kIdPidfd = static_cast<idtype_t>(3);  // P_PIDFD (Linux 5.4)
 
 // Files and block devices: data may be in the page cache (RWF_NOWAIT).
 // Other descriptors epoll refuses (directories, /dev/null) reach the pool
@@ -251,6 +254,12 @@ std::int64_t EpollBackend::attempt(io::Operation& op) {
       const int rc = ::poll(&p, 1, 0);
       if (rc < 0) return -errno;
       return rc == 0 ? -EAGAIN : p.revents;
+    }
+    case io::OpKind::waitid: {  // reaps a child that exited; else waits for its pidfd to turn readable
+      auto* info = static_cast<siginfo_t*>(op.buf);
+      *info = siginfo_t{};
+      if (::waitid(kIdPidfd, static_cast<id_t>(op.fd), info, WEXITED | WNOHANG) != 0) return -errno;
+      return info->si_pid != 0 ? 0 : -EAGAIN;
     }
     case io::OpKind::connect: {
       if (!op.connect_started) {

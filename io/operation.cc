@@ -80,6 +80,7 @@ const char* op_name(OpKind kind) noexcept {
     case OpKind::symlinkat: return "symlinkat";
     case OpKind::poll: return "poll";
     case OpKind::splice: return "splice";
+    case OpKind::waitid: return "waitid";
   }
   return "io";
 }

@@ -50,6 +50,10 @@ enum class OpKind : std::uint8_t {
   symlinkat,  // path (target) -> path2 (the link)
   poll,  // readiness of any descriptor: flags holds POLLIN or POLLOUT; the result is revents
   splice,  // len bytes between fd (at offset, or kCurrentPosition) and pipe_fd; to_pipe says which way
+  // A child's exit: fd is its pidfd, buf a siginfo_t. Result 0: reaped
+  // (IORING_OP_WAITID), buf filled; above 0: the backend only saw the pidfd
+  // turn readable (it exited; the caller reaps it).
+  waitid,
 };
 
 // A read's or write's offset for descriptors without one (pipes, terminals,

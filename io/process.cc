@@ -155,23 +155,27 @@ Result<ExitStatus> Process::wait(const WaitOptions& options) {
   if (reaped_) return status_;
   if (pidfd_ < 0) return errno_error(ECHILD);
   for (;;) {
+    // One request: IORING_OP_WAITID reaps the child when it exits; the
+    // epoll backend tries waitid and then watches the pidfd; an older ring
+    // only watches it (a result above 0), and the child is reaped here.
     siginfo_t info{};
-    if (::waitid(kByPidfd, static_cast<id_t>(pidfd_), &info, WEXITED | WNOHANG) != 0) return errno_error(errno);
-    if (info.si_pid != 0) {
+    auto op = io::make_operation(io::OpKind::waitid, pidfd_, options);
+    op->buf = &info;
+    const std::int64_t r = io::perform(*op);
+    if (r > 0 && ::waitid(kByPidfd, static_cast<id_t>(pidfd_), &info, WEXITED | WNOHANG) != 0)
+      return errno_error(errno);
+    if (r >= 0) {
+      if (info.si_pid == 0) continue;  // woke before it exited
       status_ = status_of(info);
       reaped_ = true;
       io::close_descriptor_quietly(pidfd_);
       return status_;
     }
-    // A pidfd turns readable when its process exits.
-    Result<short> ready = wait_readable(pidfd_, options);
-    if (ready) continue;
-    if (ready.error() == std::errc::operation_canceled) {
+    if (r == -ECANCELED) {  // the caller gave up waiting: it dies at once, and is reaped here
       (void)send_to_pidfd(pidfd_, SIGKILL);
-      (void)wait_readable(pidfd_);  // dies at once; parks this fiber only
       if (Result<ExitStatus> killed = wait(); !killed) return killed.error();
     }
-    return ready.error();
+    return errno_error(static_cast<int>(-r));
   }
 }
 

@@ -358,6 +358,7 @@ static Settings resolve(const RuntimeOptions& options, std::size_t cpus) {
   r.single_issuer = options.single_issuer;
   r.register_ring_fd = options.register_ring_fd;
   r.multishot_accept = options.multishot_accept;
+  r.waitid = options.waitid;
   r.wake = chosen_wake(options.wake);
   r.send_zc_min = options.send_zc_min;
   r.provided_buffers = options.provided_buffers;

@@ -83,6 +83,9 @@ struct RuntimeOptions {
   bool single_issuer = true;
   bool register_ring_fd = true;
   bool multishot_accept = true;
+  // Process::wait as one IORING_OP_WAITID (Linux 6.7); off, or on an older
+  // kernel: a poll on the child's pidfd, then waitid(2).
+  bool waitid = true;
   // How a worker wakes a parked one (features.h): automatic honours
   // WEFT_WAKE=msg_ring|eventfd, else MSG_RING where the kernel has it.
   WakeMechanism wake = WakeMechanism::automatic;

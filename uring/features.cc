@@ -22,7 +22,8 @@ std::string RingFeatures::describe() const {
          " cq=" + std::to_string(cq_entries) + " ext_arg=" + yes(ext_arg) +
          " fast_poll=" + yes(fast_poll) + " registered_ring_fd=" + yes(registered_ring_fd) +
          " multishot_accept=" + yes(multishot_accept) + " cancel_fd=" + yes(cancel_fd) +
-         " msg_ring=" + yes(msg_ring) + " send_zc=" + yes(send_zc) + " provided_buffers=" + yes(provided_buffers) +
+         " msg_ring=" + yes(msg_ring) + " send_zc=" + yes(send_zc) + " waitid=" + yes(waitid) +
+         " provided_buffers=" + yes(provided_buffers) +
          " wake=" + (msg_ring_wake ? "msg_ring" : "eventfd");
 }
 

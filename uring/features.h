@@ -35,6 +35,7 @@ struct RingFeatures {
   bool cancel_fd = false;           // cancel every request on a descriptor (5.19)
   bool msg_ring = false;            // IORING_OP_MSG_RING (5.18)
   bool send_zc = false;             // IORING_OP_SEND_ZC (6.0)
+  bool waitid = false;              // IORING_OP_WAITID (6.7); else a child's exit is a poll on its pidfd
   bool provided_buffers = false;    // receives into a provided buffer ring (5.19), when asked
   bool msg_ring_wake = false;       // wake-ups by ring-less MSG_RING (6.13), else eventfd
 

@@ -1,9 +1,11 @@
 #include <weft/uring/ring.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,9 +26,18 @@
 // io_uring_register(2) with fd -1 ("blind") and this opcode runs one
 // MSG_RING request given as an SQE, with no source ring (Linux 6.13).
 constexpr unsigned kRegisterSendMsgRing = 31;
+// IORING_OP_WAITID (Linux 6.7): waitid(2) as a request; the SQE carries the
+// id in fd, the id type in len, the options in file_index, siginfo in addr2.
+constexpr unsigned kOpWaitid = 50;
+constexpr unsigned kIdPidfd = 3;  // P_PIDFD
 
 namespace weft::uring {
 namespace {
+
+// A linked timeout's own result: -ETIME when it fired and cancelled its
+// request, -ECANCELED when the request finished first. A waitid (and a
+// futex wait) cancelled by it reports how many requests it cancelled (1).
+bool timeout_fired(int res) { return res == -ETIME || res > 0; }
 
 bool kernel_at_least(int major, int minor) {
   utsname u{};
@@ -125,6 +136,7 @@ void Ring::probe() {
   if (io_uring_probe* p = io_uring_get_probe_ring(&ring_)) {
     features_.msg_ring = io_uring_opcode_supported(p, IORING_OP_MSG_RING);
     features_.send_zc = io_uring_opcode_supported(p, IORING_OP_SEND_ZC);
+    features_.waitid = options_.waitid && io_uring_opcode_supported(p, static_cast<int>(kOpWaitid));
     io_uring_free_probe(p);
   }
   // No opcode tells these apart; both arrived in 5.19. A kernel that says
@@ -303,6 +315,15 @@ void Ring::prepare(io_uring_sqe* sqe, io::Operation& op) {
         io_uring_prep_splice(sqe, op.pipe_fd, -1, op.fd, at, op.len, 0);
       break;
     }
+    case io::OpKind::waitid:
+      if (features_.waitid) {
+        io_uring_prep_rw(static_cast<int>(kOpWaitid), sqe, op.fd, nullptr, kIdPidfd, 0);
+        sqe->file_index = WEXITED;
+        sqe->addr2 = reinterpret_cast<std::uintptr_t>(op.buf);
+      } else {
+        io_uring_prep_poll_add(sqe, op.fd, POLLIN);  // readable once it exited
+      }
+      break;
   }
 }
 
@@ -608,7 +629,7 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
     }
     case kTagTimeout: {
       auto* op = static_cast<io::Operation*>(record);
-      if (cqe->res == -ETIME) op->timed_out = true;
+      if (timeout_fired(cqe->res)) op->timed_out = true;
       operation_part_done(op);
       break;
     }
@@ -730,7 +751,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     if ((cqe->flags & IORING_CQE_F_MORE) == 0) ++rescued_cqes_;
     if (tag == kTagIgnore) continue;
     if (tag == kTagOperation) record_result(op, cqe);
-    if (tag == kTagTimeout && cqe->res == -ETIME) op->timed_out = true;
+    if (tag == kTagTimeout && timeout_fired(cqe->res)) op->timed_out = true;
     if (!last_part(op)) continue;
     if (op->options.cancel != nullptr) watch.unwatch(*op);
     if (scheduler.ready_global(op->fiber)) ++readied;

@@ -71,6 +71,7 @@ struct RingOptions {
   bool single_issuer = true;
   bool register_ring_fd = true;
   bool multishot_accept = true;
+  bool waitid = true;  // IORING_OP_WAITID where the kernel has it
   // Another thread may reap this ring while its owner is busy (rescue()):
   // every enter and reap takes reap_mutex_, and DEFER_TASKRUN is not used
   // (it posts completions only inside the owner's own enter).

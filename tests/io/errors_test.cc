@@ -53,7 +53,8 @@ BOOST_AUTO_TEST_CASE(copies_moves_and_assignments_keep_the_context) {
   BOOST_TEST(d.context() == "open /x");
   a = weft::Error(std::make_error_code(std::errc::timed_out));  // drops its share
   BOOST_TEST(a.context().empty());
-  c = c;  // self-assignment keeps it
+  weft::Error& same = c;
+  c = same;  // self-assignment keeps it
   BOOST_TEST(c.message() == "open /x: " + std::make_error_code(std::errc::no_such_file_or_directory).message());
   // As a plain std::error_code it is the code alone.
   const std::error_code plain = d;

@@ -3,9 +3,11 @@
 // backends, with one and two workers.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
 #include <string>
 
 #include <weft/io/process.h>
@@ -32,6 +34,14 @@ std::string read_all(weft::os::Stream& s) {
 bool exists(pid_t pid) {
   struct stat st {};
   return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
+}
+
+bool kernel_at_least(int major, int minor) {
+  utsname u{};
+  int got_major = 0;
+  int got_minor = 0;
+  if (::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &got_major, &got_minor) != 2) return false;
+  return got_major > major || (got_major == major && got_minor >= minor);
 }
 
 Command shell(const std::string& script) {
@@ -102,6 +112,26 @@ BOOST_AUTO_TEST_CASE(a_signal_ends_it_and_the_status_says_which) {
     BOOST_TEST(s.signal == SIGTERM);
     BOOST_TEST((p.signal(SIGTERM).error() == std::errc::no_such_process));  // reaped: never another's
   });
+}
+
+// The ring waits with IORING_OP_WAITID where the kernel has it (6.7); with
+// it switched off (an older kernel) a poll on the pidfd stands in. Both
+// give the status, honour a deadline and leave no zombie.
+BOOST_AUTO_TEST_CASE(wait_works_with_and_without_the_ring_s_waitid) {
+  for (const bool waitid : {true, false}) {
+    BOOST_TEST_CONTEXT("waitid " << waitid) {
+      weft::Runtime rt(weft::test::options({.waitid = waitid}));
+      rt.run([&] {
+        Process p = Process::start(shell("sleep 0.2; exit 7")).value();
+        BOOST_TEST((p.wait({.deadline = weft::after(20ms)}).error() == std::errc::timed_out));
+        const weft::os::ExitStatus s = p.wait({.deadline = weft::after(10s)}).value();
+        BOOST_TEST(s.exited);
+        BOOST_TEST(s.code == 7);
+        BOOST_TEST(!exists(p.pid()));
+      });
+      if (!weft::test::on_epoll()) BOOST_TEST(rt.features().waitid == (waitid && kernel_at_least(6, 7)));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_cancelled_wait_kills_and_reaps_it) {
