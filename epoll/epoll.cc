@@ -1,11 +1,13 @@
 #include <weft/epoll/epoll.h>
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +27,38 @@ namespace {
 std::int64_t sys_result(long rc) { return rc >= 0 ? rc : -errno; }
 
 constexpr auto kIdPidfd = static_cast<idtype_t>(3);  // P_PIDFD (Linux 5.4)
+
+// openat2(2) with RESOLVE_CACHED (Linux 5.12): opens a regular file or a
+// directory only if the lookup needs no I/O, else -EAGAIN (the pool opens).
+// Creating or truncating may block: -EAGAIN at once. The open itself is
+// non-blocking, and whatever turns out not to be a file or a directory (a
+// FIFO, whose blocking open waits for its other end; a device) is closed
+// again and left to the pool, so the caller sees open(2)'s meaning exactly.
+// Where the kernel lacks openat2 (ENOSYS, or EPERM from a seccomp filter),
+// always -EAGAIN.
+std::int64_t open_if_cached(const io::Operation& op) {
+  static std::atomic<bool> unsupported{false};
+  if ((op.flags & (O_CREAT | O_TRUNC | O_TMPFILE)) != 0 || unsupported.load(std::memory_order_relaxed)) return -EAGAIN;
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(op.flags | O_CLOEXEC | O_NONBLOCK);
+  how.resolve = RESOLVE_CACHED;
+  const long fd = ::syscall(SYS_openat2, AT_FDCWD, op.path, &how, sizeof how);
+  if (fd < 0) {
+    if (errno == ENOSYS || errno == EPERM) unsupported.store(true, std::memory_order_relaxed);
+    // EINVAL: a flag openat2 is strict about and openat ignores; ENXIO,
+    // EWOULDBLOCK: what the non-blocking open changed. The pool decides.
+    if (errno == ENOSYS || errno == EPERM || errno == EINVAL || errno == ENXIO || errno == EAGAIN) return -EAGAIN;
+    return -errno;
+  }
+  struct stat st {};
+  const int f = static_cast<int>(fd);
+  if (::fstat(f, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) ||
+      ((op.flags & O_NONBLOCK) == 0 && ::fcntl(f, F_SETFL, ::fcntl(f, F_GETFL) & ~O_NONBLOCK) != 0)) {
+    ::close(f);
+    return -EAGAIN;
+  }
+  return fd;
+}
 
 // Files and block devices: data may be in the page cache (RWF_NOWAIT).
 // Other descriptors epoll refuses (directories, /dev/null) reach the pool
@@ -293,6 +327,13 @@ bool EpollBackend::submit(io::Operation& op) {
       op.result = sys_result(::shutdown(op.fd, op.flags));
       return true;
     case io::OpKind::openat:
+      // A path whose every step is in the dentry cache opens without a
+      // thread, as IORING_OP_OPENAT does it; anything else goes to the pool.
+      if (const std::int64_t fd = open_if_cached(op); fd != -EAGAIN) {
+        op.result = fd;
+        return true;
+      }
+      return submit_to_pool(op);
     case io::OpKind::statx:
     case io::OpKind::fsync:
     case io::OpKind::mkdirat:

@@ -3,6 +3,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <numeric>
 #include <string>
@@ -93,6 +94,52 @@ BOOST_AUTO_TEST_CASE(a_read_that_cannot_finish_honours_its_deadline) {
     char buf[8];
     const auto r = f.read_at(buf, 0, {.deadline = weft::after(20ms)});
     BOOST_TEST((r.error() == std::errc::timed_out), r.error().message());
+  });
+}
+
+// On epoll a path in the dentry cache opens without the blocking pool
+// (openat2 with RESOLVE_CACHED); creating a file still takes the pool.
+BOOST_AUTO_TEST_CASE(a_cached_path_opens_without_a_pool_thread_on_epoll) {
+  TempDir dir;
+  weft::test::run(
+      [&] {
+        const std::string path = dir.file("cached");
+        const std::uint64_t before_create = weft::stats().blocking_jobs;
+        File::open(path, O_WRONLY | O_CREAT, 0600).value().close().value();
+        BOOST_TEST(weft::stats().blocking_jobs > before_create);
+        const std::uint64_t before = weft::stats().blocking_jobs;
+        for (int i = 0; i < 10; ++i) {
+          File f = File::open(path).value();
+          BOOST_TEST(!(::fcntl(f.native_handle(), F_GETFL) & O_NONBLOCK));  // as open(2) left it
+        }
+        BOOST_TEST(weft::stats().blocking_jobs == before);
+        BOOST_TEST((File::open(dir.file("absent")).error() == std::errc::no_such_file_or_directory));
+      },
+      weft::test::one_worker({.backend = weft::BackendKind::epoll}));
+}
+
+// open(2) of a FIFO waits for its other end: the fiber waits, as open(2)
+// would, and the worker goes on (the epoll backend opens cached paths
+// inline, but never a FIFO).
+BOOST_AUTO_TEST_CASE(opening_a_fifo_waits_for_its_writer_in_the_fiber) {
+  TempDir dir;
+  weft::test::run([&] {
+    const std::string fifo = dir.file("fifo");
+    BOOST_REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    std::atomic<bool> writer_opened{false};
+    auto writer = weft::spawn([&] {
+      weft::sleep_for(30ms);
+      File w = File::open(fifo, O_WRONLY).value();
+      writer_opened = true;
+      return w.write_at(weft::ConstBuffer("hi", 2), 0).value_or(0);
+    });
+    File r = File::open(fifo, O_RDONLY).value();
+    char buf[4] = {};
+    const auto n = r.read_at(weft::MutableBuffer(buf, sizeof buf), 0, {.deadline = weft::after(10s)});
+    BOOST_TEST(writer.join() == 2u);
+    BOOST_TEST(writer_opened.load());
+    BOOST_TEST(n.value_or(0) == 2u);
+    BOOST_TEST(std::string(buf, 2) == "hi");
   });
 }
 
