@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <stdexcept>
+#include <system_error>
 #include <utility>
 
 #include <weft/fibers/blocking.h>
@@ -130,8 +132,21 @@ Result<Process> Process::start_unnamed(const Command& command) {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, command.program.c_str(), &p.actions, &attr, argv.data(),
-                              command.env.empty() ? environ : envp.data());
+  // posix_spawnp returns once the child has exec'd (0.5-1 ms): on the
+  // blocking pool, so the worker runs other fibers meanwhile. Inline where
+  // there is no pool to ask (outside a fiber, or no helper thread).
+  auto spawn = [&] {
+    return posix_spawnp(&pid, command.program.c_str(), &p.actions, &attr, argv.data(),
+                        command.env.empty() ? environ : envp.data());
+  };
+  int rc = 0;
+  try {
+    rc = blocking(spawn);
+  } catch (const std::logic_error&) {
+    rc = spawn();
+  } catch (const std::system_error&) {
+    rc = spawn();
+  }
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return errno_error(rc);
   Process proc;

@@ -10,9 +10,11 @@
 //
 // start() runs the program (looked up in PATH when it has no slash) with
 // posix_spawn, so nothing of the parent runs in the child; its standard
-// streams are inherited, piped (as weft::os::Stream), or /dev/null. wait()
-// parks the calling fiber on the child's pidfd until it exits, then reaps
-// it. At the deadline wait() returns std::errc::timed_out and the child
+// streams are inherited, piped (as weft::os::Stream), or /dev/null. The
+// spawn (until the child has exec'd) runs on the blocking pool: the calling
+// fiber parks, its worker does not. wait() parks the calling fiber until
+// the child exits (IORING_OP_WAITID where the kernel has it, else the
+// child's pidfd), then reaps it. At the deadline wait() returns std::errc::timed_out and the child
 // runs on; when the token is cancelled the child is killed (SIGKILL),
 // reaped, and wait() returns operation_canceled. A Process destroyed before
 // its child was reaped kills and reaps it (on the blocking pool, so the

@@ -14,9 +14,13 @@
 //   process                        start /bin/true and wait for it, with
 //                                  IORING_OP_WAITID and with a pidfd poll
 //   resolve                        resolve("localhost") on the pool
+//   graceful stop                  GracefulStop::begin_work + its end, the
+//                                  per-request price of a graceful stop
 //
 // Each figure is the median of --repeats runs of --iterations calls. One
-// worker by default, so the figures are per call, not per core.
+// worker by default, so the figures are per call, not per core. The plain
+// syscall loops block the worker on purpose: the monitor may report the
+// main fiber as a hog while they run.
 //
 //   weft-bench-os [--iterations N] [--repeats R] [--backend uring|epoll] [--workers W]
 #include <fcntl.h>
@@ -65,13 +69,6 @@ double per_call_ns(long n, const std::function<bool(long)>& body) {
   return weft::perf::median(runs);
 }
 
-// The plain-syscall loops block the worker; a yield every 64 calls keeps
-// them from being reported as a hog. Always true.
-bool pause_now_and_then(long i) {
-  if (i % 64 == 63) weft::yield();
-  return true;
-}
-
 void ratio(const char* key, double a, double b) {
   if (b > 0) kv(key, a / b);
 }
@@ -115,7 +112,7 @@ void measure_files(long n, const std::string& dir) {
   });
   const double stat_sys_ns = per_call_ns(n, [&](long k) {
     for (long i = 0; i < k; ++i)
-      if (::statx(AT_FDCWD, file.c_str(), 0, STATX_BASIC_STATS, &sx) != 0 || !pause_now_and_then(i)) return false;
+      if (::statx(AT_FDCWD, file.c_str(), 0, STATX_BASIC_STATS, &sx) != 0) return false;
     return true;
   });
   const double missing_ns = per_call_ns(n, [&](long k) {
@@ -125,7 +122,7 @@ void measure_files(long n, const std::string& dir) {
   });
   const double missing_sys_ns = per_call_ns(n, [&](long k) {
     for (long i = 0; i < k; ++i)
-      if (::statx(AT_FDCWD, missing.c_str(), 0, STATX_BASIC_STATS, &sx) == 0 || !pause_now_and_then(i)) return false;
+      if (::statx(AT_FDCWD, missing.c_str(), 0, STATX_BASIC_STATS, &sx) == 0) return false;
     return true;
   });
   const double mkdir_ns = per_call_ns(n, [&](long k) {
@@ -135,7 +132,7 @@ void measure_files(long n, const std::string& dir) {
   });
   const double mkdir_sys_ns = per_call_ns(n, [&](long k) {
     for (long i = 0; i < k; ++i)
-      if (::mkdir(sub.c_str(), 0755) != 0 || ::rmdir(sub.c_str()) != 0 || !pause_now_and_then(i)) return false;
+      if (::mkdir(sub.c_str(), 0755) != 0 || ::rmdir(sub.c_str()) != 0) return false;
     return true;
   });
   const double read_ns = per_call_ns(n, [&](long k) {
@@ -150,7 +147,7 @@ void measure_files(long n, const std::string& dir) {
       if (fd < 0) return false;
       const ssize_t got = ::read(fd, buf, sizeof buf);
       ::close(fd);
-      if (got != 4096 || !pause_now_and_then(i)) return false;
+      if (got != 4096) return false;
     }
     return true;
   });
@@ -274,6 +271,15 @@ int main(int argc, char** argv) {
         return true;
       });
       kv("resolve_localhost_ns", resolve_ns, "%.0f");
+      weft::GracefulStop stop;
+      const double work_ns = per_call_ns(n * 100, [&](long k) {
+        for (long i = 0; i < k; ++i) {
+          auto work = stop.begin_work();
+          if (stop.stop_begun()) return false;
+        }
+        return true;
+      });
+      kv("graceful_begin_end_work_ns", work_ns, "%.1f");
     });
   }
   {

@@ -134,6 +134,18 @@ BOOST_AUTO_TEST_CASE(wait_works_with_and_without_the_ring_s_waitid) {
   }
 }
 
+// The spawn waits for the child's exec: it runs on the blocking pool, and
+// the worker serves other fibers meanwhile.
+BOOST_AUTO_TEST_CASE(the_spawn_runs_on_the_blocking_pool) {
+  weft::test::run(
+      [] {
+        const std::uint64_t before = weft::stats().blocking_jobs;
+        for (int i = 0; i < 3; ++i) BOOST_TEST(Process::start(Command{.program = "true"}).value().wait().value().success());
+        BOOST_TEST(weft::stats().blocking_jobs >= before + 3);
+      },
+      weft::test::one_worker());
+}
+
 BOOST_AUTO_TEST_CASE(a_cancelled_wait_kills_and_reaps_it) {
   weft::test::run([] {
     Process p = Process::start(Command{.program = "sleep", .args = {"30"}}).value();
