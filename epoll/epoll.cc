@@ -30,33 +30,35 @@ constexpr auto kIdPidfd = static_cast<idtype_t>(3);  // P_PIDFD (Linux 5.4)
 
 // openat2(2) with RESOLVE_CACHED (Linux 5.12): opens a regular file or a
 // directory only if the lookup needs no I/O, else -EAGAIN (the pool opens).
-// Creating or truncating may block: -EAGAIN at once. The open itself is
-// non-blocking, and whatever turns out not to be a file or a directory (a
-// FIFO, whose blocking open waits for its other end; a device) is closed
-// again and left to the pool, so the caller sees open(2)'s meaning exactly.
-// Where the kernel lacks openat2 (ENOSYS, or EPERM from a seccomp filter),
-// always -EAGAIN.
+// Creating or truncating may block: -EAGAIN at once. The path is looked at
+// first through an O_PATH descriptor, which opens nothing: opening a FIFO
+// or a device has effects (a FIFO's open wakes the other end's), so those
+// are left to the pool's plain openat, and the caller sees open(2)'s
+// meaning exactly. Where the kernel lacks openat2 (ENOSYS, or EPERM from a
+// seccomp filter), always -EAGAIN.
 std::int64_t open_if_cached(const io::Operation& op) {
   static std::atomic<bool> unsupported{false};
   if ((op.flags & (O_CREAT | O_TRUNC | O_TMPFILE)) != 0 || unsupported.load(std::memory_order_relaxed)) return -EAGAIN;
-  open_how how{};
-  how.flags = static_cast<std::uint64_t>(op.flags | O_CLOEXEC | O_NONBLOCK);
-  how.resolve = RESOLVE_CACHED;
-  const long fd = ::syscall(SYS_openat2, AT_FDCWD, op.path, &how, sizeof how);
-  if (fd < 0) {
+  auto open_cached = [&op](std::uint64_t flags) {
+    open_how how{};
+    how.flags = flags | O_CLOEXEC;
+    how.resolve = RESOLVE_CACHED;
+    return static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, op.path, &how, sizeof how));
+  };
+  // EINVAL: a flag openat2 is strict about and openat ignores. The pool
+  // decides, as it does for EAGAIN (not cached).
+  auto refused = [] {
     if (errno == ENOSYS || errno == EPERM) unsupported.store(true, std::memory_order_relaxed);
-    // EINVAL: a flag openat2 is strict about and openat ignores; ENXIO,
-    // EWOULDBLOCK: what the non-blocking open changed. The pool decides.
-    if (errno == ENOSYS || errno == EPERM || errno == EINVAL || errno == ENXIO || errno == EAGAIN) return -EAGAIN;
-    return -errno;
-  }
+    return errno == ENOSYS || errno == EPERM || errno == EINVAL || errno == EAGAIN;
+  };
+  const int probe = open_cached(O_PATH | (static_cast<std::uint64_t>(op.flags) & O_NOFOLLOW));
+  if (probe < 0) return refused() ? -EAGAIN : -errno;
   struct stat st {};
-  const int f = static_cast<int>(fd);
-  if (::fstat(f, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) ||
-      ((op.flags & O_NONBLOCK) == 0 && ::fcntl(f, F_SETFL, ::fcntl(f, F_GETFL) & ~O_NONBLOCK) != 0)) {
-    ::close(f);
-    return -EAGAIN;
-  }
+  const bool plain = ::fstat(probe, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode));
+  ::close(probe);
+  if (!plain) return -EAGAIN;
+  const int fd = open_cached(static_cast<std::uint64_t>(op.flags));
+  if (fd < 0) return refused() ? -EAGAIN : -errno;
   return fd;
 }
 
