@@ -336,11 +336,30 @@ struct SelectRun {
   }
 };
 
+namespace {
+
+// The fiber of a parked send or receive (null: a plain thread's select).
+const fibers::Fiber* waiting_fiber(const ChannelWait* w) {
+  if (w->run == nullptr) return static_cast<const SoloWait*>(w)->fiber;
+  return w->run->waiter != nullptr ? w->run->waiter->fiber() : nullptr;
+}
+
+}  // namespace
+
+// A wait still parked here belongs to a live fiber or thread (the runtime
+// unlinks the waits of fibers it abandons): end the process naming it, as
+// every sync primitive does (sync/wait_list.h).
 ChannelCore::~ChannelCore() {
-  // Waits still parked here were abandoned with their runtime; forget them.
   std::lock_guard<fibers::SpinLock> g(lock_);
-  senders_.forget();
-  receivers_.forget();
+  std::size_t waits = 0;
+  const ChannelWait* first = nullptr;
+  for (const ChannelQueue* q : {&receivers_, &senders_}) {
+    for (const ChannelWait* w = q->front(); w != nullptr; w = w->next) {
+      if (first == nullptr) first = w;
+      ++waits;
+    }
+  }
+  if (first != nullptr) destroyed_while_waited("weft::Channel", this, waits, waiting_fiber(first));
 }
 
 void ChannelCore::close() {

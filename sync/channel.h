@@ -24,7 +24,11 @@
 // as does try_select().
 //
 // Thread rules: any fiber on any worker may use a channel. A plain thread
-// (not a fiber) may too: its blocking calls block the thread.
+// (not a fiber) may too: its blocking calls block the thread. Destroying a
+// channel while a fiber or thread waits on it (a send, a receive, a select)
+// ends the process with a message naming it and the first waiter
+// (tests/fibers/misuse_test.cc); waits of fibers a finished run() abandoned
+// do not count.
 #pragma once
 
 #include <cstddef>

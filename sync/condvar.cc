@@ -7,7 +7,7 @@ namespace weft {
 
 CondVar::~CondVar() {
   std::lock_guard<fibers::SpinLock> g(guard_);
-  waiters_.forget();
+  waiters_.check_unwaited("weft::CondVar", this);
 }
 
 std::error_code CondVar::wait(std::unique_lock<Mutex>& lock, const WaitOptions& options) {

@@ -10,6 +10,9 @@
 //
 // Thread rules: wait() on a fiber holding the mutex; notify_*() from any
 // fiber or thread, with or without the mutex.
+// Destroying it while a fiber waits on it ends the process with a message
+// naming it and the waiting fiber (tests/fibers/misuse_test.cc); waits of
+// fibers a finished run() abandoned do not count.
 #pragma once
 
 #include <mutex>

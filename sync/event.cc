@@ -6,9 +6,8 @@
 namespace weft {
 
 Event::~Event() {
-  // Fibers still parked here were abandoned with their runtime; forget them.
   std::lock_guard<fibers::SpinLock> lock(mutex_);
-  waiters_.forget();
+  waiters_.check_unwaited("weft::Event", this);
 }
 
 void Event::set() {

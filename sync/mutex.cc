@@ -12,9 +12,8 @@ constexpr int kSpins = 4;
 }  // namespace
 
 Mutex::~Mutex() {
-  // Fibers still parked here were abandoned with their runtime.
   std::lock_guard<fibers::SpinLock> g(guard_);
-  waiters_.forget();
+  waiters_.check_unwaited("weft::Mutex", this);
 }
 
 bool Mutex::try_lock() {

@@ -7,7 +7,7 @@ namespace weft {
 
 Semaphore::~Semaphore() {
   std::lock_guard<fibers::SpinLock> g(guard_);
-  waiters_.forget();
+  waiters_.check_unwaited("weft::Semaphore", this);
 }
 
 bool Semaphore::try_acquire() {

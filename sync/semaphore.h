@@ -8,6 +8,9 @@
 //
 // Thread rules: acquire() on a fiber of any worker; try_acquire() and
 // release() from any fiber or thread.
+// Destroying it while a fiber waits on it ends the process with a message
+// naming it and the waiting fiber (tests/fibers/misuse_test.cc); waits of
+// fibers a finished run() abandoned do not count.
 #pragma once
 
 #include <cstddef>

@@ -9,7 +9,7 @@ namespace weft {
 
 WaitGroup::~WaitGroup() {
   std::lock_guard<fibers::SpinLock> g(guard_);
-  waiters_.forget();
+  waiters_.check_unwaited("weft::WaitGroup", this);
 }
 
 void WaitGroup::add(std::int64_t n) {

@@ -8,6 +8,9 @@
 // it below zero is a bug and throws std::logic_error.
 //
 // Thread rules: add()/done() from any fiber or thread; wait() on a fiber.
+// Destroying it while a fiber waits on it ends the process with a message
+// naming it and the waiting fiber (tests/fibers/misuse_test.cc); waits of
+// fibers a finished run() abandoned do not count.
 #pragma once
 
 #include <atomic>

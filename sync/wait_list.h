@@ -22,6 +22,10 @@
 #include <weft/fibers/intrusive_fifo.h>
 #include <weft/fibers/spin_lock.h>
 
+namespace weft::fibers {
+struct Fiber;
+}
+
 namespace weft::sync {
 
 struct WaitNode;
@@ -34,6 +38,18 @@ class WaitList : public fibers::IntrusiveFifo<WaitNode> {
   WaitNode* claim_all();
   // Readies claimed nodes (one, or a claim_all() list). No lock held.
   static void finish(WaitNode* claimed);
+  // For the primitive's destructor: a wait still parked here belongs to a
+  // live fiber (the runtime unlinks the waits of fibers it abandons), so
+  // the primitive is being destroyed under it. Ends the process naming
+  // `primitive` ("weft::Mutex"), `object` and the first waiting fiber.
+  void check_unwaited(const char* primitive, const void* object) const noexcept;
 };
+
+// Ends the process: `primitive` at `object` is being destroyed while
+// `waits` waits are parked in it, the first by `first` (null: a plain
+// thread). Waking them with an error instead would return them into code
+// that still holds the dead object.
+[[noreturn]] void destroyed_while_waited(const char* primitive, const void* object, std::size_t waits,
+                                         const fibers::Fiber* first) noexcept;
 
 }  // namespace weft::sync
