@@ -89,18 +89,23 @@ bool Monitor::sample(steady_clock::time_point now) {
     // A hog is judged by the CPU its thread used, not by the wall clock: a
     // worker thread the kernel left waiting (an overloaded machine) has not
     // been hogging. Completions are rescued by wall time all the same.
+    // A thread that used little of that time and sleeps in the kernel now
+    // is held by a blocking system call in the fiber: reported the same way.
     if (options_.hog_threshold.count() > 0 && ran >= options_.hog_threshold && !s.reported) {
       const auto used = w->cpu_time() - s.cpu_since;
       if (used >= options_.hog_threshold) {
         s.reported = true;
-        report(i, count, std::chrono::duration_cast<std::chrono::milliseconds>(used));
+        report(i, count, std::chrono::duration_cast<std::chrono::milliseconds>(used), Stall::computing);
+      } else if (used < options_.hog_threshold / 2 && w->thread_sleeps_in_kernel()) {
+        s.reported = true;
+        report(i, count, std::chrono::duration_cast<std::chrono::milliseconds>(ran), Stall::blocked);
       }
     }
   }
   return any_on_fiber;
 }
 
-void Monitor::report(std::size_t index, std::uint64_t count, std::chrono::milliseconds ran) {
+void Monitor::report(std::size_t index, std::uint64_t count, std::chrono::milliseconds ran, Stall kind) {
   Worker::RunningFiber f;
   // False: the fiber switched out meanwhile, and the episode is over.
   if (!scheduler_.worker(index)->describe_running(count, f)) return;
@@ -108,9 +113,19 @@ void Monitor::report(std::size_t index, std::uint64_t count, std::chrono::millis
   WEFT_PROBE4(hog, f.id, f.name, static_cast<long long>(ran.count()), index);
   if (trace::on()) [[unlikely]]
     trace::hog(&scheduler_, index, f.id, f.name, ran.count());
-  std::fprintf(stderr, "weft: fiber %s (#%llu) has run %lld ms without yielding on worker %zu\n",
-               f.name[0] != '\0' ? f.name : "(unnamed)", static_cast<unsigned long long>(f.id),
-               static_cast<long long>(ran.count()), index);
+  const char* name = f.name[0] != '\0' ? f.name : "(unnamed)";
+  const auto id = static_cast<unsigned long long>(f.id);
+  if (kind == Stall::computing) {
+    std::fprintf(stderr,
+                 "weft: fiber %s (#%llu) has run %lld ms without yielding on worker %zu "
+                 "(yield now and then, or move the work to weft::blocking)\n",
+                 name, id, static_cast<long long>(ran.count()), index);
+  } else {
+    std::fprintf(stderr,
+                 "weft: fiber %s (#%llu) has blocked worker %zu for %lld ms in a system call "
+                 "(use weft's I/O, or wrap the call in weft::blocking)\n",
+                 name, id, index, static_cast<long long>(ran.count()));
+  }
 }
 
 }  // namespace weft::fibers

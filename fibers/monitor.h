@@ -10,9 +10,15 @@
 //      the backend to rescue it (Poller::rescue): the fiber is readied onto
 //      the global queue and another worker runs it.
 //   2. Telling the user: once per episode it prints
-//        weft: fiber <name> (#<id>) has run <N> ms without yielding on worker <k>
+//        weft: fiber <name> (#<id>) has run <N> ms without yielding on worker <k> (hint)
 //      judged by the CPU time the worker's thread used in the episode
-//      (Worker::cpu_time), so a thread the kernel did not run is no hog.
+//      (Worker::cpu_time), so a thread the kernel did not run is no hog; or,
+//      when the thread used under half of that and sleeps in the kernel
+//      (Worker::thread_sleeps_in_kernel: a blocking read, a sleep, a slow
+//      getaddrinfo called from the fiber),
+//        weft: fiber <name> (#<id>) has blocked worker <k> for <N> ms in a system call (hint)
+//      A thread that waits for a CPU (an overloaded machine) is neither.
+//      Rescues (1.) are by wall time, so both kinds are served around.
 //
 // How it watches
 //   Each worker publishes a switch count and the fiber it switched to
@@ -70,7 +76,10 @@ class Monitor {
   void run();
   // One look at every worker; returns whether any was on a fiber.
   bool sample(std::chrono::steady_clock::time_point now);
-  void report(std::size_t worker, std::uint64_t count, std::chrono::milliseconds ran);
+  // computing: the thread ran the fiber all along; blocked: it slept in a
+  // system call the fiber made.
+  enum class Stall { computing, blocked };
+  void report(std::size_t worker, std::uint64_t count, std::chrono::milliseconds ran, Stall kind);
 
   Scheduler& scheduler_;
   const MonitorOptions options_;

@@ -1,6 +1,9 @@
 #include <weft/fibers/worker.h>
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cxxabi.h>
 
@@ -102,6 +105,23 @@ std::chrono::nanoseconds Worker::cpu_time() const {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
+bool Worker::thread_sleeps_in_kernel() const {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(thread_id_));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[256];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  // "tid (name) S ...": the state follows the last ')' (a name may hold one).
+  const char* close_paren = std::strrchr(buf, ')');
+  if (close_paren == nullptr || close_paren[1] != ' ') return false;
+  const char state = close_paren[2];
+  return state == 'S' || state == 'D';
+}
+
 bool Worker::describe_running(std::uint64_t count, RunningFiber& out) const {
   std::lock_guard<std::mutex> lock(g_inspection);
   const Fiber* f = remote_.running.load(std::memory_order_acquire);
@@ -160,6 +180,7 @@ Worker::Worker(Poller& poller, Scheduler& scheduler, std::size_t index,
   std::strcpy(home_.name, "home");
   sanitizer::adopt_thread(home_.san);
   if (pthread_getcpuclockid(pthread_self(), &cpu_clock_) != 0) cpu_clock_ = CLOCK_THREAD_CPUTIME_ID;
+  thread_id_ = static_cast<pid_t>(::syscall(SYS_gettid));
   scheduler.attach(index, this);
 }
 

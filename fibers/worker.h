@@ -157,6 +157,10 @@ class Worker {
   std::uint64_t switch_count() const { return remote_.switch_seq.load(std::memory_order_acquire); }
   // CPU time the worker's thread has used so far. Any thread.
   std::chrono::nanoseconds cpu_time() const;
+  // Whether the worker's thread sleeps in the kernel right now (state S or
+  // D in /proc: a blocking system call), as opposed to running or waiting
+  // for a CPU. Any thread; a few microseconds (reads /proc).
+  bool thread_sleeps_in_kernel() const;
   const Fiber* running() const { return remote_.running.load(std::memory_order_acquire); }
   // Any thread, for the monitor: if the worker is still on the fiber it was
   // on at switch `count`, copies that fiber's name and id and returns true.
@@ -389,6 +393,7 @@ class Worker {
   std::atomic_flag live_lock_ = ATOMIC_FLAG_INIT;
   std::uint32_t picks_ = 0;  // for the global queue's turn every 61 picks
   clockid_t cpu_clock_{};    // the worker thread's CPU-time clock
+  pid_t thread_id_ = 0;      // the worker thread's kernel id (gettid)
   bool spinning_ = false;    // chosen by notify_work() and still looking
   std::uint64_t fp_control_;
   EhGlobals* eh_globals_;

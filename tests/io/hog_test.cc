@@ -14,6 +14,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 #include <string>
@@ -313,9 +314,17 @@ BOOST_AUTO_TEST_CASE(a_blocking_call_ending_under_a_hog_resumes_elsewhere) {
   if (placed) BOOST_TEST(resumed_in_time);
 }
 
-// The report names the fiber, its id, how long and which worker, once per
-// episode.
-BOOST_AUTO_TEST_CASE(the_monitor_reports_a_hog_once) {
+namespace {
+
+// Runs `body` as a fiber named `name` in a runtime with a 50 ms hog
+// threshold, with stderr captured; returns what the runtime printed, the
+// fiber's id and how many episodes it reported.
+struct Captured {
+  std::string text;
+  std::uint64_t id = 0;
+  std::uint64_t reported = 0;
+};
+Captured run_capturing_stderr(const char* name, const std::function<void()>& body) {
   char path[] = "/tmp/weft-hog-XXXXXX";
   const int out = ::mkstemp(path);
   BOOST_REQUIRE(out >= 0);
@@ -325,15 +334,15 @@ BOOST_AUTO_TEST_CASE(the_monitor_reports_a_hog_once) {
   weft::RuntimeOptions o = weft::test::options();
   o.hog_threshold = 50ms;
   weft::Runtime rt(o);
-  std::uint64_t id = 0;
+  Captured c;
   rt.run([&] {
     auto h = weft::spawn(
-        [] {
-          spin_for(400ms);
+        [&body] {
+          body();
           return weft::this_fiber::id();
         },
-        {.name = "number-cruncher"});
-    id = h.join();
+        {.name = name});
+    c.id = h.join();
   });
   std::fflush(stderr);
   ::dup2(saved, 2);
@@ -343,12 +352,55 @@ BOOST_AUTO_TEST_CASE(the_monitor_reports_a_hog_once) {
   std::stringstream text;
   text << in.rdbuf();
   ::unlink(path);
-  const std::string prefix = "weft: fiber number-cruncher (#" + std::to_string(id) + ") has run ";
-  const std::string s = text.str();
+  c.text = text.str();
+  c.reported = rt.last_hogs_reported();
+  return c;
+}
+
+}  // namespace
+
+// The report names the fiber, its id, how long and which worker, once per
+// episode, with a hint.
+BOOST_AUTO_TEST_CASE(the_monitor_reports_a_hog_once) {
+  const Captured c = run_capturing_stderr("number-cruncher", [] { spin_for(400ms); });
+  const std::string prefix = "weft: fiber number-cruncher (#" + std::to_string(c.id) + ") has run ";
+  const std::string& s = c.text;
   BOOST_TEST(s.find(prefix) != std::string::npos, s);
   BOOST_TEST(s.find(" ms without yielding on worker ") != std::string::npos, s);
+  BOOST_TEST(s.find("weft::blocking") != std::string::npos, s);
   BOOST_TEST(s.find(prefix) == s.rfind(prefix), "reported more than once: " << s);
-  BOOST_TEST(rt.last_hogs_reported() == 1u, s);
+  BOOST_TEST(c.reported == 1u, s);
+}
+
+// A fiber that blocks its worker's thread in a system call uses no CPU, but
+// stalls the worker all the same: reported too, as blocked, with the hint.
+BOOST_AUTO_TEST_CASE(the_monitor_reports_a_fiber_blocked_in_a_system_call) {
+  const Captured slept = run_capturing_stderr("sleeper", [] { ::usleep(400 * 1000); });
+  const std::string prefix = "weft: fiber sleeper (#" + std::to_string(slept.id) + ") has blocked worker ";
+  BOOST_TEST(slept.text.find(prefix) != std::string::npos, slept.text);
+  BOOST_TEST(slept.text.find(" ms in a system call (use weft's I/O, or wrap the call in weft::blocking)") !=
+                 std::string::npos,
+             slept.text);
+  BOOST_TEST(slept.text.find(prefix) == slept.text.rfind(prefix), "reported more than once: " << slept.text);
+  BOOST_TEST(slept.reported == 1u, slept.text);
+
+  // A read(2) on a blocking pipe that another thread fills later.
+  int fds[2];
+  BOOST_REQUIRE(::pipe(fds) == 0);
+  std::thread filler([&] {
+    std::this_thread::sleep_for(400ms);
+    (void)!::write(fds[1], "x", 1);
+  });
+  const Captured reader = run_capturing_stderr("pipe-reader", [&] {
+    char b;
+    (void)!::read(fds[0], &b, 1);
+  });
+  filler.join();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  BOOST_TEST(reader.text.find("weft: fiber pipe-reader (#") != std::string::npos, reader.text);
+  BOOST_TEST(reader.text.find(" in a system call ") != std::string::npos, reader.text);
+  BOOST_TEST(reader.reported == 1u, reader.text);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
