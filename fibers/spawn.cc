@@ -78,8 +78,9 @@ void throw_empty_join_handle() {
 
 void yield() { fibers::require_fiber("weft::yield").yield(); }
 
-void sleep_until(Deadline deadline) {
-  fibers::Worker& w = fibers::require_fiber("weft::sleep_until");
+namespace {
+
+void sleep_on(fibers::Worker& w, Deadline deadline) {
   struct SleepTimer : fibers::Timer {
     fibers::Worker* worker;
     fibers::Fiber* fiber;
@@ -104,7 +105,11 @@ void sleep_until(Deadline deadline) {
       &timer);
 }
 
-void sleep_for(Clock::duration d) { sleep_until(Clock::now() + d); }
+}  // namespace
+
+void sleep_until(Deadline deadline) { sleep_on(fibers::require_fiber("weft::sleep_until"), deadline); }
+
+void sleep_for(Clock::duration d) { sleep_on(fibers::require_fiber("weft::sleep_for"), Clock::now() + d); }
 
 bool in_fiber() noexcept {
   fibers::Worker* w = fibers::Worker::current();

@@ -5,10 +5,13 @@
 //
 // A fiber's function runs on its own stack (256 KiB reserved by default,
 // committed a page at a time). Its return value is handed to join(); an
-// exception that escapes it is rethrown by join(). Dropping the handle (or
-// calling detach()) lets the fiber run on unobserved; an exception escaping a
-// detached fiber is reported with the fiber's name and aborts the process, as
-// an uncaught exception on a thread would.
+// exception that escapes it is rethrown by join(). Dropping a handle that
+// was kept (or calling detach()) lets the fiber run on unobserved; an
+// exception escaping a detached fiber is reported with the fiber's name and
+// aborts the process, as an uncaught exception on a thread would. Ignoring
+// spawn()'s result outright is a compiler warning (JoinHandle is
+// [[nodiscard]]: an unobserved fiber is usually a mistake); write
+// `weft::spawn(f).detach();` to mean it.
 //
 // Thread rules: spawn(), yield(), sleep_*() and JoinHandle::join() are called
 // from a fiber. A JoinHandle is owned by one fiber at a time.

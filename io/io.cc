@@ -121,6 +121,14 @@ Backend& require_backend(const char* what) {
   return *t_backend;
 }
 
+Backend& require_backend(OpKind kind) {
+  if (t_backend != nullptr) [[likely]] {
+    fibers::Worker* w = fibers::Worker::current();
+    if (w != nullptr && w->on_fiber()) return *t_backend;
+  }
+  return require_backend((std::string("weft I/O (") + op_name(kind) + ")").c_str());
+}
+
 // perform()'s park commit, on the worker's next context: what must wait
 // until the fiber has switched out, because it may ready the fiber at once
 // (from this thread, or from a helper that Worker::ready_remote() could send
@@ -147,7 +155,7 @@ static bool after_parking(fibers::Fiber*, void* arg) {
 }
 
 std::int64_t perform(Operation& op) {
-  Backend& backend = require_backend("weft I/O");
+  Backend& backend = require_backend(op.kind);
   fibers::Worker* worker = fibers::Worker::current();
   CancelToken* token = op.options.cancel;
   if (token != nullptr && token->cancelled()) return -ECANCELED;

@@ -17,6 +17,9 @@ namespace weft::io {
 // The calling fiber's backend; throws std::logic_error naming `what` when
 // called outside a fiber of a running weft::Runtime.
 Backend& require_backend(const char* what);
+// The same for an operation: the message names it ("weft I/O (statx)").
+enum class OpKind : std::uint8_t;
+Backend& require_backend(OpKind kind);
 
 // A -errno result as an error_code; >= 0 as the value.
 inline Result<std::size_t> to_size(std::int64_t r) {

@@ -17,8 +17,9 @@
 // move while a parked counterpart is claimed.
 //
 // Semantics follow Go's channels, with errors instead of panics: sending on
-// a closed channel fails with errc::channel_closed and keeps the value;
-// closing twice is harmless. Every blocking call takes WaitOptions (deadline,
+// a closed channel fails with errc::channel_closed (send() took the value
+// by value and drops it; try_send() and a select's send_case leave it in
+// the caller's variable); closing twice is harmless. Every blocking call takes WaitOptions (deadline,
 // cancellation). select() tries its cases in random order, so no ready case
 // starves another; a deadline already past makes it a poll (Go's `default`),
 // as does try_select().

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "support/child.h"
@@ -117,6 +118,24 @@ BOOST_AUTO_TEST_CASE(primitives_whose_waiters_were_abandoned_are_destroyed_quiet
     m.reset();
   });
   BOOST_TEST(!weft::test::crashed(r), r.err);
+}
+
+// Outside a fiber, a call that needs one says which call it was.
+BOOST_AUTO_TEST_CASE(calls_outside_a_fiber_name_themselves) {
+  auto message_of = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const std::logic_error& e) {
+      return e.what();
+    }
+    return "(no exception)";
+  };
+  BOOST_TEST(message_of([] { weft::sleep_for(1ms); }) == "weft::sleep_for must be called from a weft fiber");
+  BOOST_TEST(message_of([] { weft::sleep_until(weft::after(1ms)); }) ==
+             "weft::sleep_until must be called from a weft fiber");
+  BOOST_TEST(message_of([] { weft::yield(); }) == "weft::yield must be called from a weft fiber");
+  BOOST_TEST(message_of([] { (void)weft::blocking([] { return 1; }); }) ==
+             "weft::blocking must be called from a weft fiber");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -180,4 +180,15 @@ BOOST_AUTO_TEST_CASE(a_signal_that_cannot_be_caught_is_refused_by_name) {
   BOOST_TEST(what.find("cannot be caught") != std::string::npos, what);
 }
 
+// I/O outside a fiber of a running runtime names the operation.
+BOOST_AUTO_TEST_CASE(io_outside_a_fiber_names_the_operation) {
+  std::string what = "(no exception)";
+  try {
+    (void)weft::fs::stat("/");
+  } catch (const std::logic_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what == "weft I/O (statx) must be called from a fiber of a running weft::Runtime");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
