@@ -9,6 +9,8 @@
 #include <weft/sync/event.h>
 #include <weft/sync/graceful_stop.h>
 #include <weft/sync/mutex.h>
+#include <weft/sync/once.h>
+#include <weft/sync/rw_mutex.h>
 #include <weft/fibers/result.h>
 #include <weft/sync/semaphore.h>
 #include <weft/fibers/spawn.h>

@@ -7,6 +7,8 @@
 //   spawntree  parallel Fibonacci: a fiber per call with n >= cutoff, joined
 //              through its JoinHandle
 //   mutex      F fibers each lock/increment/unlock a shared counter K times
+//   rwmutex    F fibers each make K accesses to a table of `work` slots, one
+//              in ten a write: under RWMutex, then under Mutex (one run)
 //   threads    no runtime: two serial fib(n - 2) computations on W plain
 //              threads (both on one, or one each on two). The machine's
 //              own 1 -> 2 speed-up for pure computation, the ceiling
@@ -22,6 +24,7 @@
 //   weft-bench-sync --bench spawn --workers 2 [--fibers 100000] [--rounds 10]
 //   weft-bench-sync --bench spawntree --workers 2 [--n 39] [--cutoff 12]
 //   weft-bench-sync --bench mutex --workers 2 [--fibers 8] [--ops 200000]
+//   weft-bench-sync --bench rwmutex --workers 2 [--fibers 8] [--ops 200000] [--work 64]
 //   weft-bench-sync --bench threads --workers 2 [--n 39]
 //   weft-bench-sync --bench wakeup --workers 2 [--samples 2000]
 //                   [--sleep-us 200] [--pause spin|yield|sleep] [--sender spin|sleep]
@@ -46,6 +49,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +74,7 @@ struct Args {
   long samples = 2000;
   long sleep_us = 200;
   long max_seconds = 10;
+  long work = 64;
   std::string pause = "spin";
   std::string sender = "spin";
   std::string placement = "any";
@@ -81,6 +86,7 @@ constexpr const char* kUsage =
     "       weft-bench-sync --bench spawn --workers 2 [--fibers 100000] [--rounds 10]\n"
     "       weft-bench-sync --bench spawntree --workers 2 [--n 39] [--cutoff 12]\n"
     "       weft-bench-sync --bench mutex --workers 2 [--fibers 8] [--ops 200000]\n"
+    "       weft-bench-sync --bench rwmutex --workers 2 [--fibers 8] [--ops 200000] [--work 64]\n"
     "       weft-bench-sync --bench threads --workers 2 [--n 39]\n"
     "       weft-bench-sync --bench wakeup --workers 2 [--samples 2000]\n"
     "                       [--sleep-us 200] [--pause spin|yield|sleep] [--sender spin|sleep]\n"
@@ -371,6 +377,65 @@ void mutex(const Args& a) {
       .print();
 }
 
+// ---- rwmutex -----------------------------------------------------------------
+
+// F fibers each make K accesses to a shared table: one in ten a write
+// (every slot incremented), the rest reads (every slot summed), `work`
+// slots each. Once under an RWMutex (reads shared), once under a Mutex
+// (everything exclusive), in one run: ns per access for both.
+template <class Lock, class ReadGuard>
+double rw_round(const Args& a, long f, long k, long& writes_out) {
+  Lock mu;
+  std::vector<long> table(static_cast<std::size_t>(a.work), 0);  // guarded by mu
+  std::atomic<long> writes{0};
+  std::atomic<long> sink{0};
+  weft::WaitGroup wg;
+  wg.add(f);
+  const std::uint64_t t0 = now_ns();
+  for (long i = 0; i < f; ++i) {
+    weft::spawn([&, i] {
+      long local = 0;
+      for (long j = 0; j < k; ++j) {
+        if ((i + j) % 10 == 0) {
+          std::lock_guard<Lock> g(mu);
+          for (long& v : table) ++v;
+          writes.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          ReadGuard g(mu);
+          for (long v : table) local += v;
+        }
+      }
+      sink.fetch_add(local, std::memory_order_relaxed);
+      wg.done();
+    }).detach();
+  }
+  if (const std::error_code e = wg.wait()) throw std::system_error(e);
+  const std::uint64_t t1 = now_ns();
+  if (table.front() != writes.load()) {
+    std::fprintf(stderr, "rwmutex: wrong count %ld, expected %ld\n", table.front(), writes.load());
+    std::abort();
+  }
+  writes_out = writes.load();
+  return static_cast<double>(t1 - t0) / static_cast<double>(f * k);
+}
+
+void rwmutex(const Args& a) {
+  const long f = a.fibers != 0 ? a.fibers : 8;
+  const long k = a.ops;
+  long writes = 0;
+  const double rw = rw_round<weft::RWMutex, std::shared_lock<weft::RWMutex>>(a, f, k, writes);
+  const double ex = rw_round<weft::Mutex, std::lock_guard<weft::Mutex>>(a, f, k, writes);
+  Line("rwmutex", a.workers)
+      .add("fibers", f)
+      .add("ops_per_fiber", k)
+      .add("work", a.work)
+      .add("writes", writes)
+      .add("rwmutex_ns_per_op", rw, "%.1f")
+      .add("mutex_ns_per_op", ex, "%.1f")
+      .add("rwmutex_over_mutex", rw / ex, "%.3f")
+      .print();
+}
+
 // ---- wakeup ------------------------------------------------------------------
 
 struct Stamp {
@@ -478,6 +543,7 @@ int main(int argc, char** argv) {
   a.samples = weft::perf::option(argc, argv, "--samples", a.samples);
   a.sleep_us = weft::perf::option(argc, argv, "--sleep-us", a.sleep_us);
   a.max_seconds = weft::perf::option(argc, argv, "--max-seconds", a.max_seconds);
+  a.work = weft::perf::option(argc, argv, "--work", a.work);
   a.pause = weft::perf::text_option(argc, argv, "--pause", a.pause.c_str());
   a.sender = weft::perf::text_option(argc, argv, "--sender", a.sender.c_str());
   a.placement = weft::perf::text_option(argc, argv, "--placement", a.placement.c_str());
@@ -486,12 +552,13 @@ int main(int argc, char** argv) {
   if (a.bench == "spawn") body = spawn;
   if (a.bench == "spawntree") body = spawntree;
   if (a.bench == "mutex") body = mutex;
+  if (a.bench == "rwmutex") body = rwmutex;
   if (a.bench == "wakeup") body = wakeup;
   if (a.bench == "threads" && a.workers >= 1 && a.workers <= 2 && a.n >= 4) {
     threads_ceiling(a);  // plain threads: no runtime
     return 0;
   }
-  if (body == nullptr || a.workers < 1 || a.samples < 1 || a.ops < 1) {
+  if (body == nullptr || a.workers < 1 || a.samples < 1 || a.ops < 1 || a.work < 1) {
     weft::perf::bad_usage("weft-bench-sync", "--bench names no benchmark, or a value is out of range",
                           kUsage);
   }

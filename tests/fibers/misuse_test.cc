@@ -57,6 +57,21 @@ BOOST_AUTO_TEST_CASE(a_mutex_destroyed_under_a_waiter_ends_the_process_naming_bo
       "weft::Mutex", [] { return std::make_unique<Locked>(); }, [](Locked& l) { l.m.lock(); });
 }
 
+BOOST_AUTO_TEST_CASE(an_rw_mutex_destroyed_under_a_writer_or_reader_ends_the_process) {
+  struct ReadLocked {
+    weft::RWMutex m;
+    ReadLocked() { m.lock_shared(); }
+  };
+  expect_abort_naming(
+      "weft::RWMutex", [] { return std::make_unique<ReadLocked>(); }, [](ReadLocked& l) { l.m.lock(); });
+  struct WriteLocked {
+    weft::RWMutex m;
+    WriteLocked() { m.lock(); }
+  };
+  expect_abort_naming(
+      "weft::RWMutex", [] { return std::make_unique<WriteLocked>(); }, [](WriteLocked& l) { l.m.lock_shared(); });
+}
+
 BOOST_AUTO_TEST_CASE(a_condvar_destroyed_under_a_waiter_ends_the_process) {
   static weft::Mutex m;  // outlives the condition variable
   expect_abort_naming(

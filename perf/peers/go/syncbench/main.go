@@ -8,6 +8,8 @@
 //	           sync.WaitGroup; wait; repeat (median of the rounds)
 //	spawntree  parallel Fibonacci: a goroutine per call with n >= cutoff
 //	mutex      F goroutines each lock/increment/unlock a shared counter K times
+//	rwmutex    F goroutines each make K accesses to a table, one in ten a write:
+//	           under sync.RWMutex, then under sync.Mutex (one run)
 //	wakeup     latency from a send on one thread to the parked receiver
 //	           running again on another
 //
@@ -32,13 +34,14 @@ import (
 )
 
 var (
-	bench     = flag.String("bench", "", "pingpong | spawn | spawntree | mutex | wakeup")
+	bench     = flag.String("bench", "", "pingpong | spawn | spawntree | mutex | rwmutex | wakeup")
 	procs     = flag.Int("procs", 1, "GOMAXPROCS")
 	rounds    = flag.Int("rounds", 0, "pingpong: bounces (default 1000000); spawn: measured rounds (default 10)")
 	fibers    = flag.Int("fibers", 0, "spawn: goroutines per round (default 100000); mutex: goroutines (default 8)")
 	n         = flag.Int("n", 39, "spawntree: fib(n)")
 	cutoff    = flag.Int("cutoff", 12, "spawntree: calls with n >= cutoff start a goroutine")
-	ops       = flag.Int("ops", 200000, "mutex: lock/unlock pairs per goroutine")
+	ops       = flag.Int("ops", 200000, "mutex: lock/unlock pairs per goroutine; rwmutex: accesses per goroutine")
+	work      = flag.Int("work", 64, "rwmutex: table slots each access reads or writes")
 	samples   = flag.Int("samples", 2000, "wakeup: samples")
 	sleepUs   = flag.Int("sleep-us", 200, "wakeup: pause between samples, so the receiver's thread goes idle")
 	sender    = flag.String("sender", "spin", "wakeup: after sending, spin (the receiver must run on another thread) or sleep")
@@ -213,6 +216,78 @@ func spawntree() {
 		header("spawntree"), *n, *cutoff, float64(t2-t1)/1e9, res, spawnCount(*n, *cutoff), float64(t1-t0)/1e9)
 }
 
+// ---- rwmutex -----------------------------------------------------------------
+
+// rwRound: F goroutines each make K accesses to a table of `work` slots,
+// one in ten a write (every slot incremented), the rest reads (every slot
+// summed); ns per access.
+func rwRound(f, k, work int, rw bool) (float64, int64) {
+	var rwmu sync.RWMutex
+	var mu sync.Mutex
+	table := make([]int64, work)
+	var writes, sink int64
+	var wg sync.WaitGroup
+	wg.Add(f)
+	t0 := now()
+	for i := 0; i < f; i++ {
+		go func(i int) {
+			var local int64
+			for j := 0; j < k; j++ {
+				if (i+j)%10 == 0 {
+					if rw {
+						rwmu.Lock()
+					} else {
+						mu.Lock()
+					}
+					for s := range table {
+						table[s]++
+					}
+					atomic.AddInt64(&writes, 1)
+					if rw {
+						rwmu.Unlock()
+					} else {
+						mu.Unlock()
+					}
+				} else {
+					if rw {
+						rwmu.RLock()
+					} else {
+						mu.Lock()
+					}
+					for _, v := range table {
+						local += v
+					}
+					if rw {
+						rwmu.RUnlock()
+					} else {
+						mu.Unlock()
+					}
+				}
+			}
+			atomic.AddInt64(&sink, local)
+			wg.Done()
+		}(i)
+	}
+	wg.Wait()
+	ns := now() - t0
+	if table[0] != writes {
+		fmt.Fprintln(os.Stderr, "rwmutex: wrong count")
+		os.Exit(1)
+	}
+	return float64(ns) / float64(f*k), writes
+}
+
+func rwmutex() {
+	f := *fibers
+	if f == 0 {
+		f = 8
+	}
+	rw, writes := rwRound(f, *ops, *work, true)
+	ex, _ := rwRound(f, *ops, *work, false)
+	fmt.Printf("%s fibers=%d ops_per_fiber=%d work=%d writes=%d rwmutex_ns_per_op=%.1f mutex_ns_per_op=%.1f rwmutex_over_mutex=%.3f\n",
+		header("rwmutex"), f, *ops, *work, writes, rw, ex, rw/ex)
+}
+
 // ---- mutex -------------------------------------------------------------------
 
 func mutex() {
@@ -339,10 +414,12 @@ func main() {
 		spawntree()
 	case "mutex":
 		mutex()
+	case "rwmutex":
+		rwmutex()
 	case "wakeup":
 		wakeup()
 	default:
-		fmt.Fprintln(os.Stderr, "usage: weft-peer-go-syncbench -bench pingpong|spawn|spawntree|mutex|wakeup [-procs P] ...")
+		fmt.Fprintln(os.Stderr, "usage: weft-peer-go-syncbench -bench pingpong|spawn|spawntree|mutex|rwmutex|wakeup [-procs P] ...")
 		os.Exit(2)
 	}
 }
