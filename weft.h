@@ -19,6 +19,7 @@
 #include <weft/sync/wait_group.h>
 #include <weft/io/address.h>
 #include <weft/io/buffer.h>
+#include <weft/io/buffered.h>
 #include <weft/uring/features.h>
 #include <weft/io/file.h>
 #include <weft/io/net.h>

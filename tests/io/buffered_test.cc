@@ -1,0 +1,182 @@
+// BufferedReader and BufferedWriter over real streams (TCP, a pipe) and a
+// counting sink: lines split across reads, the end of the stream, an
+// overlong line that loses nothing, peek, exact reads, a deadline, batched
+// and direct writes, a closed peer. On both backends.
+#include <boost/test/unit_test.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "support/runtime.h"
+
+using namespace std::chrono_literals;
+using weft::net::TcpListener;
+using weft::net::TcpStream;
+
+namespace {
+
+struct Pair {
+  TcpStream client;
+  TcpStream server;
+};
+
+Pair connected() {
+  auto listener = TcpListener::bind({"127.0.0.1", 0}).value();
+  auto client = TcpStream::connect(listener.local_address().value()).value();
+  auto server = listener.accept().value();
+  return {std::move(client), std::move(server)};
+}
+
+// A sink that records each write_all it was given.
+struct CountingSink {
+  std::vector<std::string> writes;
+  weft::Result<void> write_all(weft::ConstBuffer b, const weft::WaitOptions& = {}) {
+    writes.emplace_back(static_cast<const char*>(b.data), b.size);
+    return {};
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(buffered)
+
+BOOST_AUTO_TEST_CASE(lines_split_across_reads_come_out_whole) {
+  weft::test::run([] {
+    Pair p = connected();
+    auto writer = weft::spawn([&] {
+      for (std::string_view piece : {"GET / HT", "TP/1.1\r\nHost: x\r", "\n\r\n", "tail without newline"}) {
+        if (!p.client.write_all(piece)) return false;
+        weft::sleep_for(2ms);  // separate reads
+      }
+      return p.client.shutdown(weft::net::Shutdown::write).has_value();
+    });
+    weft::BufferedReader in(p.server, 64);
+    std::vector<std::string> lines;
+    for (;;) {
+      auto line = in.read_line({.deadline = weft::after(5s)});
+      if (!line) {
+        BOOST_TEST((line.error() == weft::errc::end_of_stream), line.error().message());
+        break;
+      }
+      lines.emplace_back(*line);
+    }
+    BOOST_TEST(writer.join());
+    BOOST_TEST((lines == std::vector<std::string>{"GET / HTTP/1.1", "Host: x", "", "tail without newline"}));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_line_longer_than_the_buffer_is_an_error_that_loses_nothing) {
+  weft::test::run([] {
+    Pair p = connected();
+    const std::string long_line(100, 'a');
+    p.client.write_all(long_line + "\nnext\n").value();
+    weft::BufferedReader in(p.server, 32);
+    auto r = in.read_line({.deadline = weft::after(5s)});
+    BOOST_TEST((r.error() == std::errc::value_too_large));
+    std::string got(in.buffered(), '\0');
+    in.read_exact(weft::MutableBuffer(got.data(), got.size())).value();  // the 32 bytes it held
+    char rest[69];
+    in.read_exact(rest).value();  // the other 68 and the newline
+    BOOST_TEST(got + std::string(rest, 68) == long_line);
+    BOOST_TEST(rest[68] == '\n');
+    BOOST_TEST(in.read_line().value() == "next");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(peek_consume_exact_and_large_reads) {
+  weft::test::run([] {
+    auto [r, w] = weft::os::Stream::pipe().value();
+    std::string data;
+    for (int i = 0; i < 1000; ++i) data += static_cast<char>('a' + i % 26);
+    auto writer = weft::spawn([&w = w, &data] {
+      const bool ok = w.write_all(data).has_value();
+      (void)w.close();
+      return ok;
+    });
+    weft::BufferedReader in(r, 16);
+    BOOST_TEST(in.peek(4).value() == "abcd");
+    BOOST_TEST(in.peek(4).value() == "abcd");  // not taken
+    in.consume(2);
+    char exact[20];
+    in.read_exact(exact).value();  // across two fills of 16
+    BOOST_TEST(std::string(exact, 20) == data.substr(2, 20));
+    BOOST_TEST((in.peek(17).error() == std::errc::invalid_argument));
+    std::string rest;
+    char big[256];  // larger than the buffer: straight from the source once it is empty
+    for (;;) {
+      auto n = in.read(big);
+      BOOST_REQUIRE(n.has_value());
+      if (*n == 0) break;
+      rest.append(big, *n);
+    }
+    BOOST_TEST(writer.join());
+    BOOST_TEST(rest == data.substr(22));
+    BOOST_TEST((in.read_exact(exact).error() == weft::errc::end_of_stream));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_deadline_on_a_line_loses_nothing_already_read) {
+  weft::test::run([] {
+    Pair p = connected();
+    p.client.write_all("par").value();
+    weft::BufferedReader in(p.server);
+    auto early = in.read_line({.deadline = weft::after(30ms)});
+    BOOST_TEST((early.error() == std::errc::timed_out));
+    p.client.write_all("tial\n").value();
+    BOOST_TEST(in.read_line({.deadline = weft::after(5s)}).value() == "partial");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(the_writer_batches_small_writes_and_passes_large_ones_through) {
+  weft::test::run([] {
+    CountingSink sink;
+    weft::BufferedWriter out(sink, 64);
+    for (int i = 0; i < 20; ++i) out.write("0123456789").value();  // 200 bytes
+    BOOST_TEST(sink.writes.size() == 3u);  // three full buffers of 64
+    BOOST_TEST(out.buffered() == 200u - 3 * 64);
+    out.write(std::string(100, 'x')).value();  // tops up 56, hands on, keeps 44
+    BOOST_TEST(sink.writes.size() == 4u);
+    BOOST_TEST(out.buffered() == 44u);
+    out.write(std::string(200, 'y')).value();  // tops up 20, hands on, the other 180 go direct
+    BOOST_TEST(sink.writes.size() == 6u);
+    BOOST_TEST(sink.writes.back() == std::string(180, 'y'));
+    BOOST_TEST(out.buffered() == 0u);
+    out.write("end").value();
+    out.flush().value();
+    out.flush().value();  // nothing left: no write
+    BOOST_TEST(sink.writes.size() == 7u);
+    std::string all;
+    for (const auto& w : sink.writes) all += w;
+    std::string expected;
+    for (int i = 0; i < 20; ++i) expected += "0123456789";
+    expected += std::string(100, 'x') + std::string(200, 'y') + "end";
+    BOOST_TEST(all == expected);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(the_writer_over_tcp_delivers_everything_and_reports_a_closed_peer) {
+  weft::test::run([] {
+    Pair p = connected();
+    weft::BufferedWriter out(p.client, 1024);
+    for (int i = 0; i < 500; ++i) out.write("line " + std::to_string(i) + "\n").value();
+    out.flush().value();
+    weft::BufferedReader in(p.server, 128);
+    for (int i = 0; i < 500; ++i) {
+      auto line = in.read_line({.deadline = weft::after(5s)});
+      BOOST_REQUIRE(line.has_value());
+      BOOST_TEST(*line == "line " + std::to_string(i));
+    }
+    p.server.close().value();
+    weft::Result<void> r;
+    for (int i = 0; i < 200 && r; ++i) {  // the peer's reset arrives after a write or two
+      r = out.write(std::string(4096, 'z'));
+      if (r) r = out.flush();
+      weft::sleep_for(1ms);
+    }
+    BOOST_TEST(!r);
+    BOOST_TEST(((r.error() == std::errc::broken_pipe) || (r.error() == std::errc::connection_reset)),
+               r.error().message());
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
