@@ -78,9 +78,8 @@ void throw_empty_join_handle() {
 
 void yield() { fibers::require_fiber("weft::yield").yield(); }
 
-namespace {
-
-void sleep_on(fibers::Worker& w, Deadline deadline) {
+void sleep_until(Deadline deadline) {
+  fibers::Worker& w = fibers::require_fiber("weft::sleep_until");
   struct SleepTimer : fibers::Timer {
     fibers::Worker* worker;
     fibers::Fiber* fiber;
@@ -105,11 +104,12 @@ void sleep_on(fibers::Worker& w, Deadline deadline) {
       &timer);
 }
 
-}  // namespace
-
-void sleep_until(Deadline deadline) { sleep_on(fibers::require_fiber("weft::sleep_until"), deadline); }
-
-void sleep_for(Clock::duration d) { sleep_on(fibers::require_fiber("weft::sleep_for"), Clock::now() + d); }
+// Checked here too, so that a call outside a fiber names sleep_for (a
+// debugger shows the sleep in sleep_until's frame, as it always did).
+void sleep_for(Clock::duration d) {
+  (void)fibers::require_fiber("weft::sleep_for");
+  sleep_until(Clock::now() + d);
+}
 
 bool in_fiber() noexcept {
   fibers::Worker* w = fibers::Worker::current();
