@@ -112,20 +112,22 @@ void Backend::scan_cancel_requests(void* self) {
 BackendBinding::BackendBinding(Backend* backend) : previous_(t_backend) { t_backend = backend; }
 BackendBinding::~BackendBinding() { t_backend = previous_; }
 
-Backend& require_backend(const char* what) {
+namespace {
+bool on_a_runtime_fiber() {
   fibers::Worker* w = fibers::Worker::current();
-  if (t_backend == nullptr || w == nullptr || !w->on_fiber()) {
-    throw std::logic_error(std::string(what) +
-                           " must be called from a fiber of a running weft::Runtime");
-  }
+  return t_backend != nullptr && w != nullptr && w->on_fiber();
+}
+}  // namespace
+
+Backend& require_backend(const char* what) {
+  if (!on_a_runtime_fiber())
+    throw std::logic_error(std::string(what) + " must be called from a fiber of a running weft::Runtime");
   return *t_backend;
 }
 
 Backend& require_backend(OpKind kind) {
-  if (t_backend != nullptr) [[likely]] {
-    fibers::Worker* w = fibers::Worker::current();
-    if (w != nullptr && w->on_fiber()) return *t_backend;
-  }
+  if (on_a_runtime_fiber()) [[likely]]
+    return *t_backend;
   return require_backend((std::string("weft I/O (") + op_name(kind) + ")").c_str());
 }
 

@@ -94,8 +94,10 @@ void RWMutex::unlock_slow() {
   {
     std::lock_guard<fibers::SpinLock> g(guard_);
     // Readers that waited go first, all of them; else the next writer.
-    // Nobody else can change state_ now but the slow paths (all under
-    // guard_): a reader's fast path is held back by kWriterHeld.
+    // Once kWriterHeld is clear a fast path may come in beside them (a
+    // reader while no writer waits, a writer if nobody holds or waits):
+    // both are counted in state_, which admit_readers and
+    // hand_on_to_a_writer read again.
     state_.fetch_and(~kWriterHeld, std::memory_order_release);
     woken = admit_readers();
     if (woken == nullptr) woken = hand_on_to_a_writer();
