@@ -133,8 +133,8 @@ int wait_for_events(int epfd, epoll_event* events, int max, const timespec* time
 
 // One direction of a descriptor: the operations waiting on it, in order.
 struct EpollBackend::Side {
-  io::Operation* head = nullptr;
-  io::Operation* tail = nullptr;
+  // Operations waiting for this side to be ready, served in order.
+  fibers::IntrusiveQueue<io::Operation, &io::Operation::next_waiter> waiting;
   bool ready = true;  // until an attempt says EAGAIN
 };
 
@@ -147,9 +147,7 @@ struct EpollBackend::FdState : alloc::HeapObject {
 
 // Takes the first operation waiting on `s` (there is one) off the list.
 io::Operation* EpollBackend::pop_waiter(Side& s) {
-  io::Operation* op = s.head;
-  s.head = op->next_waiter;
-  if (s.head == nullptr) s.tail = nullptr;
+  io::Operation* op = s.waiting.pop_front();
   op->queued = false;
   waiting_.fetch_sub(1, std::memory_order_relaxed);
   return op;
@@ -158,7 +156,7 @@ io::Operation* EpollBackend::pop_waiter(Side& s) {
 // Ends every operation waiting on `st` with -error.
 void EpollBackend::fail_waiters(FdState& st, int error) {
   for (Side* s : {&st.read, &st.write}) {
-    while (s->head != nullptr) finish(*pop_waiter(*s), -error);
+    while (!s->waiting.empty()) finish(*pop_waiter(*s), -error);
   }
 }
 
@@ -392,7 +390,7 @@ bool EpollBackend::submit(io::Operation& op) {
 // parks it there. Returns true when it completed at once.
 bool EpollBackend::wait_on(FdState& st, io::Operation& op, bool write) {
   Side& s = st.side(write);
-  if (s.head == nullptr && (s.ready || (op.kind == io::OpKind::connect && !op.connect_started))) {
+  if (s.waiting.empty() && (s.ready || (op.kind == io::OpKind::connect && !op.connect_started))) {
     const std::int64_t r = attempt(op);
     if (r != -EAGAIN) {
       op.result = r;
@@ -417,9 +415,7 @@ bool EpollBackend::wait_on(FdState& st, io::Operation& op, bool write) {
   op.waits_to_write = write;
   op.linked_at_poll = polls_;
   op.linked_at_park = parks_.load(std::memory_order_relaxed);
-  op.next_waiter = nullptr;
-  (s.tail != nullptr ? s.tail->next_waiter : s.head) = &op;
-  s.tail = &op;
+  s.waiting.push_back(&op);
   waiting_.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
@@ -429,7 +425,7 @@ bool EpollBackend::wait_on(FdState& st, io::Operation& op, bool write) {
 void EpollBackend::retry(FdState& st, bool write) {
   Side& s = st.side(write);
   s.ready = true;
-  while (io::Operation* op = s.head) {
+  while (io::Operation* op = s.waiting.front()) {
     const std::int64_t r = attempt(*op);
     if (r == -EAGAIN) {
       s.ready = false;
@@ -446,7 +442,7 @@ std::size_t EpollBackend::rescue_retry(FdState& st, bool write, fibers::Schedule
   Side& s = st.side(write);
   s.ready = true;
   std::size_t readied = 0;
-  while (io::Operation* op = s.head) {
+  while (io::Operation* op = s.waiting.front()) {
     // Its deadline timer comes off first (try_remove: the timer's callback
     // may be running on the owner, waiting for mutex_, which we hold).
     fibers::TimerHeap& timers = op->worker->timers();  // locked: any thread
@@ -549,10 +545,7 @@ void EpollBackend::end_wait(io::Operation& op, int error) {
 // Takes a waiting `op` out of its descriptor's list, wherever it stands.
 void EpollBackend::unlink_waiter(io::Operation& op) {
   Side& s = static_cast<FdState*>(op.waits_in)->side(op.waits_to_write);
-  io::Operation* prev = nullptr;
-  for (io::Operation* o = s.head; o != &op; o = o->next_waiter) prev = o;
-  (prev != nullptr ? prev->next_waiter : s.head) = op.next_waiter;
-  if (s.tail == &op) s.tail = prev;
+  s.waiting.remove(&op);
   op.queued = false;
   waiting_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -650,7 +643,7 @@ void EpollBackend::close_listener(io::Listener* listener) {
 
 void EpollBackend::unlink_listener(EpollListener* l) {
   if (FdState* st = find(l->fd)) {
-    while (st->read.head != nullptr) finish(*pop_waiter(st->read), -ECANCELED);
+    while (!st->read.waiting.empty()) finish(*pop_waiter(st->read), -ECANCELED);
   }
   fibers::unlink<&EpollListener::prev, &EpollListener::next>(listeners_, l);
   delete l;

@@ -3,9 +3,10 @@
 // unlinked in O(1) without allocating. Two shapes, one mechanism:
 //   IntrusiveFifo         first-in, first-out, doubly linked: any node
 //                         leaves in O(1) (waiters served in order);
-//   IntrusiveQueue        first-in, first-out, singly linked through
-//                         `next`: nodes leave from the front only, several
-//                         at a time (run queues, job queues);
+//   IntrusiveQueue        first-in, first-out, singly linked through one
+//                         named link: nodes leave from the front, several
+//                         at a time (run queues, job queues), or one by a
+//                         walk (an operation's wait on a descriptor);
 //   link_front / unlink   a set kept as a head pointer, newest first, with
 //                         links named by the node (a record on several
 //                         lists: Fiber::all_prev/all_next, an operation's
@@ -66,27 +67,43 @@ class IntrusiveFifo {
   Node* tail_ = nullptr;
 };
 
-// A first-in, first-out queue threaded through its nodes' `next`; nodes
-// leave from the front only. It owns nothing; the lock of the object that
-// holds it guards it and every node's link.
-template <class Node>
+// A first-in, first-out queue threaded through one link of its nodes
+// (`Next`, a member pointer; `next` unless told); nodes leave from the front,
+// several at a time, or one from anywhere by a walk (remove: short lists,
+// such as the operations waiting on one descriptor). It owns nothing; the
+// lock of the object that holds it guards it and every node's link.
+template <class Node, Node* Node::*Next = &Node::next>
 class IntrusiveQueue {
  public:
   bool empty() const { return head_ == nullptr; }
-  // Appends the chain first..last, linked through `next` (last's is set).
+  Node* front() const { return head_; }
+  // Appends the chain first..last, linked through `Next` (last's is set).
   void append(Node* first, Node* last) {
-    last->next = nullptr;
-    (tail_ != nullptr ? tail_->next : head_) = first;
+    last->*Next = nullptr;
+    (tail_ != nullptr ? tail_->*Next : head_) = first;
     tail_ = last;
   }
   void push_back(Node* n) { append(n, n); }
   Node* pop_front() {
     Node* n = head_;
     if (n == nullptr) return nullptr;
-    head_ = n->next;
+    head_ = n->*Next;
     if (head_ == nullptr) tail_ = nullptr;
-    n->next = nullptr;
+    n->*Next = nullptr;
     return n;
+  }
+  // Takes `n` out wherever it stands, walking from the front; false when it
+  // is not on the queue.
+  bool remove(Node* n) {
+    Node* prev = nullptr;
+    for (Node* o = head_; o != nullptr; prev = o, o = o->*Next) {
+      if (o != n) continue;
+      (prev != nullptr ? prev->*Next : head_) = n->*Next;
+      if (tail_ == n) tail_ = prev;
+      n->*Next = nullptr;
+      return true;
+    }
+    return false;
   }
   // Takes up to `max` nodes from the front as a chain ending in null (null
   // when empty); *n says how many.
@@ -97,11 +114,11 @@ class IntrusiveQueue {
     Node* last = nullptr;
     while (head_ != nullptr && *n < max) {
       last = head_;
-      head_ = head_->next;
+      head_ = head_->*Next;
       ++*n;
     }
     if (head_ == nullptr) tail_ = nullptr;
-    if (last != nullptr) last->next = nullptr;
+    if (last != nullptr) last->*Next = nullptr;
     return *n == 0 ? nullptr : first;
   }
 

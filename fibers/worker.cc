@@ -570,13 +570,17 @@ void Worker::post(void (*fn)(void* arg), void* arg) {
   deliver({nullptr, false, fn, arg});
 }
 
+// Takes everything delivered so far, leaving the inbox empty.
+Worker::Inbox Worker::empty_inbox() {
+  Inbox arrived;
+  std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
+  arrived.swap(remote_.inbox);
+  remote_.inbox_full.store(false, std::memory_order_relaxed);
+  return arrived;
+}
+
 void Worker::take_inbox() {
-  std::vector<Arrival, alloc::Allocator<Arrival>> arrived;
-  {
-    std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
-    arrived.swap(remote_.inbox);
-    remote_.inbox_full.store(false, std::memory_order_relaxed);
-  }
+  const Inbox arrived = empty_inbox();
   for (const Arrival& a : arrived) {
     if (a.task != nullptr) {
       a.task(a.arg);
@@ -859,12 +863,7 @@ void Worker::abandon_all() {
 
 void Worker::drain() {
   // Fibers in the inbox are gone (abandoned); tasks still run.
-  std::vector<Arrival, alloc::Allocator<Arrival>> arrived;
-  {
-    std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
-    arrived.swap(remote_.inbox);
-    remote_.inbox_full.store(false, std::memory_order_relaxed);
-  }
+  const Inbox arrived = empty_inbox();
   for (const Arrival& a : arrived) {
     if (a.task != nullptr) a.task(a.arg);
   }

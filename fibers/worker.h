@@ -314,7 +314,9 @@ class Worker {
   bool steal_next(std::size_t start);
   void count_steal(Worker* victim, std::uint32_t got);
   struct Arrival;
+  using Inbox = std::vector<Arrival, alloc::Allocator<Arrival>>;
   void deliver(const Arrival& a);
+  Inbox empty_inbox();
   bool prepare(Fiber* f);
   void switch_to(Fiber* next);
   void after_switch(Fiber* previous);
@@ -364,7 +366,7 @@ class Worker {
     std::atomic<bool> quiet{false};              // see idle_without_prospects()
     // Fibers readied by other threads (ready_remote), taken each round.
     std::mutex inbox_mutex;
-    std::vector<Arrival, alloc::Allocator<Arrival>> inbox;  // guarded by inbox_mutex
+    Inbox inbox;  // guarded by inbox_mutex
     std::atomic<bool> inbox_full{false};
     // Parked fibers waiting on other threads. The owner counts them up; they
     // are counted down where they arrive (the inbox, or the global queue).

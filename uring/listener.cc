@@ -31,12 +31,7 @@ bool RingListener::take(io::Operation& op) {
     op.worker->timers().add(&op.timer);  // may throw: before anything is linked
   }
   op.queued = true;
-  op.next_waiter = nullptr;
-  if (waiters_tail_ != nullptr)
-    waiters_tail_->next_waiter = &op;
-  else
-    waiters_ = &op;
-  waiters_tail_ = &op;
+  waiters_.push_back(&op);
   if (!armed_ && !arm()) flag_for_service();
   return false;
 }
@@ -66,7 +61,7 @@ bool RingListener::service() {
     }
   }
   if (wants_rearm_) {
-    if (armed_ || waiters_ == nullptr)
+    if (armed_ || waiters_.empty())
       wants_rearm_ = false;
     else if (arm())
       wants_rearm_ = false;
@@ -87,25 +82,11 @@ void RingListener::hand_over(io::Operation& op, int result) {
 }
 
 void RingListener::end_wait(io::Operation& op, int error) {
-  io::Operation* prev = nullptr;
-  for (io::Operation* o = waiters_; o != nullptr; prev = o, o = o->next_waiter) {
-    if (o != &op) continue;
-    if (prev != nullptr)
-      prev->next_waiter = o->next_waiter;
-    else
-      waiters_ = o->next_waiter;
-    if (waiters_tail_ == o) waiters_tail_ = prev;
-    hand_over(op, -error);
-    return;
-  }
+  if (waiters_.remove(&op)) hand_over(op, -error);
 }
 
 void RingListener::fail_waiters(int error) {
-  while (io::Operation* op = waiters_) {
-    waiters_ = op->next_waiter;
-    hand_over(*op, -error);
-  }
-  waiters_tail_ = nullptr;
+  while (io::Operation* op = waiters_.pop_front()) hand_over(*op, -error);
 }
 
 void RingListener::on_completion(int res, unsigned flags) noexcept {
@@ -119,17 +100,15 @@ void RingListener::on_completion(int res, unsigned flags) noexcept {
     // The kernel refused multishot accept: fall back to one at a time.
     multishot_ = false;
     ring_.features_.multishot_accept = false;
-    if (waiters_ != nullptr) flag_for_service();
+    if (!waiters_.empty()) flag_for_service();
     return;
   }
   if (res == -ECANCELED && !armed_) {
     // We stopped it because the queue was full; accept() re-arms.
-    if (waiters_ != nullptr) flag_for_service();
+    if (!waiters_.empty()) flag_for_service();
     return;
   }
-  if (io::Operation* op = waiters_) {
-    waiters_ = op->next_waiter;
-    if (waiters_ == nullptr) waiters_tail_ = nullptr;
+  if (io::Operation* op = waiters_.pop_front()) {
     hand_over(*op, res);
   } else if (res >= 0) {
     try {
@@ -142,7 +121,7 @@ void RingListener::on_completion(int res, unsigned flags) noexcept {
   if (armed_ && queued_.size() >= kMaxQueued) {
     wants_cancel_ = true;
     ring_.listeners_need_service_ = true;
-  } else if (!armed_ && waiters_ != nullptr) {
+  } else if (!armed_ && !waiters_.empty()) {
     flag_for_service();
   }
 }

@@ -28,7 +28,9 @@
 
 #include <deque>
 
+#include <weft/fibers/intrusive_fifo.h>
 #include <weft/io/backend.h>
+#include <weft/io/operation.h>
 
 namespace weft::uring {
 
@@ -67,10 +69,10 @@ class RingListener final : public io::Listener {
   bool wants_rearm_ = false;                       // flagged: arm again when someone waits
   bool wants_cancel_ = false;                      // flagged: the queue is full, stop the request
   std::deque<int, alloc::Allocator<int>> queued_;  // accepted fds not yet taken
-  io::Operation* waiters_ = nullptr;                   // first in, first served
-  io::Operation* waiters_tail_ = nullptr;
-  RingListener* prev_ = nullptr;  // the ring's list (open or closing)
-  RingListener* next_ = nullptr;
+  // Accepts waiting for a connection, first in, first served.
+  fibers::IntrusiveQueue<io::Operation, &io::Operation::next_waiter> waiters_;
+  RingListener* prev_ = nullptr;  // the ring's list (open or closing):
+  RingListener* next_ = nullptr;  // fibers::link_front / unlink
 };
 
 }  // namespace weft::uring

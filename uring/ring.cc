@@ -411,9 +411,7 @@ void Ring::cancel(io::Operation& op) {
 io::Listener* Ring::open_listener(int fd) {
   owner.check("Ring", "open_listener");
   auto* l = new RingListener(*this, fd);
-  l->next_ = open_listeners_;
-  if (open_listeners_ != nullptr) open_listeners_->prev_ = l;
-  open_listeners_ = l;
+  fibers::link_front<&RingListener::prev_, &RingListener::next_>(open_listeners_, l);
   return l;
 }
 
@@ -425,32 +423,20 @@ void Ring::close_listener(io::Listener* listener) {
   l->fail_waiters(ECANCELED);
   for (int fd : l->queued_) ::close(fd);
   l->queued_.clear();
-  if (l->prev_ != nullptr)
-    l->prev_->next_ = l->next_;
-  else
-    open_listeners_ = l->next_;
-  if (l->next_ != nullptr) l->next_->prev_ = l->prev_;
-  l->prev_ = nullptr;
-  l->next_ = nullptr;
+  fibers::unlink<&RingListener::prev_, &RingListener::next_>(open_listeners_, l);
   if (!l->armed_) {
     delete l;
     return;
   }
   // The kernel still owes a completion naming it: keep it until then.
-  l->next_ = closing_listeners_;
-  if (closing_listeners_ != nullptr) closing_listeners_->prev_ = l;
-  closing_listeners_ = l;
+  fibers::link_front<&RingListener::prev_, &RingListener::next_>(closing_listeners_, l);
   io_uring_sqe* sqe = fire_and_forget();
   io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(l) | kTagListener, 0);
   io_uring_sqe_set_data64(sqe, kTagIgnore);
 }
 
 void Ring::forget_closed(RingListener* l) {
-  if (l->prev_ != nullptr)
-    l->prev_->next_ = l->next_;
-  else
-    closing_listeners_ = l->next_;
-  if (l->next_ != nullptr) l->next_->prev_ = l->prev_;
+  fibers::unlink<&RingListener::prev_, &RingListener::next_>(closing_listeners_, l);
   delete l;
 }
 
