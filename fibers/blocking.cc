@@ -145,6 +145,7 @@ void run_blocking(BlockingJob& job) {
   // the moment the job ends, and Worker::ready_remote() may then hand it to
   // another worker (while its own is stuck on a hog).
   w.park(
+      {"weft::blocking", nullptr},
       [](Fiber*, void* j) {
         auto* b = static_cast<BlockingJob*>(j);
         const int rc = submit_blocking(*b);

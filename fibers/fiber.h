@@ -64,6 +64,14 @@ struct EhGlobals {
 
 class Worker;
 
+// Where a parked fiber waits, for the deadlock report (and for a reader of a
+// core dump): what it called, as a static string ("weft::Mutex::lock"), and
+// the object it waits on (the mutex), or null. Every park names one.
+struct WaitSite {
+  const char* what = nullptr;
+  const void* object = nullptr;
+};
+
 // How to detach a parked fiber from whatever it waits on (a wait list, a
 // cancel token, the timer heap, an I/O operation) if the runtime abandons it.
 // Set by the wait while the fiber is parked; run by Worker::abandon_all() while the
@@ -89,6 +97,7 @@ struct Fiber {
   Worker* listed_on = nullptr;  // whose list that is
   std::uint64_t id = 0;
   AbandonHook* abandon_hook = nullptr;  // set while parked in a wait that has one
+  WaitSite waits_in;                    // set at each park (stale while not parked)
   std::uint64_t trace_flow = 0;  // trace.h: the flow its next run ends (set by its waker)
   EhGlobals eh;
   char name[32];  // NUL-terminated; set by Worker::create

@@ -41,6 +41,7 @@ void wait_finished(Fiber* fiber) {
   // Publish ourselves as the joiner only once our registers are saved; if the
   // fiber finished meanwhile the commit fails and we are readied at once.
   w.park(
+      {"weft::JoinHandle::join", fiber},
       [](Fiber* parked, void* arg) {
         std::uintptr_t expected = kJoinNone;
         return static_cast<Fiber*>(arg)->join_state.compare_exchange_strong(
@@ -96,6 +97,7 @@ void sleep_until(Deadline deadline) {
   // another thread (the monitor), the timer may send the fiber to another
   // worker at once.
   w.park(
+      {"weft::sleep_until", nullptr},
       [](fibers::Fiber*, void* t) {
         auto* s = static_cast<SleepTimer*>(t);
         s->worker->timers().add(s);

@@ -34,7 +34,7 @@ Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()
   };
 }
 
-int Waiter::wait(const WaitOptions& options, Publish publish, void* arg) {
+int Waiter::wait(const WaitOptions& options, WaitSite where, Publish publish, void* arg) {
   if (options.cancel != nullptr && options.cancel->cancelled()) return ECANCELED;
   if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return ETIMEDOUT;
   options_ = &options;
@@ -42,7 +42,7 @@ int Waiter::wait(const WaitOptions& options, Publish publish, void* arg) {
   publish_arg_ = arg;
   timer_.deadline = options.deadline;
   fiber_->abandon_hook = &abandon_;
-  worker_->park(&Waiter::commit, this);
+  worker_->park(where, &Waiter::commit, this);
   fiber_->abandon_hook = nullptr;
   take_back_registrations();
   const int outcome = outcome_.load(std::memory_order_acquire);

@@ -64,7 +64,8 @@ class Waiter {
   // Parks the calling fiber until wake(), the deadline or the token. Returns
   // 0 when woken, ETIMEDOUT or ECANCELED. Returns at once (without parking)
   // when the token is already cancelled or the deadline has passed.
-  int wait(const WaitOptions& options, Publish publish, void* arg);
+  // `where`: what the fiber waits in (Worker::park).
+  int wait(const WaitOptions& options, WaitSite where, Publish publish, void* arg);
 
   // Wakes the waiter with `outcome` (0, or an errno value) if nothing woke
   // it yet. Returns true when this call woke it. Any thread.

@@ -311,7 +311,7 @@ void Worker::round() {
     if (find_work()) {
       runnable = true;
     } else if (scheduler_.single()) {
-      if (options_.detect_deadlock && !prospects()) report_deadlock();
+      if (!prospects()) watch_for_deadlock();
       if (scheduler_.stopping()) return;
     } else {
       sleep_until_work();  // returns after blocking; the next round looks again
@@ -456,16 +456,20 @@ void Worker::sleep_until_work() {
     spinning_ = scheduler_.leave_idle(this);
     return;
   }
-  if (options_.detect_deadlock && scheduler_.idle_count() == static_cast<int>(scheduler_.size())) {
+  if ((options_.detect_deadlock || options_.deadlock_report.count() > 0) &&
+      scheduler_.idle_count() == static_cast<int>(scheduler_.size())) {
     bool all_quiet = true;
     for (std::size_t i = 0; i < scheduler_.size(); ++i) {
       all_quiet &= scheduler_.worker(i)->idle_without_prospects();
     }
     if (all_quiet && !anything_queued_anywhere()) {
-      remote_.quiet.store(false, std::memory_order_relaxed);
-      scheduler_.leave_idle(this);
-      report_deadlock();
-      return;
+      if (options_.detect_deadlock) {
+        remote_.quiet.store(false, std::memory_order_relaxed);
+        scheduler_.leave_idle(this);
+        report_deadlock();
+        return;
+      }
+      watch_for_deadlock();
     }
   }
   if (stacks_.has_unchecked()) stacks_.sweep();
@@ -482,13 +486,24 @@ inline void Worker::poll(bool block) {
     poll_traced(block);
     return;
   }
-  backend_.poll(block, timers_.next_deadline(), stats_);
+  backend_.poll(block, sleep_deadline(), stats_);
+}
+
+// The next timer's deadline, or sooner if the deadlock watch wants to look
+// again (the limit lasts one sleep).
+inline Deadline Worker::sleep_deadline() {
+  const Deadline next = timers_.next_deadline();
+  if (watch_until_ == kNoDeadline) [[likely]]
+    return next;
+  const Deadline until = std::min(next, watch_until_);
+  watch_until_ = kNoDeadline;
+  return until;
 }
 
 // A poll with the time it may sleep marked "idle" in the trace.
 void Worker::poll_traced(bool block) {
   if (block) trace::idle(true);
-  backend_.poll(block, timers_.next_deadline(), stats_);
+  backend_.poll(block, sleep_deadline(), stats_);
   if (block) trace::idle(false);
 }
 
@@ -598,7 +613,82 @@ bool Worker::prospects() const {
 void Worker::report_deadlock() {
   scheduler_.report_deadlock("weft: deadlock: every fiber is parked (" +
                              std::to_string(scheduler_.live_fibers()) +
-                             " alive) and no timer, I/O operation or other fiber can wake them");
+                             " alive) and no timer, I/O operation or other fiber can wake them\n" +
+                             list_parked_fibers());
+}
+
+// Every fiber parked and nothing in the runtime able to wake one: the
+// worker that saw it last (all others asleep) watches the spell. A spell is
+// a run of such sightings with no switch on any worker in between; once it
+// has lasted options_.deadlock_report it is said on stderr, once.
+void Worker::watch_for_deadlock() {
+  if (options_.detect_deadlock) {
+    report_deadlock();
+    return;
+  }
+  if (options_.deadlock_report.count() <= 0) return;
+  std::uint64_t switches = 0;
+  for (std::size_t i = 0; i < scheduler_.size(); ++i) switches += scheduler_.worker(i)->switch_count();
+  const Deadline now = Clock::now();
+  if (quiet_since_ == Deadline{} || switches != quiet_switches_) {
+    quiet_since_ = now;  // a new spell
+    quiet_switches_ = switches;
+    quiet_reported_ = false;
+  }
+  if (quiet_reported_) return;
+  const Deadline due = quiet_since_ + options_.deadlock_report;
+  if (now < due) {
+    watch_until_ = due;  // look again then
+    return;
+  }
+  quiet_reported_ = true;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - quiet_since_).count();
+  const std::string report =
+      "weft: every fiber has been parked for " + std::to_string(ms) + " ms (" +
+      std::to_string(scheduler_.live_fibers()) +
+      " alive) and no timer, I/O operation or blocking call can wake one: a deadlock, unless a thread "
+      "outside the runtime will wake one\n" +
+      list_parked_fibers() +
+      "  (RuntimeOptions::detect_deadlock makes run() throw this instead; deadlock_report = 0 or "
+      "WEFT_DEADLOCK_REPORT_MS=0 silences it)\n";
+  std::fputs(report.c_str(), stderr);
+}
+
+// One line per live fiber ("  #7 'name' parked in weft::Mutex::lock
+// (0x...)"), at most kListed of them, for a deadlock report. Called while
+// every worker sleeps: a fiber's state and wait site are read as they were
+// left (a plain thread waking one meanwhile may make a line stale).
+std::string Worker::list_parked_fibers() {
+  constexpr std::size_t kListed = 32;
+  std::string out;
+  std::size_t listed = 0;
+  std::size_t more = 0;
+  for (std::size_t i = 0; i < scheduler_.size(); ++i) {
+    Worker* w = scheduler_.worker(i);
+    if (w == nullptr) continue;
+    if (multi_) w->lock_live();
+    for (Fiber* f = w->live_; f != nullptr; f = f->all_next) {
+      if (listed == kListed) {
+        ++more;
+        continue;
+      }
+      ++listed;
+      out += "  #" + std::to_string(f->id) + " '" + f->name + "' " + state_name(f->state);
+      if (f->state == FiberState::parked && f->waits_in.what != nullptr) {
+        out += " in ";
+        out += f->waits_in.what;
+        if (f->waits_in.object != nullptr) {
+          char addr[32];
+          std::snprintf(addr, sizeof addr, " (%p)", f->waits_in.object);
+          out += addr;
+        }
+      }
+      out += '\n';
+    }
+    if (multi_) w->unlock_live();
+  }
+  if (more != 0) out += "  ... and " + std::to_string(more) + " more\n";
+  return out;
 }
 
 inline Fiber* Worker::pick_next() {
@@ -795,12 +885,14 @@ void Worker::yield() {
   switch_to(next);
 }
 
-void Worker::park(Commit commit, void* arg) {
+void Worker::park(WaitSite where, Commit commit, void* arg) {
   owner_.check("Worker", "park");
   ++stats_.parks;
   if (WEFT_PROBE_ENABLED(park)) [[unlikely]]
     probes::park(current_->id, current_->name);
-  current_fiber()->become(FiberState::parked);
+  Fiber* self = current_fiber();
+  self->waits_in = where;
+  self->become(FiberState::parked);
   after_ = After::park;
   commit_ = commit;
   commit_arg_ = arg;

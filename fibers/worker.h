@@ -88,9 +88,12 @@ namespace weft::fibers {
 struct WorkerOptions {
   std::size_t default_stack_size = alloc::StackPool::kDefaultSize;
   alloc::StackPoolOptions stacks;
-  // Report a deadlock (every worker idle with nothing that could wake a
-  // fiber) instead of sleeping forever. Off by default: a thread outside the
-  // runtime may still set an event or send on a channel later.
+  // Every worker idle with nothing that could wake a fiber: after this
+  // long, say so on stderr (once per such spell) and sleep on (a thread
+  // outside the runtime may still set an event or send on a channel). 0:
+  // never.
+  std::chrono::milliseconds deadlock_report{1000};
+  // Stop the run with that report at once instead of sleeping.
   bool detect_deadlock = false;
   // Perturb the scheduling order (tests): a woken fiber goes to the next slot
   // or the queue's tail at random, and each pick first moves 0-3 fibers from
@@ -258,9 +261,10 @@ class Worker {
   std::size_t rescue_arrivals();
   // Owner only, on a fiber. Lets the rest of the round run first.
   void yield();
-  // Owner only, on a fiber. See "Parking" above. `commit` may be null.
+  // Owner only, on a fiber. See "Parking" above. `where` says what the
+  // fiber waits in (the deadlock report lists it); `commit` may be null.
   using Commit = bool (*)(Fiber* parked, void* arg);
-  void park(Commit commit = nullptr, void* arg = nullptr);
+  void park(WaitSite where, Commit commit = nullptr, void* arg = nullptr);
 
   // Owner only.
   TimerHeap& timers() { return timers_; }
@@ -336,6 +340,9 @@ class Worker {
   [[noreturn, gnu::cold]] static void throw_stack_too_large(std::size_t asked);
   [[gnu::cold, gnu::noinline]] void fail_to_start(Fiber* f, int rc);
   [[gnu::cold]] void report_deadlock();
+  [[gnu::cold]] void watch_for_deadlock();
+  [[gnu::cold]] std::string list_parked_fibers();
+  Deadline sleep_deadline();
   bool prospects() const;
 
   // constinit: no lazy-initialisation guard on each access.
@@ -397,6 +404,13 @@ class Worker {
   clockid_t cpu_clock_{};    // the worker thread's CPU-time clock
   pid_t thread_id_ = 0;      // the worker thread's kernel id (gettid)
   bool spinning_ = false;    // chosen by notify_work() and still looking
+  // The deadlock watch (watch_for_deadlock): when the current spell of
+  // everything parked began, the switch count of all workers then, whether
+  // it was said; and how long the next sleep may last (sleep_deadline).
+  Deadline quiet_since_{};
+  std::uint64_t quiet_switches_ = 0;
+  bool quiet_reported_ = false;
+  Deadline watch_until_ = kNoDeadline;
   std::uint64_t fp_control_;
   EhGlobals* eh_globals_;
   std::uint64_t rng_;  // victim choice when stealing; shuffling

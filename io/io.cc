@@ -194,7 +194,7 @@ std::int64_t perform(Operation& op) {
     if (o->pool_job.op == nullptr || o->worker->remote_settled()) delete o;
   };
   op.fiber->abandon_hook = &op.abandon;
-  worker->park(&after_parking, &op);
+  worker->park({op_name(op.kind), nullptr}, &after_parking, &op);
   op.fiber->abandon_hook = nullptr;
   end_trace_span(op);  // completed without deliver() (a pool job): the span ends here
   if (token != nullptr) token->remove(&op.cancel_registration);

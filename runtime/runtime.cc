@@ -345,6 +345,10 @@ static Settings resolve(const RuntimeOptions& options, std::size_t cpus) {
   s.monitor.rescue_after = s.workers > 1 ? options.rescue_after : std::chrono::milliseconds{};
   s.worker.default_stack_size = options.default_stack_size;
   s.worker.detect_deadlock = options.detect_deadlock;
+  s.worker.deadlock_report = options.deadlock_report;
+  if (const char* env = std::getenv("WEFT_DEADLOCK_REPORT_MS"); env != nullptr && env[0] != '\0') {
+    s.worker.deadlock_report = std::chrono::milliseconds(std::strtol(env, nullptr, 10));
+  }
   s.worker.shuffle = options.shuffle || env_flag("WEFT_SHUFFLE");
   s.worker.idle_spin = options.idle_spin;
   s.worker.exit_wait = options.exit_wait;

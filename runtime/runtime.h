@@ -109,9 +109,15 @@ struct RuntimeOptions {
   // which wins; "%p" in it becomes the process id). Written when run()
   // ends, and by weft::trace::write().
   std::string trace_path;
-  // Throw from run() when every fiber is parked and nothing inside the
-  // runtime can wake one (no timer, no I/O, no blocking call). Off by
-  // default: a thread outside the runtime may still set an event later.
+  // When every fiber has been parked this long and nothing inside the
+  // runtime can wake one (no timer, no I/O, no blocking call), say so on
+  // stderr, once per such spell: every fiber, each with what it waits in
+  // ("weft::Mutex::lock" and the mutex's address). The program goes on
+  // waiting: a thread outside the runtime may still wake a fiber. 0: never.
+  // WEFT_DEADLOCK_REPORT_MS=N overrides.
+  std::chrono::milliseconds deadlock_report{1000};
+  // Throw the same report from run() at once instead (tests, and programs
+  // whose fibers only each other can wake).
   bool detect_deadlock = false;
   // Perturb the scheduling order, to flush out code that relies on one the
   // runtime does not promise (also WEFT_SHUFFLE=1; CTest runs the stress

@@ -309,6 +309,12 @@ struct SelectRun {
                                           channels.data());
   }
 
+  // What a fiber parked here waits in: one channel, or a select.
+  fibers::WaitSite site() const {
+    if (n != 1) return {"weft::select", nullptr};
+    return {cases[0].send ? "weft::Channel::send" : "weft::Channel::recv", cases[0].channel};
+  }
+
   // Parks until a case happens; 0, ETIMEDOUT or ECANCELED.
   int wait(const WaitOptions& options) {
     sort_channels();
@@ -319,8 +325,8 @@ struct SelectRun {
       fiber_waiter.on_abandon([](void* self) { static_cast<SelectRun*>(self)->unlink_all(); },
                               this);
       const int outcome = fiber_waiter.wait(
-          options, [](fibers::Waiter&, void* self) { return static_cast<SelectRun*>(self)->publish(); },
-          this);
+          options, site(),
+          [](fibers::Waiter&, void* self) { return static_cast<SelectRun*>(self)->publish(); }, this);
       // Claimed with one case: the claimer unlinked it and let go of the lock.
       if (outcome != 0 || n > 1) unlink_all();
       return outcome;
@@ -437,7 +443,7 @@ inline int ChannelCore::park_solo(void* slot, fibers::Worker& w, bool* closed) {
     (sw->send ? sw->channel->senders_ : sw->channel->receivers_).remove(sw);
   };
   wait.fiber->abandon_hook = &wait.abandon;
-  w.park(&SoloWait::commit, &wait);
+  w.park({kSend ? "weft::Channel::send" : "weft::Channel::recv", this}, &SoloWait::commit, &wait);
   // Claimed: the counterpart unlinked the wait and let go of the lock.
   wait.fiber->abandon_hook = nullptr;
   *closed = wait.closed;

@@ -27,14 +27,14 @@ struct WaitNode {
 };
 // Parks the calling fiber (`w`: its worker *now* — after any earlier park
 // the fiber may run on another one) in `list` until granted, the deadline
-// or cancellation. `must_wait()` runs under `lock` just before linking: when
+// or cancellation (`where`: what it waits in, see Worker::park). `must_wait()` runs under `lock` just before linking: when
 // it returns false the fiber resumes at once and this returns 0 as if
 // granted. `front`: queue first instead of last. `note`: what the claimer
 // left in the node. Returns 0 when granted, ETIMEDOUT or ECANCELED. On return the
 // node is unlinked and `lock` not held.
 template <class MustWait>
 int wait_in_list(fibers::Worker& w, fibers::SpinLock& lock, WaitList& list, MustWait& must_wait,
-         const WaitOptions& options, bool front = false, int* note = nullptr) {
+         const WaitOptions& options, fibers::WaitSite where, bool front = false, int* note = nullptr) {
   struct Frame {
     WaitNode node;
     fibers::SpinLock* lock;
@@ -50,7 +50,7 @@ int wait_in_list(fibers::Worker& w, fibers::SpinLock& lock, WaitList& list, Must
       },
       &f);
   const int outcome = f.node.waiter.wait(
-      options,
+      options, where,
       [](fibers::Waiter&, void* arg) {
         auto* fr = static_cast<Frame*>(arg);
         std::lock_guard<fibers::SpinLock> g(*fr->lock);

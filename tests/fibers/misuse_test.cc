@@ -1,7 +1,9 @@
 // Misuse that used to hang or corrupt memory silently: a sync primitive
 // destroyed while a fiber waits on it ends the process with a message
 // naming the primitive and the waiting fiber. A primitive whose waiters
-// were abandoned with their runtime may still be destroyed quietly.
+// were abandoned with their runtime may still be destroyed quietly. Every
+// fiber parked with nothing able to wake it is reported on stderr after a
+// while (RuntimeOptions::deadlock_report), listing what each waits in.
 #include <signal.h>
 
 #include <boost/test/unit_test.hpp>
@@ -10,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "support/child.h"
 #include "support/runtime.h"
@@ -151,6 +154,97 @@ BOOST_AUTO_TEST_CASE(calls_outside_a_fiber_name_themselves) {
   BOOST_TEST(message_of([] { weft::yield(); }) == "weft::yield must be called from a weft fiber");
   BOOST_TEST(message_of([] { (void)weft::blocking([] { return 1; }); }) ==
              "weft::blocking must be called from a weft fiber");
+}
+
+namespace {
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// In a child: fibers park on an event and a mutex that only a plain thread
+// can release (it sets the event after `quiet`); the report comes after
+// 100 ms of that, once, and the run then ends normally.
+weft::test::ChildResult report_of_a_quiet_spell(std::size_t workers, std::chrono::milliseconds quiet) {
+  return weft::test::run_in_child([&] {
+    weft::RuntimeOptions o;
+    o.workers = workers;
+    o.deadlock_report = 100ms;
+    weft::Event go;
+    std::thread outside([&] {
+      std::this_thread::sleep_for(quiet);
+      go.set();
+    });
+    weft::test::run(
+        [&] {
+          weft::Mutex m;
+          m.lock();
+          auto h = weft::spawn([&] { std::lock_guard<weft::Mutex> g(m); }, {.name = "locker"});
+          (void)go.wait();
+          m.unlock();
+          h.join();
+        },
+        o);
+    outside.join();
+  });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(every_fiber_parked_for_a_while_is_reported_once_with_what_each_waits_in) {
+  for (std::size_t workers : {1, 2}) {
+    BOOST_TEST_CONTEXT("workers " << workers) {
+      const auto r = report_of_a_quiet_spell(workers, 600ms);
+      BOOST_TEST(!weft::test::crashed(r), r.err);  // it went on once the thread woke it
+      BOOST_TEST(occurrences(r.err, "every fiber has been parked for") == 1u, r.err);
+      BOOST_TEST(r.err.find("(2 alive)") != std::string::npos, r.err);
+      BOOST_TEST(r.err.find("'main' parked in weft::Event::wait (0x") != std::string::npos, r.err);
+      BOOST_TEST(r.err.find("'locker' parked in weft::Mutex::lock (0x") != std::string::npos, r.err);
+      BOOST_TEST(r.err.find("unless a thread outside the runtime will wake one") != std::string::npos, r.err);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_spell_shorter_than_the_report_delay_is_not_reported) {
+  const auto r = report_of_a_quiet_spell(1, 20ms);
+  BOOST_TEST(!weft::test::crashed(r), r.err);
+  BOOST_TEST(r.err.find("every fiber has been parked") == std::string::npos, r.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_pending_timer_or_operation_is_no_deadlock) {
+  const auto r = weft::test::run_in_child([] {
+    weft::RuntimeOptions o;
+    o.deadlock_report = 20ms;
+    weft::test::run(
+        [] {
+          weft::Event never;
+          auto h = weft::spawn([&] { (void)never.wait({.deadline = weft::Clock::now() + 200ms}); });
+          weft::sleep_for(150ms);
+          h.join();
+        },
+        o);
+  });
+  BOOST_TEST(!weft::test::crashed(r), r.err);
+  BOOST_TEST(r.err.find("every fiber has been parked") == std::string::npos, r.err);
+}
+
+BOOST_AUTO_TEST_CASE(detect_deadlock_throws_the_listing_at_once) {
+  weft::RuntimeOptions asked;
+  asked.detect_deadlock = true;
+  weft::Runtime rt(weft::test::options(asked));
+  try {
+    rt.run([] {
+      weft::Channel<int> never(0);
+      (void)never.recv();
+    });
+    BOOST_FAIL("run should have thrown");
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("deadlock") != std::string::npos, what);
+    BOOST_TEST(what.find("'main' parked in weft::Channel::recv (0x") != std::string::npos, what);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
