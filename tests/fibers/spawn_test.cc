@@ -364,19 +364,6 @@ BOOST_AUTO_TEST_CASE(a_runtime_can_run_again) {
   }) == 2);
 }
 
-BOOST_AUTO_TEST_CASE(a_deadlock_is_reported_instead_of_hanging) {
-  weft::RuntimeOptions asked;
-  asked.detect_deadlock = true;
-  weft::Runtime rt(weft::test::options(asked));
-  try {
-    rt.run([] {
-      weft::Event never;
-      (void)never.wait();
-    });
-    BOOST_FAIL("run should have thrown");
-  } catch (const std::runtime_error& e) {
-    BOOST_TEST(std::string(e.what()).find("deadlock") != std::string::npos);
-  }
-}
+// A deadlock: tests/fibers/misuse_test.cc.
 
 BOOST_AUTO_TEST_SUITE_END()
