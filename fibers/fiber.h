@@ -91,7 +91,8 @@ struct Fiber {
   std::uint32_t stack_size = 0;  // requested usable bytes (rounded)
   FiberState state = FiberState::runnable;  // changed only through become()
   bool abandoned = false;  // the runtime stopped before it finished
-  // Touched at spawn and finish, or only when something goes wrong.
+  // Touched at spawn and finish, at each park (abandon_hook, waits_in), or
+  // only when something goes wrong.
   Fiber* all_prev = nullptr;  // the creating worker's list of live fibers
   Fiber* all_next = nullptr;
   Worker* listed_on = nullptr;  // whose list that is

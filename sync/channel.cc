@@ -40,6 +40,11 @@
 
 namespace weft::sync {
 
+// What a fiber parked on one channel waits in (Worker::park).
+inline fibers::WaitSite channel_site(bool send, const ChannelCore* channel) {
+  return {send ? "weft::Channel::send" : "weft::Channel::recv", channel};
+}
+
 struct SelectRun;
 
 struct ChannelWait {
@@ -311,8 +316,7 @@ struct SelectRun {
 
   // What a fiber parked here waits in: one channel, or a select.
   fibers::WaitSite site() const {
-    if (n != 1) return {"weft::select", nullptr};
-    return {cases[0].send ? "weft::Channel::send" : "weft::Channel::recv", cases[0].channel};
+    return n == 1 ? channel_site(cases[0].send, cases[0].channel) : fibers::WaitSite{"weft::select"};
   }
 
   // Parks until a case happens; 0, ETIMEDOUT or ECANCELED.
@@ -443,7 +447,7 @@ inline int ChannelCore::park_solo(void* slot, fibers::Worker& w, bool* closed) {
     (sw->send ? sw->channel->senders_ : sw->channel->receivers_).remove(sw);
   };
   wait.fiber->abandon_hook = &wait.abandon;
-  w.park({kSend ? "weft::Channel::send" : "weft::Channel::recv", this}, &SoloWait::commit, &wait);
+  w.park(channel_site(kSend, this), &SoloWait::commit, &wait);
   // Claimed: the counterpart unlinked the wait and let go of the lock.
   wait.fiber->abandon_hook = nullptr;
   *closed = wait.closed;

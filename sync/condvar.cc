@@ -22,7 +22,8 @@ std::error_code CondVar::wait(std::unique_lock<Mutex>& lock, const WaitOptions& 
     released = true;
     return true;
   };
-  const int outcome = sync::wait_in_list(w, guard_, waiters_, must_wait, options, {"weft::CondVar::wait", this});
+  const int outcome =
+      sync::wait_in_list(w, guard_, waiters_, must_wait, options, {"weft::CondVar::wait", this});
   // Not released: the wait ended before parking (deadline past, token
   // cancelled) and the mutex is still held.
   if (released) m->lock();

@@ -34,7 +34,8 @@ std::error_code Event::wait(const WaitOptions& options) {
     return {};
   }
   auto must_wait = [this] { return !set_.load(std::memory_order_relaxed); };
-  const int outcome = sync::wait_in_list(w, mutex_, waiters_, must_wait, options, {"weft::Event::wait", this});
+  const int outcome =
+      sync::wait_in_list(w, mutex_, waiters_, must_wait, options, {"weft::Event::wait", this});
   return outcome == 0 ? std::error_code() : errno_error(outcome);
 }
 

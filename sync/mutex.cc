@@ -73,8 +73,9 @@ std::error_code Mutex::lock_slow(const WaitOptions& options) {
     int note = 0;
     // This fiber's worker now: after a wake it may run on another one.
     fibers::Worker& w = *fibers::Worker::current();
-    const int outcome = sync::wait_in_list(w, guard_, waiters_, must_wait, options, {"weft::Mutex::lock", this},
-                                           /*front=*/woken_before, &note);
+    const int outcome =
+        sync::wait_in_list(w, guard_, waiters_, must_wait, options, {"weft::Mutex::lock", this},
+                           /*front=*/woken_before, &note);
     if (outcome != 0) {
       std::lock_guard<fibers::SpinLock> g(guard_);
       if (waiters_.empty()) state_.fetch_and(~(kWaiters | kStarving), std::memory_order_relaxed);

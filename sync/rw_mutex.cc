@@ -50,7 +50,8 @@ std::error_code RWMutex::lock_slow(const WaitOptions& options) {
       }
     }
   };
-  const int outcome = sync::wait_in_list(w, guard_, writers_waiting_, must_wait, options, {"weft::RWMutex::lock", this});
+  const int outcome = sync::wait_in_list(w, guard_, writers_waiting_, must_wait, options,
+                                         {"weft::RWMutex::lock", this});
   if (outcome == 0) return {};
   // This writer gave up. If it was the last one waiting, the readers it held
   // back may go (and, with nobody holding it, so may nobody else).

@@ -26,7 +26,8 @@ std::error_code Semaphore::acquire(const WaitOptions& options) {
     --permits_;
     return false;
   };
-  const int outcome = sync::wait_in_list(w, guard_, waiters_, must_wait, options, {"weft::Semaphore::acquire", this});
+  const int outcome = sync::wait_in_list(w, guard_, waiters_, must_wait, options,
+                                         {"weft::Semaphore::acquire", this});
   return outcome == 0 ? std::error_code() : errno_error(outcome);
 }
 

@@ -43,7 +43,8 @@ std::error_code WaitGroup::wait(const WaitOptions& options) {
   }
   fibers::Worker& w = fibers::require_fiber("weft::WaitGroup::wait");
   auto must_wait = [this] { return count_.load(std::memory_order_acquire) != 0; };
-  const int outcome = sync::wait_in_list(w, guard_, waiters_, must_wait, options, {"weft::WaitGroup::wait", this});
+  const int outcome =
+      sync::wait_in_list(w, guard_, waiters_, must_wait, options, {"weft::WaitGroup::wait", this});
   return outcome == 0 ? std::error_code() : errno_error(outcome);
 }
 

@@ -27,7 +27,8 @@ struct WaitNode {
 };
 // Parks the calling fiber (`w`: its worker *now* — after any earlier park
 // the fiber may run on another one) in `list` until granted, the deadline
-// or cancellation (`where`: what it waits in, see Worker::park). `must_wait()` runs under `lock` just before linking: when
+// or cancellation (`where`: what it waits in, see Worker::park).
+// `must_wait()` runs under `lock` just before linking: when
 // it returns false the fiber resumes at once and this returns 0 as if
 // granted. `front`: queue first instead of last. `note`: what the claimer
 // left in the node. Returns 0 when granted, ETIMEDOUT or ECANCELED. On return the
