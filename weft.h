@@ -15,6 +15,7 @@
 #include <weft/sync/semaphore.h>
 #include <weft/fibers/spawn.h>
 #include <weft/fibers/stats.h>
+#include <weft/sync/task_group.h>
 #include <weft/fibers/trace.h>
 #include <weft/sync/wait_group.h>
 #include <weft/io/address.h>

@@ -99,6 +99,7 @@ struct Fiber {
   std::uint64_t id = 0;
   AbandonHook* abandon_hook = nullptr;  // set while parked in a wait that has one
   WaitSite waits_in;                    // set at each park (stale while not parked)
+  const WaitScope* scope = nullptr;     // the innermost CancelScope (cancel.h), or none
   std::uint64_t trace_flow = 0;  // trace.h: the flow its next run ends (set by its waker)
   EhGlobals eh;
   char name[32];  // NUL-terminated; set by Worker::create

@@ -16,8 +16,20 @@ class Category final : public std::error_category {
         return "end of stream before the requested bytes arrived";
       case errc::channel_closed:
         return "channel closed";
+      case errc::uncaught_exception:
+        return "uncaught exception";
+      case errc::deadline_exceeded:
+        return "deadline exceeded";
     }
     return "unknown weft error";
+  }
+  // A missed deadline is a timeout to code that asks for one
+  // (`e == std::errc::timed_out`), and still told apart from the network's
+  // ETIMEDOUT (`e == weft::errc::deadline_exceeded`).
+  std::error_condition default_error_condition(int code) const noexcept override {
+    if (static_cast<errc>(code) == errc::deadline_exceeded)
+      return std::make_error_condition(std::errc::timed_out);
+    return std::error_condition(code, *this);
   }
 };
 

@@ -27,6 +27,8 @@ namespace weft {
 enum class errc {
   end_of_stream = 1,   // the peer closed before the requested bytes arrived
   channel_closed = 2,  // a send on, or a receive from a drained, closed channel
+  uncaught_exception = 3,  // a TaskGroup child threw (the cause its group is cancelled with)
+  deadline_exceeded = 4,   // a weft deadline passed (equal to std::errc::timed_out)
 };
 const std::error_category& weft_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept {

@@ -2,6 +2,7 @@
 #include <weft/fibers/spawn.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -111,6 +112,27 @@ void sleep_until(Deadline deadline) {
 void sleep_for(Clock::duration d) {
   (void)fibers::require_fiber("weft::sleep_for");
   sleep_until(Clock::now() + d);
+}
+
+Result<void> sleep_until(Deadline until, const WaitOptions& options) {
+  fibers::Worker& w = fibers::require_fiber("weft::sleep_until");
+  WaitOptions o = options;
+  if (until < o.deadline) o.deadline = until;
+  fibers::Waiter waiter(w);
+  const int outcome = waiter.wait(
+      o, {"weft::sleep_until", nullptr}, [](fibers::Waiter&, void*) { return true; }, nullptr);
+  if (outcome == 0) return {};
+  if (outcome == ETIMEDOUT) {
+    // Whose deadline was it? The sleep's own end is no error.
+    const fibers::WaitTerms terms(o, fibers::current_scope());
+    if (terms.deadline() >= until) return {};
+  }
+  return errno_error(outcome);
+}
+
+Result<void> sleep_for(Clock::duration d, const WaitOptions& options) {
+  (void)fibers::require_fiber("weft::sleep_for");
+  return sleep_until(Clock::now() + d, options);
 }
 
 bool in_fiber() noexcept {

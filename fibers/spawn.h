@@ -205,8 +205,15 @@ void yield();
 
 // Parks the calling fiber until `deadline` (or for `d`). From the worker's
 // home context (outside any fiber) this is an error.
+// A plain sleep ignores tokens and scopes, as Go's time.Sleep does.
 void sleep_until(Deadline deadline);
 void sleep_for(Clock::duration d);
+// The same, ending early when `options` or the fiber's CancelScope say so:
+// weft::errc::deadline_exceeded when their deadline comes before `until`,
+// std::errc::operation_canceled when a token is cancelled. Empty when the
+// sleep ran its full time.
+Result<void> sleep_until(Deadline until, const WaitOptions& options);
+Result<void> sleep_for(Clock::duration d, const WaitOptions& options);
 
 // True when called on a fiber.
 bool in_fiber() noexcept;

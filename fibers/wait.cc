@@ -22,10 +22,7 @@ Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()
   timer_.waiter = this;
   timer_.fire = [](Timer* t) { static_cast<DeadlineTimer*>(t)->waiter->wake(ETIMEDOUT); };
   timer_.any_thread = true;  // wake() is for any thread
-  cancel_.waiter = this;
-  cancel_.on_cancel = [](CancelToken::Registration* r) {
-    static_cast<Cancel*>(r)->waiter->wake(ECANCELED);
-  };
+  terms_.waiter = this;
   abandon_.waiter = this;
   abandon_.run = [](AbandonHook* h) {
     Waiter* w = static_cast<Abandon*>(h)->waiter;
@@ -35,12 +32,12 @@ Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()
 }
 
 int Waiter::wait(const WaitOptions& options, WaitSite where, Publish publish, void* arg) {
-  if (options.cancel != nullptr && options.cancel->cancelled()) return ECANCELED;
-  if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return ETIMEDOUT;
-  options_ = &options;
+  terms_.set(options, fiber_->scope);
+  if (const int over = terms_.over_before_start(); over != 0) return over;
+  parked_ = true;
   publish_ = publish;
   publish_arg_ = arg;
-  timer_.deadline = options.deadline;
+  timer_.deadline = terms_.deadline();
   fiber_->abandon_hook = &abandon_;
   worker_->park(where, &Waiter::commit, this);
   fiber_->abandon_hook = nullptr;
@@ -57,8 +54,10 @@ bool Waiter::commit(Fiber*, void* self) {
     w->outcome_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
     return false;  // resume now
   }
-  if (w->options_->deadline != kNoDeadline) w->worker_->timers().add(&w->timer_);
-  if (w->options_->cancel != nullptr && !w->options_->cancel->add(&w->cancel_)) {
+  if (w->terms_.has_deadline()) w->worker_->timers().add(&w->timer_);
+  if (w->terms_.cancellable() && !w->terms_.watch([](WaitTerms* t) {
+        static_cast<Cancel*>(t)->waiter->wake(ECANCELED);
+      })) {
     w->wake(ECANCELED);
   }
   // Published: from here on a wake readies the fiber itself. If one came
@@ -71,9 +70,9 @@ void Waiter::finish_wake(bool next) {
 }
 
 void Waiter::take_back_registrations() {
-  if (options_ == nullptr) return;
-  if (options_->deadline != kNoDeadline) worker_->timers().remove(&timer_);
-  if (options_->cancel != nullptr) options_->cancel->remove(&cancel_);
+  if (!parked_) return;
+  if (terms_.has_deadline()) worker_->timers().remove(&timer_);
+  if (terms_.cancellable()) terms_.unwatch();
 }
 
 }  // namespace weft::fibers

@@ -61,9 +61,10 @@ class Waiter {
   // resumes at once with outcome 0).
   using Publish = bool (*)(Waiter& waiter, void* arg);
 
-  // Parks the calling fiber until wake(), the deadline or the token. Returns
-  // 0 when woken, ETIMEDOUT or ECANCELED. Returns at once (without parking)
-  // when the token is already cancelled or the deadline has passed.
+  // Parks the calling fiber until wake(), the deadline or the token (and,
+  // unless options.scoped is false, the fiber's CancelScope: cancel.h).
+  // Returns 0 when woken, ETIMEDOUT or ECANCELED. Returns at once (without
+  // parking) when a token is already cancelled or the deadline has passed.
   // `where`: what the fiber waits in (Worker::park).
   int wait(const WaitOptions& options, WaitSite where, Publish publish, void* arg);
 
@@ -100,7 +101,7 @@ class Waiter {
   struct DeadlineTimer : Timer {
     Waiter* waiter;
   };
-  struct Cancel : CancelToken::Registration {
+  struct Cancel : WaitTerms {
     Waiter* waiter;
   };
   struct Abandon : AbandonHook {
@@ -114,11 +115,11 @@ class Waiter {
   Fiber* fiber_;
   std::atomic<int> outcome_{kWaiting};
   ParkHandshake handshake_;
-  const WaitOptions* options_ = nullptr;  // while parked
+  bool parked_ = false;  // terms_ and timer_ are in use
   Publish publish_ = nullptr;
   void* publish_arg_ = nullptr;
   DeadlineTimer timer_;
-  Cancel cancel_;
+  Cancel terms_;  // the options and the fiber's scope
   Abandon abandon_;
   void (*unlink_)(void*) = nullptr;
   void* unlink_arg_ = nullptr;

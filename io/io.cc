@@ -159,9 +159,12 @@ static bool after_parking(fibers::Fiber*, void* arg) {
 std::int64_t perform(Operation& op) {
   Backend& backend = require_backend(op.kind);
   fibers::Worker* worker = fibers::Worker::current();
-  CancelToken* token = op.options.cancel;
-  if (token != nullptr && token->cancelled()) return -ECANCELED;
-  if (op.options.deadline != kNoDeadline && op.options.deadline <= Clock::now()) return -ETIMEDOUT;
+  op.terms.set(op.options, worker->current_fiber()->scope);
+  op.options.deadline = op.terms.deadline();
+  op.options.cancel = op.terms.first_token();  // the backends: non-null when cancellable
+  const bool cancellable = op.terms.cancellable();
+  if (const int over = op.terms.over_before_start(); over != 0) [[unlikely]]
+    return -over;
   op.worker = worker;
   op.backend = &backend;
   op.fiber = worker->current_fiber();
@@ -172,24 +175,25 @@ std::int64_t perform(Operation& op) {
     tell_memcheck_what_the_kernel_wrote(op);
     return op.result;
   }
-  if (token != nullptr) {
+  if (cancellable) {
     backend.watch(op);
-    op.cancel_registration.op = &op;
-    op.cancel_registration.on_cancel = [](CancelToken::Registration* r) {
-      // Under the token's lock: the operation cannot complete and go away
-      // before this returns. Its own worker cancels it; anyone else asks.
-      Operation* o = static_cast<Operation::Cancel*>(r)->op;
-      if (fibers::Worker::current() == o->worker) o->backend->cancel(*o);
-      else o->backend->request_cancel(*o);
-    };
+    op.terms.op = &op;
     // Cancelled meanwhile: cancel once parked (an epoll cancel delivers at
     // once, and must not ready a fiber that is still running).
-    if (!token->add(&op.cancel_registration)) op.cancel_pending = true;
+    if (!op.terms.watch([](fibers::WaitTerms* t) {
+          // Under the token's lock: the operation cannot complete and go
+          // away before this returns. Its own worker cancels it; anyone
+          // else asks.
+          Operation* o = static_cast<Operation::Cancel*>(t)->op;
+          if (fibers::Worker::current() == o->worker) o->backend->cancel(*o);
+          else o->backend->request_cancel(*o);
+        }))
+      op.cancel_pending = true;
   }
   op.abandon.op = &op;
   op.abandon.run = [](fibers::AbandonHook* h) {
     Operation* o = static_cast<Operation::Abandon*>(h)->op;
-    if (o->options.cancel != nullptr) o->options.cancel->remove(&o->cancel_registration);
+    if (o->terms.cancellable()) o->terms.unwatch();
     // A helper thread that never finished may still hold the record: leak it.
     if (o->pool_job.op == nullptr || o->worker->remote_settled()) delete o;
   };
@@ -197,7 +201,7 @@ std::int64_t perform(Operation& op) {
   worker->park({op_name(op.kind), nullptr}, &after_parking, &op);
   op.fiber->abandon_hook = nullptr;
   end_trace_span(op);  // completed without deliver() (a pool job): the span ends here
-  if (token != nullptr) token->remove(&op.cancel_registration);
+  if (cancellable) op.terms.unwatch();
   tell_memcheck_what_the_kernel_wrote(op);
   return op.result;
 }
@@ -257,10 +261,10 @@ Result<void> close_descriptor(Descriptor& fd) {
       Event done;
       Retirement r{closing, {0}, &done};
       broadcast(*s, &r);
-      (void)done.wait();
+      (void)done.wait({.scoped = false});
       return ::close(closing) == 0 ? Result<void>() : Result<void>(errno_error(errno));
     }
-    OperationPtr op = make_operation(OpKind::close, closing, {});
+    OperationPtr op = make_operation(OpKind::close, closing, {.scoped = false});
     return to_void(perform(*op));
   }
   return ::close(closing) == 0 ? Result<void>() : Result<void>(errno_error(errno));

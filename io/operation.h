@@ -87,7 +87,7 @@ struct Operation {
   iovec iov{};
   Listener* listener = nullptr;  // accept
 
-  WaitOptions options;
+  WaitOptions options;  // perform() folds the fiber's scope in
 
   // Filled by perform() and the backend.
   fibers::Worker* worker = nullptr;  // the worker whose backend runs it
@@ -130,9 +130,11 @@ struct Operation {
   struct PoolJob : fibers::BlockingJob {
     Operation* op = nullptr;  // set while a helper thread may hold the job
   } pool_job;
-  struct Cancel : CancelToken::Registration {
+  // Its options with the fiber's scope folded in (perform() sets it up and
+  // writes the result back into `options`).
+  struct Cancel : fibers::WaitTerms {
     Operation* op = nullptr;
-  } cancel_registration;
+  } terms;
   // If the runtime abandons the fiber, its frame (and the OperationPtr in
   // it) never unwinds: this unregisters and frees the record instead.
   struct Abandon : fibers::AbandonHook {

@@ -61,7 +61,7 @@ void Loop::wait_for_helpers() {
       if (helpers_ == 0) break;
       helpers_idle_.reset();
     }
-    (void)helpers_idle_.wait();
+    (void)helpers_idle_.wait({.scoped = false});
   }
   std::lock_guard<std::mutex> g(posted_mutex_);
   posted_.clear();
@@ -226,7 +226,7 @@ void Loop::poll() {
       posted_event_.reset();
       got = take();
       if (got.empty()) {
-        WaitOptions o;
+        WaitOptions o{.scoped = false};
         if (!timers_.empty()) o.deadline = origin_ + std::chrono::milliseconds(timers_.begin()->first.first);
         (void)posted_event_.wait(o);
       }

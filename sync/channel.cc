@@ -36,6 +36,7 @@
 #include <type_traits>
 #include <stdexcept>
 
+#include <weft/fibers/fiber.h>
 #include <weft/fibers/wait.h>
 
 namespace weft::sync {
@@ -431,7 +432,7 @@ void ChannelCore::close() {
 
 inline bool ChannelCore::may_park_solo(fibers::Worker* w, const WaitOptions& options) {
   return options.deadline == kNoDeadline && options.cancel == nullptr && w != nullptr &&
-         w->on_fiber();
+         w->on_fiber() && (w->current_fiber()->scope == nullptr || !options.scoped);
 }
 
 // A solo wait (see the top), linked in the same lock hold that found the

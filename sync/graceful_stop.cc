@@ -27,11 +27,11 @@ GracefulStop::Report GracefulStop::stop(std::chrono::milliseconds grace) {
   Report report;
   const std::uint64_t at_start = in_flight();
   stopping_.cancel();
-  if (work_.wait({.deadline = began + grace})) {
+  if (work_.wait({.deadline = began + grace, .scoped = false})) {
     // The grace is over: cut what is left, and wait for it to notice.
     report.cut_off = in_flight();
     cutting_.cancel();
-    (void)work_.wait();
+    (void)work_.wait({.scoped = false});
   }
   report.finished = at_start > report.cut_off ? at_start - report.cut_off : 0;
   report.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began);

@@ -47,7 +47,7 @@ class Mutex {
     std::uint32_t s = 0;  // free, nobody waiting: one CAS, inline
     if (!state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire,
                                         std::memory_order_relaxed)) [[unlikely]]
-      (void)lock_slow(WaitOptions{});
+      (void)lock_slow(WaitOptions{.scoped = false});
   }
   // The same, giving up at the deadline (std::errc::timed_out) or on
   // cancellation (std::errc::operation_canceled); empty when locked.

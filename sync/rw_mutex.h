@@ -47,7 +47,7 @@ class RWMutex {
     std::uint64_t s = 0;
     if (!state_.compare_exchange_strong(s, kWriterHeld, std::memory_order_acquire, std::memory_order_relaxed))
         [[unlikely]]
-      (void)lock_slow(WaitOptions{});
+      (void)lock_slow(WaitOptions{.scoped = false});
   }
   std::error_code lock(const WaitOptions& options);
   bool try_lock();
@@ -63,7 +63,7 @@ class RWMutex {
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     if ((s & kHoldsReadersBack) != 0 ||
         !state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire, std::memory_order_relaxed)) [[unlikely]]
-      (void)lock_shared_slow(WaitOptions{});
+      (void)lock_shared_slow(WaitOptions{.scoped = false});
   }
   std::error_code lock_shared(const WaitOptions& options);
   bool try_lock_shared();
