@@ -404,7 +404,7 @@ bool EpollBackend::wait_on(FdState& st, io::Operation& op, bool write) {
     op.timer.fire = [](fibers::Timer* t) {
       io::Operation* o = static_cast<io::Operation::Timer*>(t)->op;
       auto* self = static_cast<EpollBackend*>(o->backend);
-      if (fibers::Worker::current() == o->worker) self->end_wait(*o, ETIMEDOUT);
+      if (fibers::Worker::current() == o->worker) self->end_wait(*o, fibers::kDeadlineExceeded);
       else self->expire_elsewhere(*o);
     };
     op.timer.any_thread = shared_;  // the monitor may fire it (see "Rescue")
@@ -495,7 +495,7 @@ void EpollBackend::expire_elsewhere(io::Operation& op) {
   bool done = false;
   if (g.owns_lock()) {
     RescueHold watch(*this);
-    done = !op.queued || end_wait_elsewhere(op, ETIMEDOUT, watch, &op.timer);
+    done = !op.queued || end_wait_elsewhere(op, fibers::kDeadlineExceeded, watch, &op.timer);
   }
   // Not now: again at the monitor's next tick, or on the owner's first round.
   if (!done) op.worker->timers().add(&op.timer);

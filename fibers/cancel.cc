@@ -111,7 +111,7 @@ int WaitTerms::over_before_start() const noexcept {
   for (CancelToken* t : tokens_) {
     if (t != nullptr && t->cancelled()) return ECANCELED;
   }
-  if (deadline_ != kNoDeadline && deadline_ <= Clock::now()) return ETIMEDOUT;
+  if (deadline_ != kNoDeadline && deadline_ <= Clock::now()) return kDeadlineExceeded;
   return 0;
 }
 

@@ -155,7 +155,8 @@ class WaitTerms {
   bool cancellable() const noexcept { return tokens_[0] != nullptr; }
   // A token it obeys (null when none): the first to register with.
   CancelToken* first_token() const noexcept { return tokens_[0]; }
-  // ECANCELED or ETIMEDOUT when the wait is over before it starts, else 0.
+  // ECANCELED or kDeadlineExceeded (result.h) when the wait is over
+  // before it starts, else 0.
   int over_before_start() const noexcept;
 
   // Registers with each token; `on_cancel(this)` runs once (any thread,

@@ -35,8 +35,18 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), weft_category()};
 }
 
-// An errno value (positive) as an error code.
+namespace fibers {
+// The outcome of a wait whose weft deadline passed: kept apart from the
+// kernel's ETIMEDOUT (no errno is this large), and turned into
+// errc::deadline_exceeded by errno_error().
+inline constexpr int kDeadlineExceeded = 4095;
+}  // namespace fibers
+
+// An errno value (positive) as an error code; fibers::kDeadlineExceeded
+// gives errc::deadline_exceeded.
 inline std::error_code errno_error(int errno_value) noexcept {
+  if (errno_value == fibers::kDeadlineExceeded) [[unlikely]]
+    return make_error_code(errc::deadline_exceeded);
   return {errno_value, std::generic_category()};
 }
 

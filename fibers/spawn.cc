@@ -122,7 +122,7 @@ Result<void> sleep_until(Deadline until, const WaitOptions& options) {
   const int outcome = waiter.wait(
       o, {"weft::sleep_until", nullptr}, [](fibers::Waiter&, void*) { return true; }, nullptr);
   if (outcome == 0) return {};
-  if (outcome == ETIMEDOUT) {
+  if (outcome == fibers::kDeadlineExceeded) {
     // Whose deadline was it? The sleep's own end is no error.
     const fibers::WaitTerms terms(o, fibers::current_scope());
     if (terms.deadline() >= until) return {};

@@ -20,7 +20,9 @@ void ready_here_or_home(Fiber* fiber, Worker* home, bool next, Worker* me) {
 
 Waiter::Waiter(Worker& worker) : worker_(&worker), fiber_(worker.current_fiber()) {
   timer_.waiter = this;
-  timer_.fire = [](Timer* t) { static_cast<DeadlineTimer*>(t)->waiter->wake(ETIMEDOUT); };
+  timer_.fire = [](Timer* t) {
+    static_cast<DeadlineTimer*>(t)->waiter->wake(kDeadlineExceeded);
+  };
   timer_.any_thread = true;  // wake() is for any thread
   terms_.waiter = this;
   abandon_.waiter = this;

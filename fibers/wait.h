@@ -63,7 +63,7 @@ class Waiter {
 
   // Parks the calling fiber until wake(), the deadline or the token (and,
   // unless options.scoped is false, the fiber's CancelScope: cancel.h).
-  // Returns 0 when woken, ETIMEDOUT or ECANCELED. Returns at once (without
+  // Returns 0 when woken, kDeadlineExceeded (result.h) or ECANCELED. Returns at once (without
   // parking) when a token is already cancelled or the deadline has passed.
   // `where`: what the fiber waits in (Worker::park).
   int wait(const WaitOptions& options, WaitSite where, Publish publish, void* arg);

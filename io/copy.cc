@@ -27,7 +27,7 @@ bool past(const WaitOptions& options) {
 
 std::error_code given_up(const WaitOptions& options) {
   if (options.cancel != nullptr && options.cancel->cancelled()) return errno_error(ECANCELED);
-  if (past(options)) return errno_error(ETIMEDOUT);
+  if (past(options)) return errno_error(fibers::kDeadlineExceeded);
   return {};
 }
 

@@ -156,7 +156,7 @@ inline OperationPtr make_operation(OpKind kind, int fd, const WaitOptions& optio
 }
 
 // Runs `op` for the calling fiber: submits it, parks until it completes, and
-// returns its result (>= 0, or -errno; -ETIMEDOUT when its deadline passed,
+// returns its result (>= 0, or -errno; -fibers::kDeadlineExceeded when its deadline passed,
 // -ECANCELED when its token was cancelled). Throws std::logic_error when
 // called outside a fiber of a running weft::Runtime.
 std::int64_t perform(Operation& op);

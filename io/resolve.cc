@@ -70,7 +70,7 @@ namespace {
 Result<std::vector<Address>> resolve_unnamed(std::string_view host, std::uint16_t port, const WaitOptions& options) {
   // Given up already: no lookup at all.
   if (options.cancel != nullptr && options.cancel->cancelled()) return errno_error(ECANCELED);
-  if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return errno_error(ETIMEDOUT);
+  if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return errno_error(fibers::kDeadlineExceeded);
   auto* lookup = new Lookup;
   lookup->name = std::string(host);
   lookup->service = std::to_string(port);

@@ -131,7 +131,7 @@ class ThreadSleeper {
       if (options.deadline == kNoDeadline || !cv_.wait_until(lk, options.deadline, done)) {
         // No deadline, or it passed: unless the timeout wins the claim,
         // someone else did and will finish.
-        if (options.deadline != kNoDeadline && claim(ETIMEDOUT)) finished_ = true;
+        if (options.deadline != kNoDeadline && claim(fibers::kDeadlineExceeded)) finished_ = true;
         cv_.wait(lk, done);
       }
     }
@@ -320,7 +320,7 @@ struct SelectRun {
     return n == 1 ? channel_site(cases[0].send, cases[0].channel) : fibers::WaitSite{"weft::select"};
   }
 
-  // Parks until a case happens; 0, ETIMEDOUT or ECANCELED.
+  // Parks until a case happens; 0, kDeadlineExceeded or ECANCELED.
   int wait(const WaitOptions& options) {
     sort_channels();
     fibers::Worker* w = fibers::Worker::current();
@@ -337,7 +337,7 @@ struct SelectRun {
       return outcome;
     }
     if (options.cancel != nullptr && options.cancel->cancelled()) return ECANCELED;
-    if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return ETIMEDOUT;
+    if (options.deadline != kNoDeadline && options.deadline <= Clock::now()) return fibers::kDeadlineExceeded;
     ThreadSleeper thread_sleeper;
     sleeper = &thread_sleeper;
     if (!publish()) return 0;

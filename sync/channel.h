@@ -83,7 +83,7 @@ class ChannelCore {
  protected:
   friend struct SelectRun;
   // One send (from *slot, a T) or receive (into *slot, a std::optional<T>):
-  // a select of that one case without the general set-up. 0, ETIMEDOUT or
+  // a select of that one case without the general set-up. 0, kDeadlineExceeded or
   // ECANCELED; *closed: it happened because the channel is closed.
   template <bool kSend>
   int transfer(void* slot, const WaitOptions& options, bool* closed);

@@ -31,7 +31,7 @@ struct WaitNode {
 // `must_wait()` runs under `lock` just before linking: when
 // it returns false the fiber resumes at once and this returns 0 as if
 // granted. `front`: queue first instead of last. `note`: what the claimer
-// left in the node. Returns 0 when granted, ETIMEDOUT or ECANCELED. On return the
+// left in the node. Returns 0 when granted, kDeadlineExceeded or ECANCELED. On return the
 // node is unlinked and `lock` not held.
 template <class MustWait>
 int wait_in_list(fibers::Worker& w, fibers::SpinLock& lock, WaitList& list, MustWait& must_wait,

@@ -26,7 +26,7 @@ bool RingListener::take(io::Operation& op) {
     op.timer.deadline = op.options.deadline;
     op.timer.fire = [](fibers::Timer* t) {
       io::Operation* o = static_cast<io::Operation::Timer*>(t)->op;
-      static_cast<RingListener*>(o->listener)->end_wait(*o, ETIMEDOUT);
+      static_cast<RingListener*>(o->listener)->end_wait(*o, fibers::kDeadlineExceeded);
     };
     op.worker->timers().add(&op.timer);  // may throw: before anything is linked
   }

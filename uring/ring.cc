@@ -649,7 +649,7 @@ bool Ring::last_part(io::Operation* op) noexcept {
   if (op->pending == 0) [[unlikely]] fail_stray_completion(op);
   if (--op->pending != 0) return false;
   // The linked timeout cancelled the request: report why it was cancelled.
-  if (op->timed_out && op->result == -ECANCELED) op->result = -ETIMEDOUT;
+  if (op->timed_out && op->result == -ECANCELED) op->result = -fibers::kDeadlineExceeded;
   return true;
 }
 

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 
+#include "support/net.h"
 #include "support/runtime.h"
 
 using namespace std::chrono_literals;
@@ -189,6 +191,36 @@ BOOST_AUTO_TEST_CASE(io_outside_a_fiber_names_the_operation) {
     what = e.what();
   }
   BOOST_TEST(what == "weft I/O (statx) must be called from a fiber of a running weft::Runtime");
+}
+
+BOOST_AUTO_TEST_CASE(a_missed_deadline_says_so_and_is_not_the_networks_timeout) {
+  weft::test::run([] {
+    auto check = [](const weft::Error& e, const char* what) {
+      BOOST_TEST_CONTEXT(what) {
+        BOOST_TEST((e == weft::errc::deadline_exceeded));
+        BOOST_TEST((e == std::errc::timed_out));  // still a timeout to code that asks
+        BOOST_TEST(e.message() == "deadline exceeded");
+      }
+    };
+    // A select, a pipe read, an accept: each says the deadline passed.
+    weft::Channel<int> ch;
+    std::optional<int> got;
+    auto sel = weft::select({weft::recv_case(ch, got)}, {.deadline = weft::after(10ms)});
+    check(sel.error(), "select");
+    auto [r, w] = weft::os::Stream::pipe().value();
+    char buf[8];
+    check(r.read(weft::MutableBuffer(buf, sizeof buf), {.deadline = weft::after(10ms)}).error(),
+          "pipe read");
+    auto listener = weft::test::listen_any();
+    check(listener.accept({.deadline = weft::after(10ms)}).error(), "accept");
+    // A deadline already past fails before it starts, the same way.
+    check(ch.recv({.deadline = weft::Clock::now()}).error(), "recv");
+    // The kernel's own timeout keeps its code and its words.
+    const weft::Error net = weft::errno_error(ETIMEDOUT);
+    BOOST_TEST((net == std::errc::timed_out));
+    BOOST_TEST((net != weft::errc::deadline_exceeded));
+    BOOST_TEST(net.message() == "Connection timed out");
+  });
 }
 
 BOOST_AUTO_TEST_SUITE_END()
