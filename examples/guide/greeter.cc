@@ -90,21 +90,23 @@ weft::Result<std::string> ask_helper(const std::string& command_line) {
 // One client: a greeting for each line it sends. Between requests the
 // connection waits with stop.stopping(), so a stop ends it at once; a
 // request under way is counted (begin_work) and finishes unless the grace
-// period ends first (stop.cutting()).
+// period ends first (stop.cutting()). The replies to lines that came in
+// together leave in one write.
 void serve(weft::net::TcpStream client, const std::string& greeting, weft::GracefulStop& stop) {
-  std::string pending;
-  char buf[4096];
+  weft::BufferedReader in(client, 4096);
+  weft::BufferedWriter out(client, 4096);
   for (;;) {
-    weft::Result<std::size_t> n =
-        client.read(weft::MutableBuffer(buf, sizeof buf), {.deadline = weft::after(60s), .cancel = stop.stopping()});
-    if (!n || *n == 0) return;  // closed, idle for a minute, or stopping
+    weft::Result<std::string_view> line =
+        in.read_line({.deadline = weft::after(60s), .cancel = stop.stopping()});
+    if (!line) return;  // closed, idle for a minute, or stopping
     auto work = stop.begin_work();
-    pending.append(buf, *n);
-    for (std::size_t end; (end = pending.find('\n')) != std::string::npos;) {
-      const std::string reply = greeting + ", " + pending.substr(0, end) + "\n";
-      pending.erase(0, end + 1);
-      if (!client.write_all(weft::ConstBuffer(reply), {.cancel = stop.cutting()})) return;
+    const weft::WaitOptions cut{.cancel = stop.cutting()};
+    for (weft::ConstBuffer part : {weft::ConstBuffer(greeting), weft::ConstBuffer(", "),
+                                   weft::ConstBuffer(*line), weft::ConstBuffer("\n")}) {
+      if (!out.write(part, cut)) return;
     }
+    const bool next_line_here = in.peek(in.buffered())->find('\n') != std::string_view::npos;
+    if (!next_line_here && !out.flush(cut)) return;
   }
 }
 // [/serve]
@@ -155,18 +157,14 @@ int main(int argc, char** argv) {
       log("weft-greeter: stopped in " + std::to_string(report.took.count()) + " ms, " +
           std::to_string(report.finished) + " finished, " + std::to_string(report.cut_off) + " cut off");
     });
-    weft::WaitGroup clients;
+    weft::TaskGroup clients;  // no client outlives main()
     for (;;) {
       weft::Result<weft::net::TcpStream> client = listener->accept({.cancel = stop.stopping()});
       if (!client) {
         if (stop.stop_begun()) break;
         continue;  // e.g. out of descriptors for a moment: the error is a value
       }
-      clients.add(1);
-      weft::spawn([&, c = std::move(*client)]() mutable {
-        serve(std::move(c), greeting, stop);
-        clients.done();
-      }).detach();
+      clients.spawn([&, c = std::move(*client)]() mutable { serve(std::move(c), greeting, stop); });
     }
     stopper.join();
     (void)clients.wait();

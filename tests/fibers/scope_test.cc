@@ -71,10 +71,13 @@ BOOST_AUTO_TEST_CASE(a_scope_deadline_ends_every_scoped_wait_inside) {
     weft::Channel<int> ch;
     weft::Event never;
     weft::Semaphore none(0);
+    // [scope-deadline]
     weft::CancelScope scope({.deadline = weft::after(30ms)});
     const auto began = weft::Clock::now();
     auto r = ch.recv();  // no options of its own
-    BOOST_TEST((r.error() == std::errc::timed_out));
+    BOOST_TEST((r.error() == weft::errc::deadline_exceeded));
+    BOOST_TEST((r.error() == std::errc::timed_out));  // the same, to code asking for a timeout
+    // [/scope-deadline]
     BOOST_TEST((weft::Clock::now() - began >= 25ms));
     // Past the deadline, the others end at once.
     BOOST_TEST((never.wait() == std::errc::timed_out));
@@ -171,6 +174,7 @@ BOOST_AUTO_TEST_CASE(wait_returns_when_every_child_has_ended) {
 
 BOOST_AUTO_TEST_CASE(the_first_error_cancels_the_rest_and_is_returned) {
   weft::test::run([] {
+    // [first-error]
     std::atomic<int> cancelled{0};
     weft::Channel<int> never;
     weft::TaskGroup group;
@@ -192,6 +196,7 @@ BOOST_AUTO_TEST_CASE(the_first_error_cancels_the_rest_and_is_returned) {
     BOOST_TEST(cancelled.load() == 5);
     BOOST_TEST(group.cancelled());
     BOOST_TEST(group.token().cause().message() == "connect db: Connection refused");
+    // [/first-error]
   });
 }
 
