@@ -14,7 +14,8 @@
 // join_state (atomic) tells the finishing side and the handle side who frees
 // the record: kJoinNone while both exist, kJoinDetached once the handle let
 // go, kJoinFinished once the fiber's stack is released, or the address of a
-// fiber parked in join(). It is set to kJoinFinished only after the stack is
+// fiber parked in join(), or the address of a FinishHook with kJoinHookTag
+// set (a detach that wants to know when the fiber ended). It is set to kJoinFinished only after the stack is
 // back in the pool, so whoever frees the record never races the scheduler.
 #pragma once
 
@@ -53,6 +54,8 @@ const char* state_name(FiberState s);
 inline constexpr std::uintptr_t kJoinNone = 0;
 inline constexpr std::uintptr_t kJoinDetached = 1;
 inline constexpr std::uintptr_t kJoinFinished = 2;
+// Or'ed into a FinishHook's address (hooks are pointer-aligned, fibers too).
+inline constexpr std::uintptr_t kJoinHookTag = 1;
 
 // The C++ runtime's per-thread exception bookkeeping (Itanium ABI layout).
 // A fiber that parks inside a catch block must find its own caught-exception

@@ -69,6 +69,15 @@ void detach(Fiber* fiber) noexcept {
   }
 }
 
+void detach(Fiber* fiber, FinishHook* hook) noexcept {
+  std::uintptr_t expected = kJoinNone;
+  const auto tagged = reinterpret_cast<std::uintptr_t>(hook) | kJoinHookTag;
+  if (fiber->join_state.compare_exchange_strong(expected, tagged, std::memory_order_acq_rel)) return;
+  // Finished already (nothing else may be there: the handle was ours).
+  free_record(fiber);
+  hook->run(hook);
+}
+
 std::uint64_t id_of(const Fiber* fiber) noexcept { return fiber->id; }
 
 }  // namespace fibers

@@ -115,6 +115,17 @@ bool is_finished(const Fiber* fiber) noexcept;
 void release(Fiber* fiber) noexcept;
 // The handle lets go of a fiber that may still run.
 void detach(Fiber* fiber) noexcept;
+// What a primitive that keeps no handle (weft::TaskGroup) runs once a fiber
+// has finished entirely: its stack is back and it no longer counts as live.
+// Runs on the worker's thread, outside any fiber (or on the detaching fiber
+// when the fiber had already finished); not run when the runtime abandons
+// the fiber. Must not park or throw.
+struct FinishHook {
+  void (*run)(FinishHook* self) noexcept = nullptr;
+};
+// As detach(), then `hook` runs when the fiber has finished (the record is
+// freed first). `hook` must stay valid until then.
+void detach(Fiber* fiber, FinishHook* hook) noexcept;
 std::uint64_t id_of(const Fiber* fiber) noexcept;
 
 }  // namespace fibers
@@ -156,6 +167,13 @@ class [[nodiscard]] JoinHandle {
   // Lets the fiber run on without a handle.
   void detach() noexcept {
     if (fiber_ != nullptr) fibers::detach(std::exchange(fiber_, nullptr));
+    slot_ = nullptr;
+  }
+
+  // As detach(), and `hook` runs once the fiber has finished entirely (see
+  // fibers::FinishHook). For primitives that count their fibers.
+  void detach(fibers::FinishHook& hook) noexcept {
+    if (fiber_ != nullptr) fibers::detach(std::exchange(fiber_, nullptr), &hook);
     slot_ = nullptr;
   }
 

@@ -819,6 +819,11 @@ void Worker::complete(Fiber* f) {
   if (prev == kJoinDetached) {
     if (f->task->error && !f->abandoned) report_detached_error(f);
     free_record(f);
+  } else if ((prev & kJoinHookTag) != 0) {
+    const bool abandoned = f->abandoned;
+    free_record(f);
+    auto* hook = reinterpret_cast<FinishHook*>(prev & ~kJoinHookTag);
+    if (!abandoned && !stopping_) hook->run(hook);
   } else if (prev != kJoinNone && !stopping_) {
     ready(reinterpret_cast<Fiber*>(prev));
   }

@@ -13,6 +13,10 @@
 namespace weft {
 
 TaskGroup::TaskGroup(const WaitOptions& options) {
+  child_end_.run = [](fibers::FinishHook* self) noexcept {
+    static_cast<ChildEnd*>(self)->group->leave();
+  };
+  child_end_.group = this;
   fibers::nest_scope(scope_, token_, parents_, options, fibers::current_scope());
 }
 
@@ -44,39 +48,36 @@ void TaskGroup::start_one() {
 
 void TaskGroup::undo_start() noexcept {
   // As a child that ended at once, without an error of its own.
-  end_one(Error(), nullptr);
+  leave();
 }
 
 void TaskGroup::enter(const fibers::WaitScope* scope) noexcept {
   fibers::Worker::current()->current_fiber()->scope = scope;
 }
 
-void TaskGroup::end_one(Error error, std::exception_ptr thrown) noexcept {
-  const bool failed = error || thrown != nullptr;
-  bool first = false;
-  if (failed) {
+void TaskGroup::child_failed(Error error, std::exception_ptr thrown) noexcept {
+  {
     std::lock_guard<fibers::SpinLock> g(lock_);
-    if (!failed_) {
-      failed_ = first = true;
-      first_error_ = error;
-      first_thrown_ = thrown;
-    }
+    if (failed_) return;
+    failed_ = true;
+    first_error_ = error;
+    first_thrown_ = thrown;
   }
-  if (first) {
-    // While this child still counts, so the group is still here.
-    if (thrown != nullptr) {
-      std::string what = "a weft::TaskGroup child threw";
-      try {
-        std::rethrow_exception(thrown);
-      } catch (const std::exception& e) {
-        what += ": ";
-        what += e.what();
-      } catch (...) {
-      }
-      error = Error(make_error_code(errc::uncaught_exception), what);
+  if (thrown != nullptr) {
+    std::string what = "a weft::TaskGroup child threw";
+    try {
+      std::rethrow_exception(thrown);
+    } catch (const std::exception& e) {
+      what += ": ";
+      what += e.what();
+    } catch (...) {
     }
-    token_.cancel(std::move(error));
+    error = Error(make_error_code(errc::uncaught_exception), what);
   }
+  token_.cancel(std::move(error));
+}
+
+void TaskGroup::leave() noexcept {
   fibers::Waiter* owner = nullptr;
   {
     std::lock_guard<fibers::SpinLock> g(lock_);

@@ -19,7 +19,8 @@
 // weft::spawn does not inherit the scope (it may outlive it); a child that
 // spawns into the same group does.
 //
-// No child outlives the group: destroying a group that was not waited for
+// No child outlives the group: wait() returns once every child's fiber has
+// finished entirely (weft::stats() no longer counts it); destroying a group that was not waited for
 // cancels it and waits for its children (on a fiber). After wait() returned,
 // spawn() and wait() throw std::logic_error.
 //
@@ -80,8 +81,12 @@ class TaskGroup {
  private:
   void start_one();
   void undo_start() noexcept;
-  // A child's last step: after it, the group may be gone.
-  void end_one(Error error, std::exception_ptr thrown) noexcept;
+  // A child's last step in its fiber: records the first failure and
+  // cancels the others (the child still counts, so the group is here).
+  void child_failed(Error error, std::exception_ptr thrown) noexcept;
+  // Once a child's fiber has finished entirely (its FinishHook): the child
+  // stops counting. After it, the group may be gone.
+  void leave() noexcept;
   static void enter(const fibers::WaitScope* scope) noexcept;
   int wait_for_children() noexcept;
 
@@ -95,6 +100,9 @@ class TaskGroup {
   Error first_error_;                 // guarded by lock_
   std::exception_ptr first_thrown_;   // guarded by lock_
   fibers::Waiter* waiter_ = nullptr;  // the fiber in wait(); guarded by lock_
+  struct ChildEnd : fibers::FinishHook {
+    TaskGroup* group;
+  } child_end_;
 };
 
 template <class F>
@@ -124,10 +132,10 @@ void TaskGroup::spawn(F&& fn, const SpawnOptions& options) {
             }
             enter(nullptr);
           }
-          end_one(std::move(error), std::move(thrown));
+          if (error || thrown != nullptr) child_failed(std::move(error), std::move(thrown));
         },
         options)
-        .detach();
+        .detach(child_end_);
   } catch (...) {
     undo_start();
     throw;

@@ -253,6 +253,25 @@ BOOST_AUTO_TEST_CASE(a_group_obeys_its_parent_token_and_the_scope_it_is_made_in)
   });
 }
 
+// "No child outlives the group" down to the fiber record: when wait()
+// returns, no child still counts as live, on any worker, even when the
+// children end on another worker a moment before the owner wakes.
+BOOST_AUTO_TEST_CASE(no_child_fiber_is_live_once_wait_returns) {
+  weft::test::run([] {
+    for (int round = 0; round < 200; ++round) {
+      const auto before = weft::stats().fibers_live;
+      weft::TaskGroup group;
+      for (int i = 0; i < 4; ++i) {
+        group.spawn([] {
+          for (int k = 0; k < 3; ++k) weft::yield();
+        });
+      }
+      BOOST_TEST_REQUIRE(group.wait().has_value());
+      BOOST_TEST_REQUIRE(weft::stats().fibers_live == before);
+    }
+  });
+}
+
 BOOST_AUTO_TEST_CASE(children_may_spawn_siblings_into_the_group) {
   weft::test::run([] {
     std::atomic<int> ran{0};
