@@ -16,6 +16,7 @@
 #include <weft/fibers/spawn.h>
 #include <weft/fibers/stats.h>
 #include <weft/sync/task_group.h>
+#include <weft/sync/timer.h>
 #include <weft/fibers/trace.h>
 #include <weft/sync/wait_group.h>
 #include <weft/io/address.h>

@@ -511,7 +511,25 @@ void Worker::poll_traced(bool block) {
 // that came due.
 void Worker::take_arrivals() {
   if (remote_.inbox_full.load(std::memory_order_acquire)) take_inbox();
-  if (!timers_.empty()) stats_.timers_fired += timers_.fire_expired(Clock::now());
+  if (!timers_.empty()) fire_timers();
+}
+
+// Fires the timers that are due. The first fiber they ready takes the next
+// slot, from the home context too, as Go puts a goroutine its timer woke in
+// runnext (a timer must not wait behind a full run queue, or in the global
+// queue); the others follow it in the order their timers fired.
+void Worker::fire_timers() {
+  firing_timers_ = true;
+  stats_.timers_fired += timers_.fire_expired(Clock::now());
+  firing_timers_ = false;
+  if (Fiber* first = fired_.pop_front()) {
+    if (!options_.shuffle) {
+      put_next(first);
+    } else {
+      enqueue(first);
+    }
+    while (Fiber* f = fired_.pop_front()) enqueue(f);
+  }
 }
 
 // The wake happens under the inbox lock: once the worker can take the
@@ -841,10 +859,19 @@ void Worker::ready_slow(Fiber* fiber, bool next) {
   owner_.check("Worker", "ready");
   if (stopping_) return;
   count_ready(fiber);
+  if (firing_timers_) {
+    fired_.push_back(fiber);  // fire_timers() places it
+    return;
+  }
   if (!next || !on_fiber() || (options_.shuffle && random() % 2 == 0)) {
     enqueue(fiber);
     return;
   }
+  put_next(fiber);
+}
+
+// Into the next slot; what was there is queued.
+void Worker::put_next(Fiber* fiber) {
   Fiber* displaced = remote_.next.load(std::memory_order_relaxed);
   if (displaced == nullptr) {
     remote_.next.store(fiber, std::memory_order_release);
@@ -872,6 +899,16 @@ inline Fiber* Worker::take_next() {
 void Worker::yield() {
   owner_.check("Worker", "yield");
   ++stats_.yields;
+  // Every 4th yield, timers that came due fire within the round (a round
+  // of many runnable fibers is long) and what they ready runs next. Here,
+  // on the yielding fiber's stack, no timer can be this fiber's own (it
+  // waits for nothing); a park or a finish leaves them to the round's end.
+  // Only while the round has picks left: the next round would queue the
+  // next slot behind everything (and then fires them first itself).
+  if ((stats_.yields & 3) == 0 && round_left_ > 0 && !timers_.empty() &&
+      timers_.next_deadline() <= Clock::now()) {
+    fire_timers();
+  }
   Fiber* self = current_fiber();
   // Depth is otherwise noted at switches, and this yield may not switch.
   const void* sp = __builtin_frame_address(0);

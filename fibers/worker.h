@@ -223,7 +223,7 @@ class Worker {
     owner_.check("Worker", "ready");
     // The common hand-off of a lone worker, inline: a running fiber readies
     // the one it woke into the empty next slot.
-    if (!multi_ && !options_.shuffle && next && on_fiber() && !stopping_ &&
+    if (!multi_ && !options_.shuffle && next && on_fiber() && !stopping_ && !firing_timers_ &&
         remote_.next.load(std::memory_order_relaxed) == nullptr) {
       count_ready(fiber);
       remote_.next.store(fiber, std::memory_order_relaxed);
@@ -309,6 +309,8 @@ class Worker {
   [[gnu::cold, gnu::noinline]] void poll_traced(bool block);
   bool spin_for_work();
   void take_arrivals();
+  void fire_timers();
+  void put_next(Fiber* fiber);
   bool wait_for_remote();
   void enqueue(Fiber* fiber);
   void overflow(Fiber* fiber);
@@ -401,6 +403,10 @@ class Worker {
   Fiber* live_ = nullptr;  // fibers created here and not finished; see lock_live()
   std::atomic_flag live_lock_ = ATOMIC_FLAG_INIT;
   std::uint32_t picks_ = 0;  // for the global queue's turn every 61 picks
+  // While fire_timers() runs: the fibers the timers ready, in order (the
+  // first then runs next, the others are queued behind what is queued).
+  bool firing_timers_ = false;
+  IntrusiveQueue<Fiber> fired_;
   clockid_t cpu_clock_{};    // the worker thread's CPU-time clock
   pid_t thread_id_ = 0;      // the worker thread's kernel id (gettid)
   bool spinning_ = false;    // chosen by notify_work() and still looking

@@ -15,6 +15,11 @@
 //              for spawntree's on this machine (shared, virtual CPUs)
 //   wakeup     latency from a send on one worker to the parked receiver
 //              running again on another
+//   ticker     lateness of a Ticker's ticks (when the receiver runs, minus
+//              when the tick was due) while F fibers keep every worker busy
+//              (each computes --busy-ns, then yields), beside the lateness
+//              of a plain sleep_until(now + period) under the same load;
+//              each half ends after --samples or --max-seconds / 3
 //
 // Each benchmark prints one line of space-separated key=value pairs, with the
 // keys of the Go program plus workers= (equal to procs=, the key both share).
@@ -28,6 +33,8 @@
 //   weft-bench-sync --bench threads --workers 2 [--n 39]
 //   weft-bench-sync --bench wakeup --workers 2 [--samples 2000]
 //                   [--sleep-us 200] [--pause spin|yield|sleep] [--sender spin|sleep]
+//   weft-bench-sync --bench ticker --workers 1 [--fibers 10000] [--samples 2000]
+//                   [--period-us 1000] [--busy-ns 1000]
 //
 // WEFT_BENCH_WORKER_STATS=1 prints each worker's scheduler counters on
 // stderr at the end (WEFT_STATS=1 prints their sums); WEFT_BENCH_SLOW_NS=N
@@ -78,6 +85,8 @@ struct Args {
   std::string pause = "spin";
   std::string sender = "spin";
   std::string placement = "any";
+  long period_us = 1000;
+  long busy_ns = 1000;
 };
 
 constexpr const char* kUsage =
@@ -88,6 +97,8 @@ constexpr const char* kUsage =
     "       weft-bench-sync --bench mutex --workers 2 [--fibers 8] [--ops 200000]\n"
     "       weft-bench-sync --bench rwmutex --workers 2 [--fibers 8] [--ops 200000] [--work 64]\n"
     "       weft-bench-sync --bench threads --workers 2 [--n 39]\n"
+    "       weft-bench-sync --bench ticker --workers 1 [--fibers 10000] [--samples 2000]\n"
+    "                       [--period-us 1000] [--busy-ns 1000]\n"
     "       weft-bench-sync --bench wakeup --workers 2 [--samples 2000]\n"
     "                       [--sleep-us 200] [--pause spin|yield|sleep] [--sender spin|sleep]\n"
     "common: [--max-seconds 10]; --procs is another name for --workers\n"
@@ -527,6 +538,85 @@ void wakeup(const Args& a) {
       .print();
 }
 
+// ---- ticker -------------------------------------------------------------------
+
+void ticker(const Args& a) {
+  const long fibers = a.fibers > 0 ? a.fibers : 10'000;
+  const auto period = std::chrono::microseconds(a.period_us);
+  std::atomic<bool> stop{false};
+  std::atomic<long> started{0};
+  std::vector<weft::JoinHandle<void>> busy;
+  busy.reserve(static_cast<std::size_t>(fibers));
+  for (long i = 0; i < fibers; ++i) {
+    busy.push_back(weft::spawn([&] {
+      started.fetch_add(1, std::memory_order_relaxed);
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::uint64_t until = now_ns() + static_cast<std::uint64_t>(a.busy_ns);
+        while (now_ns() < until) __builtin_ia32_pause();
+        weft::yield();
+      }
+    }, {.stack_size = 16 << 10}));
+  }
+  // Every busy fiber has run once: the load is on before the first sample.
+  while (started.load(std::memory_order_relaxed) < fibers) weft::yield();
+  const std::uint64_t t0 = now_ns();
+  auto lateness = [](weft::Deadline due) {
+    return static_cast<double>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(weft::Clock::now() - due).count());
+  };
+  // Each half stops after --samples, or after a third of --max-seconds
+  // (a loaded worker may be far behind): bounded in count and time.
+  const auto half = std::chrono::milliseconds(a.max_seconds * 1000 / 3);
+  std::vector<double> tick_late, sleep_late;
+  std::uint64_t missed = 0;
+  {
+    const weft::Deadline give_up = weft::after(half);
+    weft::Ticker tick(period);
+    for (long i = 0; i < a.samples && weft::Clock::now() < give_up; ++i) {
+      tick_late.push_back(lateness(tick.wait().value()));
+    }
+    missed = tick.missed();
+  }
+  {
+    // A fresh deadline each time (as a loop that sleeps one period after
+    // its work would): each sample is one timer's lateness, not a sum.
+    const weft::Deadline give_up = weft::after(half);
+    for (long i = 0; i < a.samples && weft::Clock::now() < give_up; ++i) {
+      const weft::Deadline due = weft::Clock::now() + period;
+      weft::sleep_until(due);
+      sleep_late.push_back(lateness(due));
+    }
+  }
+  const double seconds = static_cast<double>(now_ns() - t0) / 1e9;
+  stop.store(true);
+  for (auto& h : busy) h.join();
+  auto worst_at = [](const std::vector<double>& v) {
+    return static_cast<long>(std::max_element(v.begin(), v.end()) - v.begin());
+  };
+  const long tick_worst_at = worst_at(tick_late), sleep_worst_at = worst_at(sleep_late);
+  auto pct = [](std::vector<double>& v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))] / 1e3;
+  };
+  Line("ticker", a.workers)
+      .add("fibers", fibers)
+      .add("ticks", static_cast<long>(tick_late.size()))
+      .add("sleeps", static_cast<long>(sleep_late.size()))
+      .add("period_us", a.period_us)
+      .add("busy_ns", a.busy_ns)
+      .add("ticker_p50_us", pct(tick_late, 0.5), "%.1f")
+      .add("ticker_p99_us", pct(tick_late, 0.99), "%.1f")
+      .add("ticker_max_us", pct(tick_late, 1.0), "%.1f")
+      .add("ticker_max_at", tick_worst_at)
+      .add("ticker_missed", static_cast<long>(missed))
+      .add("sleep_p50_us", pct(sleep_late, 0.5), "%.1f")
+      .add("sleep_p99_us", pct(sleep_late, 0.99), "%.1f")
+      .add("sleep_max_us", pct(sleep_late, 1.0), "%.1f")
+      .add("sleep_max_at", sleep_worst_at)
+      .add("seconds", seconds, "%.2f")
+      .print();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -547,6 +637,8 @@ int main(int argc, char** argv) {
   a.pause = weft::perf::text_option(argc, argv, "--pause", a.pause.c_str());
   a.sender = weft::perf::text_option(argc, argv, "--sender", a.sender.c_str());
   a.placement = weft::perf::text_option(argc, argv, "--placement", a.placement.c_str());
+  a.period_us = weft::perf::option(argc, argv, "--period-us", a.period_us);
+  a.busy_ns = weft::perf::option(argc, argv, "--busy-ns", a.busy_ns);
   void (*body)(const Args&) = nullptr;
   if (a.bench == "pingpong") body = pingpong;
   if (a.bench == "spawn") body = spawn;
@@ -554,11 +646,13 @@ int main(int argc, char** argv) {
   if (a.bench == "mutex") body = mutex;
   if (a.bench == "rwmutex") body = rwmutex;
   if (a.bench == "wakeup") body = wakeup;
+  if (a.bench == "ticker") body = ticker;
   if (a.bench == "threads" && a.workers >= 1 && a.workers <= 2 && a.n >= 4) {
     threads_ceiling(a);  // plain threads: no runtime
     return 0;
   }
-  if (body == nullptr || a.workers < 1 || a.samples < 1 || a.ops < 1 || a.work < 1) {
+  if (body == nullptr || a.workers < 1 || a.samples < 1 || a.ops < 1 || a.work < 1 ||
+      a.period_us < 1 || a.busy_ns < 0) {
     weft::perf::bad_usage("weft-bench-sync", "--bench names no benchmark, or a value is out of range",
                           kUsage);
   }

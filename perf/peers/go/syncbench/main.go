@@ -12,6 +12,9 @@
 //	           under sync.RWMutex, then under sync.Mutex (one run)
 //	wakeup     latency from a send on one thread to the parked receiver
 //	           running again on another
+//	ticker     lateness of a time.Ticker's ticks while F goroutines keep
+//	           every thread busy (each spins busy-ns, then Gosched), beside
+//	           a time.Sleep(period) measured the same way
 //
 // Every benchmark prints one line of space-separated key=value pairs.
 //
@@ -34,7 +37,7 @@ import (
 )
 
 var (
-	bench     = flag.String("bench", "", "pingpong | spawn | spawntree | mutex | rwmutex | wakeup")
+	bench     = flag.String("bench", "", "pingpong | spawn | spawntree | mutex | rwmutex | wakeup | ticker")
 	procs     = flag.Int("procs", 1, "GOMAXPROCS")
 	rounds    = flag.Int("rounds", 0, "pingpong: bounces (default 1000000); spawn: measured rounds (default 10)")
 	fibers    = flag.Int("fibers", 0, "spawn: goroutines per round (default 100000); mutex: goroutines (default 8)")
@@ -47,6 +50,8 @@ var (
 	sender    = flag.String("sender", "spin", "wakeup: after sending, spin (the receiver must run on another thread) or sleep")
 	pause     = flag.String("pause", "spin", "wakeup: how the sender waits between samples: spin (keeps its thread), yield (spins calling Gosched) or sleep")
 	maxSecs   = flag.Int("max-seconds", 10, "pingpong, mutex: stop early (and say how much was done) after this long")
+	periodUs  = flag.Int("period-us", 1000, "ticker: the period")
+	busyNs    = flag.Int("busy-ns", 1000, "ticker: what each busy goroutine computes between yields")
 	placement = flag.String("placement", "any", "pingpong: any, or cross (each goroutine locked to its own thread)")
 )
 
@@ -402,6 +407,63 @@ func wakeup() {
 		float64(cross)/float64(s), late)
 }
 
+func ticker() {
+	f := *fibers
+	if f == 0 {
+		f = 10000
+	}
+	period := time.Duration(*periodUs) * time.Microsecond
+	var stop int32
+	var started int64
+	var wg sync.WaitGroup
+	for i := 0; i < f; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			atomic.AddInt64(&started, 1)
+			for atomic.LoadInt32(&stop) == 0 {
+				until := now() + int64(*busyNs)
+				for now() < until {
+				}
+				runtime.Gosched()
+			}
+		}()
+	}
+	for atomic.LoadInt64(&started) < int64(f) {
+		runtime.Gosched()
+	}
+	t0 := now()
+	half := time.Duration(*maxSecs) * time.Second / 3
+	var tickLate, sleepLate []float64
+	// Go's tick carries the time it was sent; its ticker keeps the grid
+	// begin + k*period, so the tick was due at the grid line before that.
+	begin := time.Now()
+	tk := time.NewTicker(period)
+	giveUp := time.Now().Add(half)
+	for i := 0; i < *samples && time.Now().Before(giveUp); i++ {
+		sent := <-tk.C
+		due := begin.Add(sent.Sub(begin) / period * period)
+		tickLate = append(tickLate, float64(time.Since(due)))
+	}
+	tk.Stop()
+	giveUp = time.Now().Add(half)
+	for i := 0; i < *samples && time.Now().Before(giveUp); i++ {
+		due := time.Now().Add(period)
+		time.Sleep(period)
+		sleepLate = append(sleepLate, float64(time.Since(due)))
+	}
+	seconds := float64(now()-t0) / 1e9
+	atomic.StoreInt32(&stop, 1)
+	wg.Wait()
+	pct := func(v []float64, p float64) float64 {
+		sort.Float64s(v)
+		return v[int(p*float64(len(v)-1))] / 1e3
+	}
+	fmt.Printf("%s fibers=%d ticks=%d sleeps=%d period_us=%d busy_ns=%d ticker_p50_us=%.1f ticker_p99_us=%.1f ticker_max_us=%.1f sleep_p50_us=%.1f sleep_p99_us=%.1f sleep_max_us=%.1f seconds=%.2f\n",
+		header("ticker"), f, len(tickLate), len(sleepLate), *periodUs, *busyNs,
+		pct(tickLate, 0.5), pct(tickLate, 0.99), pct(tickLate, 1), pct(sleepLate, 0.5), pct(sleepLate, 0.99), pct(sleepLate, 1), seconds)
+}
+
 func main() {
 	flag.Parse()
 	runtime.GOMAXPROCS(*procs)
@@ -418,8 +480,10 @@ func main() {
 		rwmutex()
 	case "wakeup":
 		wakeup()
+	case "ticker":
+		ticker()
 	default:
-		fmt.Fprintln(os.Stderr, "usage: weft-peer-go-syncbench -bench pingpong|spawn|spawntree|mutex|rwmutex|wakeup [-procs P] ...")
+		fmt.Fprintln(os.Stderr, "usage: weft-peer-go-syncbench -bench pingpong|spawn|spawntree|mutex|rwmutex|wakeup|ticker [-procs P] ...")
 		os.Exit(2)
 	}
 }
