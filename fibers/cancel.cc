@@ -150,7 +150,8 @@ CancelScope::CancelScope(const WaitOptions& options) {
 }
 
 CancelScope::~CancelScope() {
-  if (fiber_->scope != &frame_) [[unlikely]] {
+  fibers::Worker* w = fibers::Worker::current();
+  if (w == nullptr || w->current_fiber() != fiber_ || fiber_->scope != &frame_) [[unlikely]] {
     // Scopes nest: one ending out of order (or on another fiber) would leave
     // waits obeying a dead frame.
     fibers::rule_broken("a weft::CancelScope ended out of order or on another fiber");

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/child.h"
 #include "support/runtime.h"
 
 using namespace std::chrono_literals;
@@ -145,6 +146,39 @@ BOOST_AUTO_TEST_CASE(waits_that_cannot_report_an_error_ignore_the_scope) {
     weft::sleep_for(10ms);  // a plain sleep sleeps
     BOOST_TEST((weft::Clock::now() - began >= 9ms));
   });
+}
+
+// Misuse that would leave waits obeying a dead frame ends the process with
+// a message naming the rule, never a wait that quietly reads freed memory.
+BOOST_AUTO_TEST_CASE(a_scope_ended_out_of_order_ends_the_process_saying_so) {
+  const auto r = weft::test::run_in_child([] {
+    weft::Runtime rt;
+    rt.run([] {
+      auto* outer = new weft::CancelScope;
+      auto* inner = new weft::CancelScope;
+      delete outer;  // while inner is still the fiber's scope
+      delete inner;
+    });
+  });
+  BOOST_TEST(!r.exited);
+  BOOST_TEST(r.signal == SIGABRT);
+  BOOST_TEST(r.err.find("weft: a weft::CancelScope ended out of order or on another fiber") !=
+                 std::string::npos,
+             r.err);
+}
+
+BOOST_AUTO_TEST_CASE(a_scope_ended_on_another_fiber_ends_the_process_saying_so) {
+  const auto r = weft::test::run_in_child([] {
+    weft::Runtime rt;
+    rt.run([] {
+      auto* scope = new weft::CancelScope;
+      weft::spawn([scope] { delete scope; }).join();
+    });
+  });
+  BOOST_TEST(!r.exited);
+  BOOST_TEST(r.signal == SIGABRT);
+  BOOST_TEST(r.err.find("CancelScope ended out of order or on another fiber") != std::string::npos,
+             r.err);
 }
 
 BOOST_AUTO_TEST_CASE(a_scope_made_off_a_fiber_is_refused) {
