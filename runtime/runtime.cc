@@ -9,6 +9,8 @@
 #include <string>
 #include <system_error>
 #include <latch>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -78,7 +80,18 @@ struct Settings {
 
 }  // namespace
 
+// What a Handle reaches: the scheduler of the run() under way, if any.
+// Open from when every worker exists (before main is spawned) until main
+// has returned, before any worker's stop phases, so everything posted
+// before the gate closed is in an inbox those phases empty.
+struct Handle::Gate {
+  std::mutex mutex;
+  fibers::Scheduler* scheduler = nullptr;  // guarded by mutex
+  std::size_t next = 0;                    // round robin; guarded by mutex
+};
+
 struct Runtime::Impl {
+  std::shared_ptr<Handle::Gate> gate = std::make_shared<Handle::Gate>();
   Settings settings;
   BackendKind kind = BackendKind::automatic;  // what worker 0 ended up with: uring or epoll
   std::vector<int> cpus;  // the CPUs the process may run on, for pinning
@@ -235,6 +248,9 @@ struct Runtime::Run {
     stats.resize(settings.workers);
     for (std::size_t i = 1; i < settings.workers; ++i) threads.emplace_back([this, i] { serve(i); });
     attached.wait();  // no fiber runs before every worker exists
+    // Before main is spawned: another worker may take main and run it
+    // before this thread reaches drive().
+    open_gate(&scheduler);
     if (settings.monitor.hog_threshold.count() > 0 || settings.monitor.rescue_after.count() > 0) {
       monitor = std::make_unique<fibers::Monitor>(scheduler, settings.monitor);
     }
@@ -249,6 +265,11 @@ struct Runtime::Run {
     std::string why;
     impl.tracing = fibers::trace::begin(path, &scheduler, &why, settings.trace_mb);
     if (!impl.tracing) std::fprintf(stderr, "weft: not tracing: %s\n", why.c_str());
+  }
+
+  void open_gate(fibers::Scheduler* s) {
+    std::lock_guard<std::mutex> lock(impl.gate->mutex);
+    impl.gate->scheduler = s;
   }
 
   // Before any worker's stop phases: a rescue touches rings.
@@ -289,6 +310,9 @@ struct Runtime::Run {
       failure = std::current_exception();
       scheduler.begin_stop();
     }
+    // Worker 0 has not begun its stop phases, so no worker is past the first
+    // barrier: whatever was posted is still to be taken.
+    open_gate(nullptr);
     stop_monitor();
     worker0->stop(/*leader=*/true);
     stats[0] = worker0->snapshot();
@@ -299,7 +323,8 @@ struct Runtime::Run {
   }
 
   ~Run() {
-    if (!threads.empty()) {  // drive() never ran (spawning main threw): stop the others
+    open_gate(nullptr);  // drive() may never have run (spawning main threw)
+    if (!threads.empty()) {  // drive() never ran: stop the others
       scheduler.begin_stop();
       stop_monitor();
       worker0->stop(/*leader=*/true);
@@ -399,6 +424,38 @@ const RingFeatures& Runtime::features() const {
                                        : none;
 }
 const char* Runtime::backend_name() const { return impl_->backend->name(); }
+
+Handle Runtime::handle() const { return Handle(impl_->gate); }
+
+namespace {
+struct Posted {
+  void (*start)(void* job, bool run) noexcept;
+  void* job;
+};
+}  // namespace
+
+bool Handle::post(void (*start)(void* job, bool run) noexcept, void* job) const {
+  if (gate_ == nullptr) return false;
+  std::lock_guard<std::mutex> lock(gate_->mutex);
+  fibers::Scheduler* s = gate_->scheduler;
+  if (s == nullptr || s->stopping()) return false;
+  auto* posted = new Posted{start, job};
+  fibers::Worker* w = s->worker(gate_->next++ % s->size());
+  // Runs on the worker's thread, outside any fiber; during the stop phases
+  // too, when it starts nothing.
+  w->post(
+      [](void* p) {
+        std::unique_ptr<Posted> one(static_cast<Posted*>(p));
+        fibers::Worker* me = fibers::Worker::current();
+        one->start(one->job, me != nullptr && !me->scheduler().stopping());
+      },
+      posted);
+  return true;
+}
+
+void Handle::report_failed_start(const char* what) noexcept {
+  std::fprintf(stderr, "weft: weft::Handle::spawn could not start its fiber: %s\n", what);
+}
 std::string Runtime::describe_backend() const { return impl_->backend->describe(); }
 std::size_t Runtime::workers() const { return impl_->settings.workers; }
 Mode Runtime::mode() const { return impl_->settings.mode; }

@@ -146,6 +146,64 @@ struct RuntimeOptions {
   std::chrono::milliseconds exit_wait{5000};
 };
 
+// A way into a runtime from any thread, as Tokio's Handle::spawn: a plain
+// thread (a callback of a C library, a thread pool, a signal thread) starts
+// a fiber in the runtime's run() without waiting for it.
+//
+//   weft::Handle h = rt.handle();            // before or during run()
+//   std::thread t([h] { h.spawn([] { serve_one(); }); });
+//
+// spawn() copies `fn` and hands it to a worker (round robin), which starts
+// it as a detached fiber: an exception escaping it is reported and aborts,
+// as for any detached fiber. To get a result back, send it on a Channel (a
+// plain thread may block on one). spawn() returns false, and destroys its
+// copy of `fn` at once, when no run() is under way (before it, after main
+// returned, or after the runtime was destroyed: a Handle may outlive its
+// runtime). A fiber handed over just as main returns is destroyed without
+// running, as fibers still queued then are abandoned.
+//
+// Thread rules: any thread, any number at once; copies share one runtime.
+class Handle {
+ public:
+  Handle() = default;  // refers to no runtime: spawn() returns false
+  template <class F>
+  bool spawn(F&& fn, const SpawnOptions& options = {}) const;
+
+  struct Gate;  // the runtime's side, shared (runtime.cc)
+
+ private:
+  friend class Runtime;
+  explicit Handle(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+  // Hands `start(job, true)` to a worker; false (nothing done) when no run()
+  // is under way. A worker that finds the run ending calls start(job, false).
+  bool post(void (*start)(void* job, bool run) noexcept, void* job) const;
+  static void report_failed_start(const char* what) noexcept;
+  std::shared_ptr<Gate> gate_;
+};
+
+template <class F>
+bool Handle::spawn(F&& fn, const SpawnOptions& options) const {
+  using Fn = std::decay_t<F>;
+  struct Job {
+    Fn fn;
+    std::string name;
+    std::size_t stack_size;
+  };
+  auto* job = new Job{Fn(std::forward<F>(fn)), std::string(options.name), options.stack_size};
+  auto start = [](void* p, bool run) noexcept {
+    std::unique_ptr<Job> j(static_cast<Job*>(p));
+    if (!run) return;
+    try {
+      weft::spawn(std::move(j->fn), {.name = j->name, .stack_size = j->stack_size}).detach();
+    } catch (const std::exception& e) {
+      report_failed_start(e.what());
+    }
+  };
+  if (post(start, job)) return true;
+  delete job;
+  return false;
+}
+
 class Runtime {
  public:
   // Sets up the backend. With BackendKind::automatic, a kernel that refuses
@@ -164,6 +222,9 @@ class Runtime {
     session.drive(handle.native_handle());
     return handle.join();
   }
+
+  // A handle other threads use to start fibers in this runtime's run().
+  Handle handle() const;
 
   // "io_uring" or "epoll".
   const char* backend_name() const;
