@@ -23,6 +23,20 @@ WEFT_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev
 
 weft_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# -h / --help among the arguments: print "usage: SCRIPT" and the calling
+# script's opening comment, then exit 0 (nothing is installed or built).
+weft_help_if_asked() {
+  local a
+  for a in "$@"; do
+    case "$a" in
+      -h|--help)
+        echo "usage: ${0#"$WEFT_ROOT"/} [arguments]"
+        sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" | sed '/^#!/d;/^set /d'
+        exit 0 ;;
+    esac
+  done
+}
+
 weft_install_packages() {
   local missing=()
   local p
