@@ -298,6 +298,9 @@ struct SelectRun {
   void unlink_all() {
     if (!parked) return;
     for (std::size_t i = 0; i < n; ++i) {
+      // The case that fired was unlinked by its claimer, whose channel may
+      // be gone by now (a sender that returned at once).
+      if (i == fired) continue;
       ChannelCore& ch = *cases[i].channel;
       std::lock_guard<fibers::SpinLock> g(ch.lock_);
       (cases[i].send ? ch.senders_ : ch.receivers_).remove(&waits[i]);
@@ -444,6 +447,10 @@ inline int ChannelCore::park_solo(void* slot, fibers::Worker& w, bool* closed) {
   lock_.unlock();
   wait.abandon.run = [](fibers::AbandonHook* h) {
     SoloWait* sw = static_cast<SoloWait::Abandon*>(h)->wait;
+    // Claimed and readied but never run: the claimer unlinked the wait, and
+    // the channel may be gone already (its owner returned). The run is over,
+    // so no claimer still writes the flag.
+    if (!sw->linked) return;
     std::lock_guard<fibers::SpinLock> g(sw->channel->lock_);
     (sw->send ? sw->channel->senders_ : sw->channel->receivers_).remove(sw);
   };

@@ -46,6 +46,9 @@ int wait_in_list(fibers::Worker& w, fibers::SpinLock& lock, WaitList& list, Must
   f.node.waiter.on_abandon(
       [](void* arg) {
         auto* fr = static_cast<Frame*>(arg);
+        // Claimed and readied but never run: unlinked, and the primitive
+        // may be gone (the run is over: nobody writes the flag now).
+        if (!fr->node.linked) return;
         std::lock_guard<fibers::SpinLock> g(*fr->lock);
         fr->list->remove(&fr->node);
       },

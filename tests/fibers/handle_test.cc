@@ -94,6 +94,10 @@ BOOST_AUTO_TEST_CASE(spawns_racing_the_end_of_the_run_lose_nothing) {
         auto tally = std::make_shared<Tally>(&destroyed);
         tried.fetch_add(1);
         if (h.spawn([tally, &ran] { ran.fetch_add(1); })) accepted.fetch_add(1);
+        // Paced: a feeder that posts without pause faster than the worker
+        // runs jobs (as under TSan) keeps the worker in its inbox and the
+        // main fiber's 1 ms sleep from firing (a known starvation, noted).
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
     });
     rt.run([&] {
