@@ -49,13 +49,18 @@ struct ConstBuffer {
   // A writable char array holds bytes, not a string: all of it.
   template <std::size_t N>
   ConstBuffer(char (&s)[N]) : data(s), size(N) {}  // NOLINT(google-explicit-constructor)
+  // (A range of buffers is a list of pieces, not bytes: see write_vectored.)
   template <ByteContainer C>
-  requires(!std::is_array_v<std::remove_cvref_t<C>>)
+  requires(!std::is_array_v<std::remove_cvref_t<C>> &&
+           !std::is_same_v<std::ranges::range_value_t<C>, ConstBuffer> &&
+           !std::is_same_v<std::ranges::range_value_t<C>, MutableBuffer>)
       ConstBuffer(const C& c)  // NOLINT(google-explicit-constructor)
       : data(std::ranges::data(c)),
         size(std::ranges::size(c) * sizeof(std::ranges::range_value_t<C>)) {}
   template <class T, std::size_t N>
-  requires(std::is_trivially_copyable_v<T> && !std::is_same_v<std::remove_cv_t<T>, char>)
+  requires(std::is_trivially_copyable_v<T> && !std::is_same_v<std::remove_cv_t<T>, char> &&
+           !std::is_same_v<std::remove_cv_t<T>, ConstBuffer> &&
+           !std::is_same_v<std::remove_cv_t<T>, MutableBuffer>)
       ConstBuffer(const T (&a)[N])
       : data(a), size(N * sizeof(T)) {}  // NOLINT
 };

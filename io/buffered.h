@@ -12,7 +12,8 @@
 // told): no call allocates. The source is anything with
 // `Result<size_t> read(MutableBuffer, const WaitOptions&)` (0: the end of
 // the stream), the sink anything with
-// `Result<void> write_all(ConstBuffer, const WaitOptions&)`.
+// `Result<void> write_all(ConstBuffer, const WaitOptions&)` and, if it can
+// gather, `write_all_vectored(std::span<const ConstBuffer>, ...)`.
 //
 // BufferedReader: read_until() and read_line() return a view of bytes in
 // the buffer, valid until the next call on the reader. A line longer than
@@ -23,9 +24,13 @@
 // read() serves what is buffered first; a read at least as large as the
 // buffer, with nothing buffered, goes straight to the source.
 //
-// BufferedWriter: write() copies into the buffer and hands it to the sink
-// whenever it fills; a write at least as large as the buffer goes to the
-// sink directly, after what was buffered. flush() hands on the rest.
+// BufferedWriter: write() copies into the buffer while it fits. When it does
+// not, a sink with write_all_vectored (a StreamSocket) takes the buffer and
+// the new bytes in one gathered send (sendmsg), with no copy; any other sink
+// gets the buffer topped up and handed on, and a write at least as large as
+// the buffer goes to it directly. write() of several pieces
+// (std::span<const ConstBuffer>: a header, a body) gathers them the same
+// way. flush() hands on the rest.
 // Destroying a writer drops what was not flushed (there is nobody to tell
 // of a failed write): flush first. After an error the sink may have taken
 // part of the bytes (write_all does not say how many): treat the stream as
@@ -37,7 +42,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <concepts>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <system_error>
 
@@ -160,10 +167,20 @@ class BufferedReader {
   std::size_t end_ = 0;
 };
 
+// A sink that can gather several buffers into one write (StreamSocket's
+// write_all_vectored).
+template <class Sink>
+concept VectoredSink = requires(Sink& s, std::span<const ConstBuffer> b, const WaitOptions& o) {
+  { s.write_all_vectored(b, o) } -> std::same_as<Result<void>>;
+};
+
 template <class Sink>
 class BufferedWriter {
  public:
   static constexpr std::size_t kDefaultCapacity = 16 << 10;
+  // Whether a write that overflows the buffer goes out as one gathered
+  // write of the buffer and the new bytes (no copy, one call).
+  static constexpr bool kVectored = VectoredSink<Sink>;
 
   explicit BufferedWriter(Sink& sink, std::size_t capacity = kDefaultCapacity)
       : sink_(&sink), capacity_(std::max<std::size_t>(capacity, 1)), buffer_(new char[capacity_]) {}
@@ -172,20 +189,55 @@ class BufferedWriter {
   std::size_t capacity() const { return capacity_; }
 
   Result<void> write(ConstBuffer bytes, const WaitOptions& options = {}) {
-    const auto* p = static_cast<const char*>(bytes.data);
-    std::size_t left = bytes.size;
-    if (size_ + left > capacity_ && size_ > 0) {
-      const std::size_t room = capacity_ - size_;  // top the buffer up, then hand it on
-      std::memcpy(buffer_.get() + size_, p, room);
-      size_ += room;
-      p += room;
-      left -= room;
-      if (Result<void> f = flush(options); !f) return f;
+    if (bytes.size <= capacity_ - size_) {
+      append(bytes);
+      return {};
     }
-    if (left >= capacity_) return sink_->write_all(ConstBuffer(p, left), options);
-    std::memcpy(buffer_.get() + size_, p, left);
-    size_ += left;
-    return {};
+    if constexpr (kVectored) {
+      return write(std::span<const ConstBuffer>(&bytes, 1), options);
+    } else {
+      const auto* p = static_cast<const char*>(bytes.data);
+      std::size_t left = bytes.size;
+      if (size_ > 0) {
+        const std::size_t room = capacity_ - size_;  // top the buffer up, then hand it on
+        append(ConstBuffer(p, room));
+        p += room;
+        left -= room;
+        if (Result<void> f = flush(options); !f) return f;
+      }
+      if (left >= capacity_) return sink_->write_all(ConstBuffer(p, left), options);
+      append(ConstBuffer(p, left));
+      return {};
+    }
+  }
+
+  // Several pieces in order, as one write() of them all would take them:
+  // copied while they fit; otherwise, with a vectored sink, the buffer and
+  // the pieces go out in one gathered write (kBatch buffers at a time).
+  Result<void> write(std::span<const ConstBuffer> pieces, const WaitOptions& options = {}) {
+    std::size_t total = 0;
+    for (const ConstBuffer& b : pieces) total += b.size;
+    if (total <= capacity_ - size_) {
+      for (const ConstBuffer& b : pieces) append(b);
+      return {};
+    }
+    if constexpr (kVectored) {
+      ConstBuffer batch[kBatch];
+      std::size_t n = 0;
+      if (size_ > 0) batch[n++] = ConstBuffer(buffer_.get(), size_);
+      for (const ConstBuffer& b : pieces) {
+        if (n == kBatch) {
+          if (Result<void> w = send(batch, n, options); !w) return w;
+          n = 0;
+        }
+        batch[n++] = b;
+      }
+      return send(batch, n, options);
+    } else {
+      for (const ConstBuffer& b : pieces)
+        if (Result<void> w = write(b, options); !w) return w;
+      return {};
+    }
   }
 
   Result<void> flush(const WaitOptions& options = {}) {
@@ -196,6 +248,27 @@ class BufferedWriter {
   }
 
  private:
+  static constexpr std::size_t kBatch = 16;
+
+  // Out of line: inlined into the overflow paths, g++ 12 warns of an
+  // overflow that their size checks rule out (-Wstringop-overflow).
+  [[gnu::noinline]] void append(ConstBuffer bytes) {
+    if (bytes.size == 0) return;
+    std::memcpy(buffer_.get() + size_, bytes.data, bytes.size);
+    size_ += bytes.size;
+  }
+
+  // One gathered write; the buffer is empty once the batch that held it
+  // is out.
+  Result<void> send(const ConstBuffer* batch, std::size_t n, const WaitOptions& options)
+    requires kVectored
+  {
+    if (Result<void> w = sink_->write_all_vectored(std::span<const ConstBuffer>(batch, n), options); !w)
+      return w;
+    size_ = 0;
+    return {};
+  }
+
   Sink* sink_;
   std::size_t capacity_;
   std::unique_ptr<char[]> buffer_;

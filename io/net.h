@@ -79,6 +79,16 @@ class StreamSocket {
   Result<void> read_exact(MutableBuffer buffer, const WaitOptions& options = {});
   // Writes the whole buffer.
   Result<void> write_all(ConstBuffer buffer, const WaitOptions& options = {});
+  // Gathers several buffers into one send (sendmsg): writes some of the
+  // first kMaxBuffers of them, in order, and returns how many bytes.
+  static constexpr std::size_t kMaxBuffers = 16;
+  Result<std::size_t> write_vectored(std::span<const ConstBuffer> buffers,
+                                     const WaitOptions& options = {});
+  // Writes every byte of every buffer (any number of them), kMaxBuffers at
+  // a time, resuming a short send where it stopped. The deadline covers the
+  // whole call.
+  Result<void> write_all_vectored(std::span<const ConstBuffer> buffers,
+                                  const WaitOptions& options = {});
 
   Result<void> shutdown(Shutdown how = Shutdown::write);
   // Cancels other fibers' calls on this socket and closes it.

@@ -3,6 +3,7 @@
 // overlong line that loses nothing, peek, exact reads, a deadline, batched
 // and direct writes, a closed peer. On both backends.
 #include <boost/test/unit_test.hpp>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,25 @@ struct CountingSink {
     return {};
   }
 };
+
+// A sink that gathers: records each call as the list of pieces it got.
+struct GatheringSink {
+  std::vector<std::vector<std::string>> calls;
+  weft::Result<void> write_all(weft::ConstBuffer b, const weft::WaitOptions& = {}) {
+    calls.push_back({std::string(static_cast<const char*>(b.data), b.size)});
+    return {};
+  }
+  weft::Result<void> write_all_vectored(std::span<const weft::ConstBuffer> pieces,
+                                        const weft::WaitOptions& = {}) {
+    auto& call = calls.emplace_back();
+    for (const auto& b : pieces) call.emplace_back(static_cast<const char*>(b.data), b.size);
+    return {};
+  }
+};
+
+static_assert(weft::BufferedWriter<TcpStream>::kVectored);
+static_assert(weft::BufferedWriter<GatheringSink>::kVectored);
+static_assert(!weft::BufferedWriter<CountingSink>::kVectored);
 
 }  // namespace
 
@@ -176,6 +196,102 @@ BOOST_AUTO_TEST_CASE(the_writer_over_tcp_delivers_everything_and_reports_a_close
     BOOST_TEST(!r);
     BOOST_TEST(((r.error() == std::errc::broken_pipe) || (r.error() == std::errc::connection_reset)),
                r.error().message());
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_vectored_sink_takes_the_buffer_and_the_overflow_in_one_call) {
+  weft::test::run([] {
+    GatheringSink sink;
+    weft::BufferedWriter out(sink, 64);
+    out.write(std::string(60, 'a')).value();
+    BOOST_TEST(sink.calls.empty());
+    out.write(std::string(10, 'b')).value();  // does not fit: buffer + piece, no copy
+    BOOST_REQUIRE(sink.calls.size() == 1u);
+    BOOST_TEST((sink.calls[0] == std::vector<std::string>{std::string(60, 'a'), std::string(10, 'b')}));
+    BOOST_TEST(out.buffered() == 0u);
+    out.write(std::string(100, 'c')).value();  // larger than the buffer, nothing held: alone
+    BOOST_REQUIRE(sink.calls.size() == 2u);
+    BOOST_TEST((sink.calls[1] == std::vector<std::string>{std::string(100, 'c')}));
+    // Pieces that fit are copied; pieces that do not go out with the buffer.
+    const std::string head = "HTTP/1.1 200 OK\r\n\r\n";
+    const std::string body(50, 'd');
+    weft::ConstBuffer small[] = {head, std::string_view("x")};
+    out.write(small).value();
+    BOOST_TEST(sink.calls.size() == 2u);
+    BOOST_TEST(out.buffered() == head.size() + 1);
+    weft::ConstBuffer reply[] = {head, body};
+    out.write(reply).value();
+    BOOST_REQUIRE(sink.calls.size() == 3u);
+    BOOST_TEST((sink.calls[2] == std::vector<std::string>{head + "x", head, body}));
+    BOOST_TEST(out.buffered() == 0u);
+    // More pieces than one batch holds: several gathered calls, in order.
+    std::vector<std::string> many;
+    for (int i = 0; i < 40; ++i) many.push_back(std::string(3, static_cast<char>('A' + i % 26)));
+    std::vector<weft::ConstBuffer> views(many.begin(), many.end());
+    out.write(std::string(10, 'e')).value();
+    out.write(views).value();
+    // 130 bytes do not fit in 64: the buffer and 40 pieces, 16 at a time.
+    BOOST_REQUIRE(sink.calls.size() == 6u);
+    BOOST_TEST(sink.calls[3].size() == 16u);
+    BOOST_TEST(sink.calls[3].front() == std::string(10, 'e'));
+    BOOST_TEST(sink.calls[5].size() == 41u - 32u);
+    std::string all;
+    for (const auto& call : sink.calls)
+      for (const auto& piece : call) all += piece;
+    std::string expected = std::string(60, 'a') + std::string(10, 'b') + std::string(100, 'c') + head + "x" +
+                           head + body + std::string(10, 'e');
+    for (const auto& m : many) expected += m;
+    BOOST_TEST(all == expected);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(write_vectored_over_tcp_delivers_every_piece_in_order) {
+  weft::test::run([] {
+    Pair p = connected();
+    // 40 pieces of varied sizes, 1.3 MB in all: several sendmsg batches and
+    // short sends resumed in the middle of a piece.
+    std::vector<std::string> pieces;
+    for (int i = 0; i < 40; ++i) {
+      pieces.emplace_back(static_cast<std::size_t>(1 + (i * 7919) % 65536), static_cast<char>('a' + i % 26));
+      if (i % 9 == 4) pieces.emplace_back();  // empty pieces are skipped
+    }
+    std::string expected;
+    for (const auto& s : pieces) expected += s;
+    std::vector<weft::ConstBuffer> views(pieces.begin(), pieces.end());
+    auto reader = weft::spawn([&] {
+      std::string got(expected.size(), '\0');
+      auto r = p.server.read_exact(weft::MutableBuffer(got.data(), got.size()), {.deadline = weft::after(10s)});
+      return r.has_value() && got == expected;
+    });
+    auto w = p.client.write_all_vectored(views, {.deadline = weft::after(10s)});
+    BOOST_TEST(w.has_value(), (w ? "" : w.error().message()));
+    BOOST_TEST(reader.join());
+    // One call takes at most kMaxBuffers pieces.
+    const std::vector<std::string> ones(20, "z");
+    std::vector<weft::ConstBuffer> one_views(ones.begin(), ones.end());
+    auto n = p.client.write_vectored(one_views);
+    BOOST_TEST(n.value() == weft::net::StreamSocket::kMaxBuffers);
+    BOOST_TEST(p.client.write_vectored(std::span<const weft::ConstBuffer>()).value() == 0u);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(write_vectored_reports_a_closed_peer_and_a_closed_socket) {
+  weft::test::run([] {
+    Pair p = connected();
+    p.server.close().value();
+    const std::string big(64 << 10, 'q');
+    weft::ConstBuffer two[] = {big, big};
+    weft::Result<void> r;
+    for (int i = 0; i < 200 && r; ++i) {  // the peer's reset arrives after a send or two
+      r = p.client.write_all_vectored(two, {.deadline = weft::after(5s)});
+      weft::sleep_for(1ms);
+    }
+    BOOST_TEST(!r);
+    BOOST_TEST(((r.error() == std::errc::broken_pipe) || (r.error() == std::errc::connection_reset)),
+               r.error().message());
+    p.client.close().value();
+    auto after = p.client.write_vectored(two);
+    BOOST_TEST((after.error() == std::errc::bad_file_descriptor));
   });
 }
 
