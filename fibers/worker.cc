@@ -299,9 +299,12 @@ void Worker::round() {
   // The next slot lasts one round: a pair of fibers handing off to each
   // other must not keep the rest of the queue waiting.
   if (Fiber* f = take_next()) enqueue(f);
-  if (remote_.inbox_full.load(std::memory_order_acquire)) take_inbox();
+  if (remote_.inbox_full.load(std::memory_order_acquire)) take_inbox_share();
   bool runnable = !runnable_.empty();
-  if (runnable) {
+  if (!runnable && remote_.inbox_full.load(std::memory_order_acquire)) {
+    // Arrivals left over from a bounded take (tasks that readied nothing
+    // yet): no sleep, the next round takes more.
+  } else if (runnable) {
     // Fairness: the global queue gets a share every round, whatever runs
     // here. A fiber yielding in a loop keeps the local queue non-empty, and
     // the fibers that overflowed into the global queue must not wait for it
@@ -318,8 +321,9 @@ void Worker::round() {
       return;
     }
   }
-  if (!runnable && stacks_.has_unchecked()) stacks_.sweep();  // about to sleep
-  poll(!runnable);
+  const bool block = !runnable && !remote_.inbox_full.load(std::memory_order_acquire);
+  if (block && stacks_.has_unchecked()) stacks_.sweep();  // about to sleep
+  poll(block);
   // A thread that readied a fiber after the check above also woke the poll.
   take_arrivals();
   if (spinning_) {
@@ -510,7 +514,7 @@ void Worker::poll_traced(bool block) {
 // After a poll: fibers other threads readied through the inbox, and timers
 // that came due.
 void Worker::take_arrivals() {
-  if (remote_.inbox_full.load(std::memory_order_acquire)) take_inbox();
+  if (remote_.inbox_full.load(std::memory_order_acquire)) take_inbox_share();
   if (!timers_.empty()) fire_timers();
 }
 
@@ -576,6 +580,9 @@ std::size_t Worker::rescue_arrivals() {
   {
     std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
     if (scheduler_.stopping()) return 0;
+    remote_.inbox.erase(remote_.inbox.begin(),
+                        remote_.inbox.begin() + static_cast<std::ptrdiff_t>(remote_.inbox_head));
+    remote_.inbox_head = 0;
     auto kept = remote_.inbox.begin();
     for (const Arrival& a : remote_.inbox) {
       if (a.fiber == nullptr) {
@@ -607,21 +614,59 @@ void Worker::post(void (*fn)(void* arg), void* arg) {
 Worker::Inbox Worker::empty_inbox() {
   Inbox arrived;
   std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
+  remote_.inbox.erase(remote_.inbox.begin(),
+                      remote_.inbox.begin() + static_cast<std::ptrdiff_t>(remote_.inbox_head));
+  remote_.inbox_head = 0;
   arrived.swap(remote_.inbox);
   remote_.inbox_full.store(false, std::memory_order_relaxed);
   return arrived;
 }
 
-void Worker::take_inbox() {
-  const Inbox arrived = empty_inbox();
-  for (const Arrival& a : arrived) {
-    if (a.task != nullptr) {
-      a.task(a.arg);
-      continue;
-    }
-    if (a.announced) remote_.remote_expected.fetch_sub(1, std::memory_order_relaxed);
-    ready(a.fiber);
+// Copies out up to `most` of the oldest arrivals. The inbox keeps its
+// storage: emptied, it is cleared (no allocation for the next delivery);
+// with more left than was taken, the taken front is dropped once it is the
+// larger part (each arrival moves at most once on average).
+std::size_t Worker::take_inbox_batch(Arrival* batch, std::size_t most) {
+  std::lock_guard<std::mutex> lock(remote_.inbox_mutex);
+  Inbox& inbox = remote_.inbox;
+  std::size_t& head = remote_.inbox_head;
+  const std::size_t n = std::min(most, inbox.size() - head);
+  std::copy_n(inbox.begin() + static_cast<std::ptrdiff_t>(head), n, batch);
+  head += n;
+  if (head == inbox.size()) {
+    inbox.clear();
+    head = 0;
+  } else if (head >= kInboxBatch && head * 2 >= inbox.size()) {
+    inbox.erase(inbox.begin(), inbox.begin() + static_cast<std::ptrdiff_t>(head));
+    head = 0;
   }
+  remote_.inbox_full.store(!inbox.empty(), std::memory_order_relaxed);
+  return n;
+}
+
+void Worker::take_inbox(std::size_t limit) {
+  Arrival batch[kInboxBatch];
+  while (limit > 0) {
+    const std::size_t n = take_inbox_batch(batch, std::min(limit, kInboxBatch));
+    for (std::size_t i = 0; i < n; ++i) {
+      const Arrival& a = batch[i];
+      if (a.task != nullptr) {
+        a.task(a.arg);
+        continue;
+      }
+      if (a.announced) remote_.remote_expected.fetch_sub(1, std::memory_order_relaxed);
+      ready(a.fiber);
+    }
+    if (n < kInboxBatch) return;  // the inbox was emptied
+    limit -= n;
+  }
+}
+
+// A round's share: half the room left in the local queue, at least a few
+// (a full queue must not stop arrivals altogether).
+void Worker::take_inbox_share() {
+  const std::size_t room = LocalQueue::kCapacity - runnable_.size();
+  take_inbox(std::clamp<std::size_t>(room / 2, 8, kInboxBatch * 2));
 }
 
 bool Worker::prospects() const {

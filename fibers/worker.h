@@ -296,7 +296,14 @@ class Worker {
     fiber->become(FiberState::runnable);
   }
   void round();
-  void take_inbox();
+  // Runs the tasks and readies the fibers delivered to the inbox, oldest
+  // first, at most `limit` of them (in batches of kInboxBatch); what is left
+  // stays for the next round. A round takes a bounded share (take_inbox_share)
+  // so that a flood of arrivals from other threads cannot fill the local
+  // queue: a fiber a timer woke would be queued behind it, or overflow into
+  // the global queue behind everything there. The stop phases take it all.
+  void take_inbox(std::size_t limit = SIZE_MAX);
+  void take_inbox_share();
   void quiesce();
   void abandon_all();
   void drain();
@@ -323,6 +330,8 @@ class Worker {
   using Inbox = std::vector<Arrival, alloc::Allocator<Arrival>>;
   void deliver(const Arrival& a);
   Inbox empty_inbox();
+  static constexpr std::size_t kInboxBatch = 64;
+  std::size_t take_inbox_batch(Arrival* batch, std::size_t most);
   bool prepare(Fiber* f);
   void switch_to(Fiber* next);
   void after_switch(Fiber* previous);
@@ -376,6 +385,9 @@ class Worker {
     // Fibers readied by other threads (ready_remote), taken each round.
     std::mutex inbox_mutex;
     Inbox inbox;  // guarded by inbox_mutex
+    // Arrivals before it were taken (guarded by inbox_mutex): a bounded take
+    // leaves the rest in place rather than moving it down each time.
+    std::size_t inbox_head = 0;
     std::atomic<bool> inbox_full{false};
     // Parked fibers waiting on other threads. The owner counts them up; they
     // are counted down where they arrive (the inbox, or the global queue).
