@@ -90,7 +90,14 @@ BOOST_DATA_TEST_CASE(the_twin_prints_what_node_prints, boost::unit_test::data::m
   const std::vector<std::string> got = run_twin(*twin);
   BOOST_TEST(got == expected, boost::test_tools::per_element());
   if (have_node()) {
-    const std::vector<std::string> node = lines_of(run_node(dir() + name + ".js"));
+    // Node reads the clock afresh at each setTimeout, so on a loaded
+    // machine a slow start can reorder timers set in separate calls: a
+    // mismatch is run again (twice at most) before it counts.
+    std::vector<std::string> node = lines_of(run_node(dir() + name + ".js"));
+    for (int again = 0; again < 2 && node != expected; ++again) {
+      BOOST_TEST_MESSAGE(name << ": node printed another order; running it again");
+      node = lines_of(run_node(dir() + name + ".js"));
+    }
     BOOST_TEST(node == expected, boost::test_tools::per_element());
   } else {
     BOOST_TEST_MESSAGE(name << ": node is not installed; checked against the .out file only");

@@ -87,10 +87,10 @@ void timeout_clears_interval(Loop& loop, const Print& log) {
 }
 
 void equal_delay_timers(Loop& loop, const Print& log) {
-  loop.set_timeout([log] { log("A 10"); }, 10);
-  loop.set_timeout([log] { log("B 10"); }, 10);
-  loop.set_timeout([log] { log("C 10"); }, 10);
-  loop.set_timeout([log] { log("D 3"); }, 3);
+  loop.set_timeout([log] { log("A 40"); }, 40);
+  loop.set_timeout([log] { log("B 40"); }, 40);
+  loop.set_timeout([log] { log("C 40"); }, 40);
+  loop.set_timeout([log] { log("D 1"); }, 1);
 }
 
 void immediate_scheduled_by_immediate(Loop& loop, const Print& log) {
