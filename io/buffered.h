@@ -20,7 +20,8 @@
 // the buffer is std::errc::value_too_large and loses nothing: the bytes stay
 // buffered for read(). At the end of the stream a last piece without its
 // delimiter is returned as it is; after that, errc::end_of_stream. peek(n)
-// shows the next n bytes without taking them (n up to the capacity).
+// shows the next n bytes without taking them (n up to the capacity), view()
+// what is buffered, and consume(n) takes them.
 // read() serves what is buffered first; a read at least as large as the
 // buffer, with nothing buffered, goes straight to the source.
 //
@@ -65,6 +66,10 @@ class BufferedReader {
   // Bytes read from the source and not yet taken.
   std::size_t buffered() const { return end_ - begin_; }
   std::size_t capacity() const { return capacity_; }
+  // Those bytes, without reading (valid until the next call that reads).
+  // With peek(buffered() + 1), a parser that looks at everything received
+  // so far can ask for more.
+  std::string_view view() const { return {buffer_.get() + begin_, buffered()}; }
 
   // The next `n` bytes without taking them (fewer only at the end of the
   // stream). std::errc::invalid_argument when n is above the capacity.

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <array>
+#include <span>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -424,19 +426,30 @@ void Socket::start_writer() {
         s.writing = false;
         return;
       }
-      auto [data, done] = std::move(s.out.front());
-      s.out.pop_front();
+      // What is queued goes out in one gathered send (up to kBatch writes),
+      // as libuv writes its queue with writev.
+      constexpr std::size_t kBatch = net::StreamSocket::kMaxBuffers;
+      std::array<std::pair<std::string, Callback>, kBatch> taken;
+      std::array<ConstBuffer, kBatch> pieces;
+      std::size_t n = 0;
+      for (; n < kBatch && !s.out.empty(); ++n) {
+        taken[n] = std::move(s.out.front());
+        s.out.pop_front();
+        pieces[n] = ConstBuffer(taken[n].first.data(), taken[n].first.size());
+      }
       g.unlock();
-      auto r = s.stream.write_all(ConstBuffer(data.data(), data.size()));
+      auto r = s.stream.write_all_vectored(std::span<const ConstBuffer>(pieces.data(), n));
       if (!r) {
         self->loop_.post([self, e = r.error()] { self->fail(e); });
         g.lock();
         s.writing = false;
         return;
       }
-      if (done) self->loop_.post([self, done = std::move(done)] {
-        if (!self->s_->destroyed) done();
-      });
+      for (std::size_t i = 0; i < n; ++i) {
+        if (Callback& done = taken[i].second) self->loop_.post([self, done = std::move(done)] {
+          if (!self->s_->destroyed) done();
+        });
+      }
     }
   });
 }

@@ -29,7 +29,11 @@
 // channel while a fiber or thread waits on it (a send, a receive, a select)
 // ends the process with a message naming it and the first waiter
 // (tests/fibers/misuse_test.cc); waits of fibers a finished run() abandoned
-// do not count.
+// do not count. A wait counts only until a counterpart (a send, a receive,
+// close()) completes it: from then on the channel is not touched on the
+// woken fiber's behalf, so the fiber that completed it may destroy the
+// channel at once (a channel may live in either fiber's frame), even if
+// the woken fiber has not run yet, or never does because the run ended.
 #pragma once
 
 #include <cstddef>

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdio>
 #include <map>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -101,11 +102,9 @@ void serve(weft::net::TcpStream client, const std::string& greeting, weft::Grace
     if (!line) return;  // closed, idle for a minute, or stopping
     auto work = stop.begin_work();
     const weft::WaitOptions cut{.cancel = stop.cutting()};
-    for (weft::ConstBuffer part : {weft::ConstBuffer(greeting), weft::ConstBuffer(", "),
-                                   weft::ConstBuffer(*line), weft::ConstBuffer("\n")}) {
-      if (!out.write(part, cut)) return;
-    }
-    const bool next_line_here = in.peek(in.buffered())->find('\n') != std::string_view::npos;
+    const weft::ConstBuffer reply[] = {greeting, ", ", *line, "\n"};
+    if (!out.write(std::span<const weft::ConstBuffer>(reply), cut)) return;
+    const bool next_line_here = in.view().find('\n') != std::string_view::npos;
     if (!next_line_here && !out.flush(cut)) return;
   }
 }

@@ -1,35 +1,38 @@
 #include "examples/http/server.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace weft::http {
 namespace {
 
-constexpr std::size_t kFirstBuffer = 16 << 10;
+using Reader = BufferedReader<net::TcpStream>;
+using Writer = BufferedWriter<net::TcpStream>;
 
-// Appends one whole response to `out`.
-void respond(std::string& out, const Request* r, int status, std::string_view body,
-             bool close, std::string_view extra_fields = {}) {
+// One whole response, its pieces gathered: copied into the writer's buffer
+// while they fit, else sent with it in one sendmsg (a large body is not
+// copied).
+Result<void> respond(Writer& out, const WaitOptions& w, const Request* r, int status,
+                     std::string_view body, bool close, std::string_view extra_fields = {}) {
   char head[160];
   const std::string_view reason = reason_phrase(status);
   const int n = std::snprintf(head, sizeof head,
                               "HTTP/1.1 %d %.*s\r\nContent-Length: %zu\r\n"
-                              "Content-Type: text/plain\r\n",
-                              status, static_cast<int>(reason.size()), reason.data(), body.size());
-  out.append(head, static_cast<std::size_t>(n));
-  if (close)
-    out += "Connection: close\r\n";
-  else if (r != nullptr && r->minor_version == 0)
-    out += "Connection: keep-alive\r\n";
-  out += extra_fields;
-  out += "\r\n";
-  if (r == nullptr || r->method != "HEAD") out += body;
+                              "Content-Type: text/plain\r\n%s",
+                              status, static_cast<int>(reason.size()), reason.data(), body.size(),
+                              close                                        ? "Connection: close\r\n"
+                              : r != nullptr && r->minor_version == 0 ? "Connection: keep-alive\r\n"
+                                                                      : "");
+  const bool head_only = r != nullptr && r->method == "HEAD";
+  const ConstBuffer pieces[] = {ConstBuffer(head, static_cast<std::size_t>(n)), extra_fields,
+                                std::string_view("\r\n"), head_only ? std::string_view() : body};
+  return out.write(std::span<const ConstBuffer>(pieces), w);
 }
 
 // Computes for `d` without yielding: the worker running it does nothing else.
@@ -41,48 +44,40 @@ void compute_for(Clock::duration d) {
   }
 }
 
-// One request, answered into `out`. Returns false when the connection must
-// close after it.
-bool route(const Request& r, std::string_view body, std::string& out, const ServerOptions& o,
-           bool stopping) {
+// One request, answered into `out`. `close`: the connection closes after it.
+Result<void> route(const Request& r, std::string_view body, Writer& out, const WaitOptions& w,
+                   const ServerOptions& o, bool close) {
   const std::string_view path = r.path();
   const bool get = r.method == "GET" || r.method == "HEAD";
-  const bool close = !r.keep_alive || stopping;
   if (path == "/ping") {
-    if (!get) {
-      respond(out, &r, 405, "use GET\n", close, "Allow: GET, HEAD\r\n");
-    } else {
-      respond(out, &r, 200, "pong\n", close);
-    }
-  } else if (path == "/heavy") {
+    if (!get) return respond(out, w, &r, 405, "use GET\n", close, "Allow: GET, HEAD\r\n");
+    return respond(out, w, &r, 200, "pong\n", close);
+  }
+  if (path == "/heavy") {
     const std::string_view ms_text = query_value(r.query(), "ms");
     unsigned long ms = 0;
     const auto [end, ec] = std::from_chars(ms_text.data(), ms_text.data() + ms_text.size(), ms);
-    if (!get) {
-      respond(out, &r, 405, "use GET\n", close, "Allow: GET, HEAD\r\n");
-    } else if (ms_text.empty() || ec != std::errc() || end != ms_text.data() + ms_text.size() ||
-               ms > static_cast<unsigned long>(o.max_heavy.count())) {
-      respond(out, &r, 400,
-              "ms must be a whole number from 0 to " + std::to_string(o.max_heavy.count()) + "\n",
-              close);
-    } else {
-      compute_for(std::chrono::milliseconds(ms));
-      respond(out, &r, 200, "computed " + std::to_string(ms) + " ms\n", close);
+    if (!get) return respond(out, w, &r, 405, "use GET\n", close, "Allow: GET, HEAD\r\n");
+    if (ms_text.empty() || ec != std::errc() || end != ms_text.data() + ms_text.size() ||
+        ms > static_cast<unsigned long>(o.max_heavy.count())) {
+      return respond(out, w, &r, 400,
+                     "ms must be a whole number from 0 to " + std::to_string(o.max_heavy.count()) + "\n",
+                     close);
     }
-  } else if (path == "/echo") {
-    if (r.method != "POST") {
-      respond(out, &r, 405, "use POST\n", close, "Allow: POST\r\n");
-    } else {
-      respond(out, &r, 200, body, close);
-    }
-  } else {
-    respond(out, &r, 404, "not found\n", close);
+    compute_for(std::chrono::milliseconds(ms));
+    return respond(out, w, &r, 200, "computed " + std::to_string(ms) + " ms\n", close);
   }
-  return !close;
+  if (path == "/echo") {
+    if (r.method != "POST") return respond(out, w, &r, 405, "use POST\n", close, "Allow: POST\r\n");
+    return respond(out, w, &r, 200, body, close);
+  }
+  return respond(out, w, &r, 404, "not found\n", close);
 }
 
-// One connection's buffers: bytes received and not yet consumed live in
-// in_[begin_, end_); answers wait in out_ until nothing more is buffered.
+// One connection: requests are parsed from what the reader has buffered
+// (the parser looks at every byte received so far; a body larger than the
+// buffer is read into body_), answers wait in the writer until nothing more
+// is buffered.
 class Connection {
  public:
   Connection(net::TcpStream stream, const ServerOptions& options, ServerCounters* counters,
@@ -91,53 +86,44 @@ class Connection {
         options_(options),
         counters_(counters),
         stop_(stop),
-        in_(kFirstBuffer) {}
+        // Room for the largest header section the parser accepts, and the
+        // byte that tells it the section is too long.
+        in_(stream_, std::max(Reader::kDefaultCapacity, options.limits.max_header_bytes + 1)),
+        out_(stream_) {}
   ~Connection() { linger(); }
 
   void run() {
     Deadline request_deadline = kNoDeadline;  // set while a request is incomplete
     for (;;) {
-      const ParseResult p = parse_request(pending(), options_.limits);
+      const ParseResult p = parse_request(in_.view(), options_.limits);
       if (p.kind == ParseResult::Kind::bad) {
         if (counters_ != nullptr) counters_->bad_requests.fetch_add(1, std::memory_order_relaxed);
-        respond(out_, nullptr, p.status, std::string(p.reason) + "\n", true);
+        (void)respond(out_, writing(), nullptr, p.status, std::string(p.reason) + "\n", true);
         (void)flush();
         return;
       }
+      const bool started = in_.buffered() > 0;
+      if (!started) request_deadline = kNoDeadline;
+      if (started && request_deadline == kNoDeadline) request_deadline = after(options_.request_timeout);
       if (p.kind == ParseResult::Kind::need_more) {
         // Answers to everything buffered go out together, before waiting.
         if (!flush()) return;
-        const bool started = end_ > begin_;
         if (!started && stopping()) return;  // idle, and the service stops
-        if (!started) request_deadline = kNoDeadline;
-        if (started && request_deadline == kNoDeadline) request_deadline = after(options_.request_timeout);
-        const Deadline d = started ? request_deadline : after(options_.idle_timeout);
-        if (!receive(0, d, started)) return;
+        if (!receive(started ? request_deadline : after(options_.idle_timeout), started)) return;
         continue;
       }
-      const Request& head = p.request;
-      const std::size_t need = head.header_bytes + head.content_length;
-      if (end_ - begin_ < need) {
-        // The body is still on its way. Earlier answers go out first; an
-        // HTTP/1.1 client that expects it is told to send (once).
-        if (head.expect_continue && head.minor_version >= 1 && !continued_) {
-          out_ += "HTTP/1.1 100 Continue\r\n\r\n";
-          continued_ = true;
-        }
-        if (!flush()) return;
-        if (request_deadline == kNoDeadline) request_deadline = after(options_.request_timeout);
-        if (!receive(need, request_deadline, true)) return;
-        continue;  // parse again: the buffer may have moved
-      }
+      std::string_view body;
+      Request head = p.request;
+      if (!take_body(head, request_deadline, &body)) return;
       request_deadline = kNoDeadline;
-      continued_ = false;
       if (counters_ != nullptr) counters_->requests.fetch_add(1, std::memory_order_relaxed);
-      const std::string_view body(in_.data() + begin_ + head.header_bytes, head.content_length);
-      const bool keep = route(head, body, out_, options_, stopping());
+      const bool close = !head.keep_alive || stopping();
+      const bool ok = route(head, body, out_, writing(), options_, close).has_value();
       ++unanswered_;
-      begin_ += need;
-      if (begin_ == end_) begin_ = end_ = 0;
-      if (!keep) {
+      in_.consume(body_.empty() ? head.header_bytes + head.content_length : 0);
+      body_.clear();
+      if (!ok) return;
+      if (close) {
         (void)flush();
         return;
       }
@@ -145,7 +131,6 @@ class Connection {
   }
 
  private:
-  std::string_view pending() const { return {in_.data() + begin_, end_ - begin_}; }
   bool stopping() const { return stop_ != nullptr && stop_->stop_begun(); }
   // What a wait gives up on: an idle one at the stop, one under way only
   // when the grace period is over.
@@ -153,46 +138,69 @@ class Connection {
     if (stop_ == nullptr) return nullptr;
     return started ? stop_->cutting() : stop_->stopping();
   }
+  WaitOptions writing() const {
+    return {.deadline = after(options_.request_timeout), .cancel = cancel_for(true)};
+  }
+
+  // The body of `head` (whose header section is buffered), in `*body`. One
+  // that fits the reader is left there (the caller consumes it with the
+  // header section); a larger one is read into body_, and `head` parsed
+  // again from a copy of its header section, which the reads move.
+  bool take_body(Request& head, Deadline deadline, std::string_view* body) {
+    const std::size_t need = head.header_bytes + head.content_length;
+    const bool complete = in_.buffered() >= need;
+    if (!complete) {
+      // The body is still on its way. Earlier answers go out first; an
+      // HTTP/1.1 client that expects it is told to send.
+      if (head.expect_continue && head.minor_version >= 1) {
+        if (!out_.write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"), writing())) return false;
+      }
+      if (!flush()) return false;
+    }
+    const WaitOptions reading{.deadline = deadline, .cancel = cancel_for(true)};
+    if (need <= in_.capacity()) {
+      auto got = in_.peek(need, reading);
+      if (!got || got->size() < need) return failed_read(got ? std::error_code() : std::error_code(got.error()), true);
+      // Reads may have moved the buffered bytes: `head` views them afresh.
+      if (!complete) head = parse_request(*got, options_.limits).request;
+      *body = got->substr(head.header_bytes);
+      return true;
+    }
+    head_copy_.assign(in_.view().substr(0, head.header_bytes));
+    in_.consume(head.header_bytes);
+    body_.resize(head.content_length);
+    if (auto r = in_.read_exact(MutableBuffer(body_.data(), body_.size()), reading); !r) {
+      return failed_read(r.error() == errc::end_of_stream ? std::error_code() : std::error_code(r.error()), true);
+    }
+    head = parse_request(head_copy_, options_.limits).request;
+    *body = body_;
+    return true;
+  }
 
   bool flush() {
-    if (out_.empty()) return true;
-    const bool ok = static_cast<bool>(
-        stream_.write_all(out_, {.deadline = after(options_.request_timeout), .cancel = cancel_for(true)}));
-    out_.clear();
+    const bool ok = out_.flush(writing()).has_value();
     if (ok && counters_ != nullptr) counters_->answered.fetch_add(unanswered_, std::memory_order_relaxed);
     unanswered_ = 0;
     return ok;
   }
 
-  // Reads at least once, with room for `need` unconsumed bytes (0: any
-  // room). False when the peer closed, the read failed, or the deadline
-  // passed (then 408 if a request had begun).
-  bool receive(std::size_t need, Deadline deadline, bool started) {
-    if (begin_ > 0 && (end_ == in_.size() || begin_ + need > in_.size())) {
-      std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
+  // Reads more (at least one byte). False when the peer closed, the read
+  // failed, or the deadline passed.
+  bool receive(Deadline deadline, bool started) {
+    const std::size_t had = in_.buffered();
+    auto got = in_.peek(had + 1, {.deadline = deadline, .cancel = cancel_for(started)});
+    if (!got) return failed_read(got.error(), started);
+    return got->size() > had;  // equal: the peer closed
+  }
+
+  // A read that ended the connection (an empty `e`: the peer closed): 408
+  // if a request had begun and the time for it ran out.
+  bool failed_read(std::error_code e, bool started) {
+    if (e == std::errc::timed_out && started) {
+      (void)respond(out_, writing(), nullptr, 408, "request not received in time\n", true);
+      (void)flush();
     }
-    // Room for the next read, growing with what arrives (a body is not
-    // allocated before its bytes come).
-    const std::size_t room = need > end_ ? std::min(need - end_, kFirstBuffer) : kFirstBuffer / 4;
-    const std::size_t target = end_ + room;
-    if (target > in_.size()) {
-      const std::size_t doubled = std::max(target, in_.size() * 2);
-      in_.resize(need > 0 ? std::min(doubled, std::max(need, target)) : doubled);
-    }
-    auto n = stream_.read(MutableBuffer(in_.data() + end_, in_.size() - end_),
-                          {.deadline = deadline, .cancel = cancel_for(started)});
-    if (!n) {
-      if (n.error() == std::errc::timed_out && started) {
-        respond(out_, nullptr, 408, "request not received in time\n", true);
-        (void)flush();
-      }
-      return false;
-    }
-    if (*n == 0) return false;  // the peer closed
-    end_ += *n;
-    return true;
+    return false;
   }
 
   // Closing with unread input makes the kernel send a reset, which can
@@ -214,11 +222,10 @@ class Connection {
   const ServerOptions options_;  // a copy: the connection may outlive serve()'s caller
   ServerCounters* counters_;
   GracefulStop* stop_;
-  std::vector<char> in_;
-  std::size_t begin_ = 0;
-  std::size_t end_ = 0;
-  std::string out_;
-  bool continued_ = false;  // 100 Continue sent for the request being read
+  Reader in_;
+  Writer out_;
+  std::string body_;       // a body larger than the reader's buffer
+  std::string head_copy_;  // its header section
   std::uint64_t unanswered_ = 0;  // routed requests whose answers wait in out_
 };
 

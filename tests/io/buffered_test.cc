@@ -116,7 +116,10 @@ BOOST_AUTO_TEST_CASE(peek_consume_exact_and_large_reads) {
     weft::BufferedReader in(r, 16);
     BOOST_TEST(in.peek(4).value() == "abcd");
     BOOST_TEST(in.peek(4).value() == "abcd");  // not taken
+    BOOST_TEST(in.view().substr(0, 4) == "abcd");  // what is buffered, no read
+    BOOST_TEST(in.view().size() == in.buffered());
     in.consume(2);
+    BOOST_TEST(in.view().substr(0, 2) == "cd");
     char exact[20];
     in.read_exact(exact).value();  // across two fills of 16
     BOOST_TEST(std::string(exact, 20) == data.substr(2, 20));
