@@ -14,7 +14,12 @@
 // closes, idle connections close, requests under way are answered within
 // --grace milliseconds and cut off after; then one line on stderr says
 // what was begun and answered, and the exit status is 0.
-#include <mimalloc-new-delete.h>  // mimalloc is this program's allocator
+// mimalloc is this program's allocator, except in sanitizer builds: they
+// must see every allocation's life (memory a fiber frees and another
+// reuses), which an uninstrumented mimalloc hides (as in alloc/heap.h).
+#ifndef WEFT_SANITIZE_BUILD
+#include <mimalloc-new-delete.h>
+#endif
 
 #include <csignal>
 #include <cstdio>
