@@ -17,9 +17,12 @@ WEFT_JOBS=${WEFT_JOBS:-$(nproc)}
 # clang-14 builds the second column of scripts/test's build matrix.
 # libcurl4-openssl-dev: a real library that owns its sockets, driven from a
 # fiber through weft::os::wait_readable (tests/http/curl_multi_test.cc).
+# redis-server is the reference the key-value example is compared with,
+# reply for reply (tests/kv/differential.py); redis-tools brings the real
+# clients that drive it (redis-cli, redis-benchmark: tests/kv).
 WEFT_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev
                libboost-test-dev libboost-context-dev valgrind curl gdb systemtap-sdt-dev
-               python3 clang-14 libcurl4-openssl-dev)
+               python3 clang-14 libcurl4-openssl-dev redis-server redis-tools)
 
 weft_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -1,0 +1,91 @@
+// The key-value example service: a redis-protocol (RESP2) server, a fiber
+// per connection, the commands of store.h.
+//
+// Connections. Each has a BufferedReader and a BufferedWriter. Every
+// complete command already buffered is parsed (resp.h) and run, its reply
+// appended to the writer; the writer is flushed only when no complete
+// command is left, so a pipeline of N commands that arrived together is
+// answered in one write (redis-benchmark -P 16 gets its 16 replies in one
+// send). A command larger than the reader's buffer is gathered in a string
+// of the connection's own, up to Limits::max_bulk per argument. A protocol
+// error gets its error reply and the connection closes; QUIT gets +OK and
+// closes; other connections never notice either. Beyond
+// ServerOptions::max_clients connections, a new one is told "ERR max number
+// of clients reached" and closed. No idle timeout (redis-server's default).
+//
+// The store. One Store for all the connections of a serve(), behind one
+// weft::Mutex, held for the run of one command and never across I/O (the
+// reply is built in memory, then written). Simple, and a point of
+// contention with many workers: a store sharded by key, one lock per shard
+// (or one shard per worker), is for a later increment, chosen by
+// measurement. Commands that block (BLPOP) will park the connection's
+// fiber on the key with the lock released; the loop runs one command at a
+// time so that it can.
+//
+// Expiry. Besides the lazy expiry of every lookup, a fiber of serve()
+// sweeps a sample of the keys with an expiry every
+// ServerOptions::sweep_interval (store.h).
+//
+// Stopping. serve() with a GracefulStop (sync/graceful_stop.h): once the
+// stop begins, accepting ends and a connection with nothing buffered
+// closes; one with a command under way finishes it, answers, and closes.
+// Each connection is one piece of work until it has closed. After the
+// grace period, reads and writes still under way end.
+//
+// Thread rules: serve() and serve_connection() run on fibers; with several
+// workers, connections are spread over them like any fiber, and the store's
+// mutex serializes their commands.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include <weft/weft.h>
+
+#include "examples/kv/resp.h"
+#include "examples/kv/store.h"
+
+namespace weft::kv {
+
+struct ServerOptions {
+  Limits limits;
+  std::size_t max_clients = 10'000;
+  std::chrono::milliseconds write_timeout{30'000};  // a client that does not read is dropped
+  std::chrono::milliseconds sweep_interval{100};
+};
+
+// What a server did, for its owner (relaxed counters, any thread).
+struct ServerCounters {
+  std::atomic<std::uint64_t> connections{0};  // accepted and served
+  std::atomic<std::uint64_t> rejected{0};     // over max_clients
+  std::atomic<std::uint64_t> commands{0};     // run (answered or not)
+  std::atomic<std::uint64_t> writes{0};       // flushes that sent replies
+  std::atomic<std::uint64_t> protocol_errors{0};
+};
+
+// The store of one serve(), shared by its connections (and its sweeper).
+struct Database {
+  Mutex mutex;
+  Store store;  // guarded by mutex
+  std::atomic<std::uint64_t> clients{0};
+  std::uint16_t port = 0;  // for INFO
+
+  // Runs one command under the mutex.
+  After execute(std::span<const std::string_view> args, Reply& out);
+};
+
+// Serves one accepted connection on `db` until it closes or fails (or
+// `stop`, if given, says so; see "Stopping").
+void serve_connection(net::TcpStream stream, const std::shared_ptr<Database>& db, const ServerOptions& options,
+                      ServerCounters* counters = nullptr, GracefulStop* stop = nullptr);
+
+// Accepts on `listener` until it is closed or the stop begins, a detached
+// fiber per connection, all on one new Database. Returns the accept error
+// that ended it (operation_canceled for a stop).
+std::error_code serve(net::TcpListener& listener, const ServerOptions& options,
+                      ServerCounters* counters = nullptr, GracefulStop* stop = nullptr);
+
+}  // namespace weft::kv

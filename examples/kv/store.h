@@ -1,0 +1,71 @@
+// The key-value store: database 0 of a redis-like server, and the commands
+// that read and change it. execute() takes one command's arguments and
+// appends its RESP2 reply; the replies, errors included, are those
+// redis-server 7.0 gives, byte for byte (checked by tests/kv/differential.py).
+//
+// Commands (names case-insensitive)
+//   server   PING ECHO SELECT(0 only) DBSIZE FLUSHDB FLUSHALL INFO CONFIG GET
+//            COMMAND [COUNT|DOCS|INFO|LIST] QUIT
+//   strings  GET SET[EX|PX|EXAT|PXAT|KEEPTTL|NX|XX|GET] GETDEL MGET MSET INCR DECR
+//            INCRBY DECRBY APPEND STRLEN
+//   keys     DEL EXISTS EXPIRE PEXPIRE [NX|XX|GT|LT] TTL PTTL PERSIST TYPE KEYS
+//            SCAN [MATCH|COUNT|TYPE]
+//   lists    LPUSH RPUSH LPOP RPOP [count] LLEN LRANGE LINDEX
+//   hashes   HSET HGET HDEL HGETALL HLEN HINCRBY
+//   sets     SADD SREM SMEMBERS SISMEMBER SCARD SPOP [count]
+//   zsets    ZADD [NX|XX|GT|LT|CH|INCR] ZREM ZSCORE ZRANGE [REV] [WITHSCORES]
+//            (index ranges) ZCARD ZPOPMIN [count]
+// Before a command runs: an unknown name is "ERR unknown command '<name>',
+// with args beginning with: '<arg>' ..."; a wrong argument count is "ERR
+// wrong number of arguments for '<name>' command" (the name in lower case).
+//
+// Expiry in milliseconds (keyspace.h): lazy on every lookup, plus
+// sweep_expired(), which the server calls periodically.
+//
+// Thread rules: not thread-safe; one caller at a time (the server holds one
+// weft::Mutex around each call, server.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "examples/kv/keyspace.h"
+#include "examples/kv/resp.h"
+
+namespace weft::kv {
+
+// What commands report of the server they run in (INFO).
+struct ServerInfo {
+  std::uint16_t tcp_port = 0;
+  std::uint64_t connected_clients = 0;
+};
+
+// After a command's reply: carry on, or close the connection (QUIT).
+enum class After : std::uint8_t { carry_on, close };
+
+class Store {
+ public:
+  // Runs one command (args[0] is its name; at least one argument) and
+  // appends its reply to `out`.
+  After execute(std::span<const std::string_view> args, Reply& out, const ServerInfo& info = {});
+
+  // Active expiry, one round: random samples of keys with an expiry,
+  // repeated while more than a quarter of a sample had expired (at most
+  // `rounds` samples). Returns how many keys it deleted.
+  std::size_t sweep_expired(int rounds = 16);
+
+  std::size_t size() const { return keys_.size(); }
+
+  // The store's clock, in ms since the epoch: the system clock, or for
+  // tests a fixed time (0 goes back to the system clock).
+  std::int64_t now() const;
+  void set_time(std::int64_t ms) { fixed_time_ = ms; }
+
+ private:
+  Keyspace keys_;
+  std::int64_t fixed_time_ = 0;
+};
+
+}  // namespace weft::kv

@@ -1,0 +1,2 @@
+#define BOOST_TEST_MODULE weft_kv
+#include "support/main.h"
