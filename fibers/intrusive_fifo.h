@@ -84,6 +84,12 @@ class IntrusiveQueue {
     tail_ = last;
   }
   void push_back(Node* n) { append(n, n); }
+  // Puts the chain first..last (linked through `Next`) before the front.
+  void prepend(Node* first, Node* last) {
+    last->*Next = head_;
+    if (head_ == nullptr) tail_ = last;
+    head_ = first;
+  }
   Node* pop_front() {
     Node* n = head_;
     if (n == nullptr) return nullptr;

@@ -81,7 +81,7 @@ bool Monitor::sample(steady_clock::time_point now) {
       // abandoned with the other live fibers.
       Fiber* f = seen_.size() > 1 && !scheduler_.stopping() ? w->take_next_slot() : nullptr;
       if (f != nullptr) {
-        scheduler_.push_global(f);
+        scheduler_.push_global_front(f);
         ++n;
       }
       rescued_.fetch_add(n, std::memory_order_relaxed);

@@ -71,10 +71,19 @@ void Scheduler::push_global(Fiber* first, Fiber* last, std::uint32_t n) {
   notify_work();
 }
 
+void Scheduler::push_global_front(Fiber* first, Fiber* last, std::uint32_t n) {
+  {
+    std::lock_guard<SpinLock> lock(global_mutex_);
+    global_.prepend(first, last);
+    global_size_.fetch_add(n, std::memory_order_release);
+  }
+  notify_work();
+}
+
 bool Scheduler::ready_global(Fiber* f) {
   if (stopping()) return false;
   f->become(FiberState::runnable);
-  push_global(f);
+  push_global_front(f);
   return true;
 }
 

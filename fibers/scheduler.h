@@ -98,11 +98,18 @@ class Scheduler {
   // ready_global: a runnable fiber is not readied twice.
   void push_global(Fiber* first, Fiber* last, std::uint32_t n);
   void push_global(Fiber* f) { push_global(f, f, 1); }
+  // The same at the front: fibers rescued from a worker that cannot run
+  // them now (it is stuck on a fiber, or its thread is not running), which
+  // would have run soon there. At the tail they would wait behind every
+  // fiber queued (with thousands yielding, tens of milliseconds).
+  void push_global_front(Fiber* first, Fiber* last, std::uint32_t n);
+  void push_global_front(Fiber* f) { push_global_front(f, f, 1); }
   // Takes up to `max` fibers as a list (null when empty); *n says how many.
   Fiber* take_global(std::uint32_t max, std::uint32_t* n);
-  // Any thread. Readies a parked fiber onto the global queue, waking a
-  // worker for it: for a thread that is not the fiber's worker and must not
-  // wait for it (the monitor rescuing completions from a busy worker).
+  // Any thread. Readies a parked fiber onto the global queue (its front),
+  // waking a worker for it: for a thread that is not the fiber's worker and
+  // must not wait for it (the monitor rescuing completions from a busy
+  // worker).
   // Returns false, and does nothing, once the runtime is stopping (the
   // fiber stays parked and is abandoned).
   bool ready_global(Fiber* f);

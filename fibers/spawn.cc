@@ -197,6 +197,9 @@ Stats& operator+=(Stats& a, const Stats& b) {
   a.stolen_in += b.stolen_in;
   a.stolen_out += b.stolen_out;
   a.timers_fired += b.timers_fired;
+  a.overflows += b.overflows;
+  a.kept_local += b.kept_local;
+  a.yields_to_global += b.yields_to_global;
   a.fibers_live += b.fibers_live;
   a.stack_slots = std::max(a.stack_slots, b.stack_slots);  // runtime-wide: count once
   a.stack_trims += b.stack_trims;
@@ -233,6 +236,9 @@ std::string format_stats(const Stats& s) {
   line("stolen_in", s.stolen_in);
   line("stolen_out", s.stolen_out);
   line("timers_fired", s.timers_fired);
+  line("overflows", s.overflows);
+  line("kept_local", s.kept_local);
+  line("yields_to_global", s.yields_to_global);
   line("fibers_live", s.fibers_live);
   line("stack_slots", s.stack_slots);
   line("stack_trims", s.stack_trims);

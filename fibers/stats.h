@@ -28,6 +28,9 @@ struct Stats {
   std::uint64_t stolen_in = 0;     // fibers this worker took from others
   std::uint64_t stolen_out = 0;    // fibers others took from this worker
   std::uint64_t timers_fired = 0;
+  std::uint64_t overflows = 0;     // a fiber readied here found the local queue full (worker.cc)
+  std::uint64_t kept_local = 0;    // of which one due to run soon, kept here by moving half out
+  std::uint64_t yields_to_global = 0;  // yields queued at the global queue's back (fibers wait there)
   std::uint64_t fibers_live = 0;  // fibers spawned and not yet finished
   // stacks
   std::uint64_t stack_slots = 0;   // stacks carved from the runtime's arenas (ever; runtime-wide)

@@ -268,8 +268,37 @@ inline void Worker::enqueue(Fiber* fiber) {
   if (multi_) scheduler_.notify_work();
 }
 
+// A fiber that was to run soon (the next slot's, at the end of its round or
+// displaced from it; one a timer readied): queued here even when the local
+// queue is full, its older half going to the global queue instead. Sent
+// there itself, it would wait behind everything in the global queue: with
+// thousands of fibers yielding, tens of milliseconds.
+inline void Worker::enqueue_here(Fiber* fiber) {
+  if (!runnable_.push(fiber)) [[unlikely]] {
+    make_room(fiber);
+    return;
+  }
+  if (multi_) scheduler_.notify_work();
+}
+
+void Worker::make_room(Fiber* fiber) {
+  ++stats_.kept_local;
+  Fiber* first = nullptr;
+  Fiber* last = nullptr;
+  if (const std::uint32_t n = runnable_.take_half(&first, &last); n != 0) {
+    ++stats_.overflows;
+    scheduler_.push_global(first, last, n);
+  }
+  if (!runnable_.push(fiber)) {
+    overflow(fiber);  // not expected: half a full queue just left
+    return;
+  }
+  if (multi_) scheduler_.notify_work();
+}
+
 // The local queue is full: half of it, and `fiber`, go to the global queue.
 void Worker::overflow(Fiber* fiber) {
+  ++stats_.overflows;
   Fiber* first = nullptr;
   Fiber* last = nullptr;
   std::uint32_t n = runnable_.take_half(&first, &last);
@@ -298,7 +327,7 @@ void Worker::round() {
   ++stats_.rounds;
   // The next slot lasts one round: a pair of fibers handing off to each
   // other must not keep the rest of the queue waiting.
-  if (Fiber* f = take_next()) enqueue(f);
+  if (Fiber* f = take_next()) enqueue_here(f);
   if (remote_.inbox_full.load(std::memory_order_acquire)) take_inbox_share();
   bool runnable = !runnable_.empty();
   if (!runnable && remote_.inbox_full.load(std::memory_order_acquire)) {
@@ -532,7 +561,7 @@ void Worker::fire_timers() {
     } else {
       enqueue(first);
     }
-    while (Fiber* f = fired_.pop_front()) enqueue(f);
+    while (Fiber* f = fired_.pop_front()) enqueue_here(f);
   }
 }
 
@@ -600,7 +629,7 @@ std::size_t Worker::rescue_arrivals() {
     remote_.inbox_full.store(!remote_.inbox.empty(), std::memory_order_release);
   }
   if (n == 0) return 0;
-  scheduler_.push_global(first, last, n);
+  scheduler_.push_global_front(first, last, n);
   // Counted down where they arrive (see remote_.remote_expected): in the queue now.
   if (announced != 0) remote_.remote_expected.fetch_sub(announced, std::memory_order_release);
   return n;
@@ -861,7 +890,20 @@ inline void Worker::after_switch(Fiber* previous) {
 
 void Worker::after_switch_rest(Fiber* previous, After what) {
   if (what == After::requeue) {
-    enqueue(previous);
+    // A yield: last in line, behind every runnable fiber. While fibers wait
+    // in the global queue, that is its back (as Go's Gosched): the local
+    // queue then drains into the rounds and is refilled from the global
+    // queue's front, one FIFO over all of them. Requeued here instead, the
+    // yielders kept the local queue full: what waited in the global queue
+    // got only every 61st pick, and each overflow sent the older half of
+    // the local queue, the fibers about to run, to the back of the global
+    // one (a timer's fiber could bounce between the two for tens of ms).
+    if (!scheduler_.global_empty() || !runnable_.push(previous)) [[unlikely]] {
+      ++stats_.yields_to_global;
+      scheduler_.push_global(previous);
+      return;
+    }
+    if (multi_) scheduler_.notify_work();
     return;
   }
   stacks_.release(previous->stack, previous->lowest_sp);  // After::finish
@@ -921,7 +963,7 @@ void Worker::put_next(Fiber* fiber) {
   if (displaced == nullptr) {
     remote_.next.store(fiber, std::memory_order_release);
   } else if ((displaced = remote_.next.exchange(fiber, std::memory_order_acq_rel)) != nullptr) {
-    enqueue(displaced);
+    enqueue_here(displaced);
     return;  // enqueue told the idle workers
   }
   // An idle worker takes the slot if this one keeps running (steal_next).

@@ -320,6 +320,8 @@ class Worker {
   void put_next(Fiber* fiber);
   bool wait_for_remote();
   void enqueue(Fiber* fiber);
+  void enqueue_here(Fiber* fiber);
+  [[gnu::noinline]] void make_room(Fiber* fiber);
   void overflow(Fiber* fiber);
   Fiber* pick_next();
   Fiber* pick_next_any();

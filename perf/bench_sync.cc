@@ -673,6 +673,8 @@ int main(int argc, char** argv) {
   rt.run([&] { body(a); });
   if (std::getenv("WEFT_BENCH_WORKER_STATS") != nullptr) {
     // Per worker, on stderr (WEFT_STATS=1 prints only the sums).
+    std::fprintf(stderr, "rescued=%llu (fibers the monitor moved off a stuck worker)\n",
+                 static_cast<unsigned long long>(rt.last_rescued()));
     const std::vector<weft::Stats> per = rt.worker_stats();
     for (std::size_t i = 0; i < per.size(); ++i) {
       const weft::Stats& s = per[i];
