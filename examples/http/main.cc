@@ -13,7 +13,9 @@
 // It stops gracefully (sync/graceful_stop.h): accepting ends and the port
 // closes, idle connections close, requests under way are answered within
 // --grace milliseconds and cut off after; then one line on stderr says
-// what was begun and answered, and the exit status is 0.
+// what was begun and answered, and the exit status is 0. The options it
+// shares with weft-kv, the runtime, the listener and the stop are
+// examples/service/service.h's; this file keeps its usage and its last line.
 // mimalloc is this program's allocator, except in sanitizer builds: they
 // must see every allocation's life (memory a fiber frees and another
 // reuses), which an uninstrumented mimalloc hides (as in alloc/heap.h).
@@ -21,29 +23,15 @@
 #include <mimalloc-new-delete.h>
 #endif
 
-#include <csignal>
+#include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
-#include <string>
 
 #include <weft/weft.h>
 
 #include "examples/http/server.h"
-#include "perf/common/usage.h"
+#include "examples/service/service.h"
 
 namespace {
-
-struct Options {
-  std::string host = "127.0.0.1";
-  int port = 8080;
-  double seconds = 0;  // 0: until killed
-  std::string mode;     // empty: WEFT_MODE
-  std::string backend;  // empty: WEFT_BACKEND
-  long workers = 0;
-  long grace_ms = 10'000;
-};
 
 constexpr const char* kUsage =
     "usage: weft-http [--host H] [--port P] [--seconds S] [--mode multi|single]\n"
@@ -60,109 +48,24 @@ constexpr const char* kUsage =
     "routes: GET /ping, GET /heavy?ms=N (computes N ms without yielding), POST /echo;\n"
     "prints 'listening on HOST:PORT (...)' once it accepts\n";
 
-[[noreturn]] void usage(const std::string& why) { weft::perf::bad_usage("weft-http", why, kUsage); }
+constexpr weft::service::Program kProgram{"weft-http", kUsage, "http-stop"};
 
-Options parse(int argc, char** argv) {
-  weft::perf::exit_if_help(argc, argv, kUsage);
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) usage("missing value after " + a);
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    if (a == "--host") {
-      o.host = v;
-    } else if (a == "--port") {
-      o.port = static_cast<int>(std::strtol(v.c_str(), &end, 10));
-      if (*end != '\0' || o.port < 0 || o.port > 65535) usage("--port wants 0 to 65535");
-    } else if (a == "--seconds") {
-      o.seconds = std::strtod(v.c_str(), &end);
-      if (*end != '\0' || o.seconds < 0) usage("--seconds wants a number");
-    } else if (a == "--mode") {
-      if (v != "multi" && v != "single") usage("--mode must be multi or single");
-      o.mode = v;
-    } else if (a == "--backend") {
-      if (v != "uring" && v != "epoll") usage("--backend must be uring or epoll");
-      o.backend = v;
-    } else if (a == "--workers") {
-      o.workers = std::strtol(v.c_str(), &end, 10);
-      if (*end != '\0' || o.workers < 1) usage("--workers wants a number from 1");
-    } else if (a == "--grace") {
-      o.grace_ms = std::strtol(v.c_str(), &end, 10);
-      if (*end != '\0' || o.grace_ms < 0) usage("--grace wants milliseconds from 0");
-    } else {
-      usage("unknown option " + a);
-    }
-  }
-  return o;
+// The last line: what was served, and what the graceful stop did.
+void say_stopped(const weft::GracefulStop::Report& report,
+                 const weft::http::ServerCounters& counters) {
+  std::fprintf(stderr,
+               "weft-http: stopped in %lld ms: %" PRIu64 " requests begun, %" PRIu64
+               " answered; %" PRIu64 " connections closed in the grace period, %" PRIu64
+               " cut off\n",
+               static_cast<long long>(report.took.count()), counters.requests.load(),
+               counters.answered.load(), report.finished, report.cut_off);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
-  weft::RuntimeOptions ro;
-  if (!o.mode.empty()) ro.mode = o.mode == "single" ? weft::Mode::single : weft::Mode::multi;
-  if (!o.backend.empty()) ro.backend = o.backend == "epoll" ? weft::BackendKind::epoll : weft::BackendKind::uring;
-  ro.workers = static_cast<std::size_t>(o.workers);
-  std::unique_ptr<weft::Runtime> runtime;
-  try {
-    runtime = std::make_unique<weft::Runtime>(ro);
-  } catch (const std::exception& e) {  // e.g. --mode single --workers 2, or no io_uring with --backend uring
-    std::fprintf(stderr, "weft-http: %s\n", e.what());
-    return 2;
-  }
-  weft::Runtime& rt = *runtime;
-  return rt.run([&] {
-    auto listener = weft::net::TcpListener::bind({o.host.c_str(), static_cast<std::uint16_t>(o.port)});
-    if (!listener) {
-      std::fprintf(stderr, "weft-http: cannot listen on %s:%d: %s\n", o.host.c_str(), o.port,
-                   listener.error().message().c_str());
-      return 1;
-    }
-    // Watched before the first line goes out: whoever reads it may send one.
-    auto signals = weft::os::Signals::watch({SIGTERM, SIGINT});
-    if (!signals) {
-      std::fprintf(stderr, "weft-http: cannot watch SIGTERM: %s\n", signals.error().message().c_str());
-      return 1;
-    }
-    const auto port = listener->local_address().value().port();
-    std::printf("listening on %s:%u (%s, %s, %zu worker%s)\n", o.host.c_str(), port, rt.mode_name(),
-                rt.backend_name(), rt.workers(), rt.workers() == 1 ? "" : "s");
-    std::fflush(stdout);
-    weft::http::ServerOptions options;
-    weft::http::ServerCounters counters;
-    weft::GracefulStop stop;
-    weft::CancelToken serving_failed;
-    // Waits for a signal (or --seconds, or a failed accept loop), then stops.
-    auto stopper = weft::spawn([&] {
-      weft::WaitOptions until{.cancel = &serving_failed};
-      if (o.seconds > 0) {
-        until.deadline = weft::after(std::chrono::duration_cast<weft::Clock::duration>(
-            std::chrono::duration<double>(o.seconds)));
-      }
-      if (auto sig = signals->wait(until)) {
-        char name[24];
-        std::fprintf(stderr, "weft-http: %s: stopping (grace %ld ms)\n", weft::os::Signals::name(*sig, name),
-                     o.grace_ms);
-      }
-      return stop.stop(std::chrono::milliseconds(o.grace_ms));
-    }, {.name = "http-stop"});
-    const std::error_code e = weft::http::serve(*listener, options, &counters, &stop);
-    (void)listener->close();  // new connections are refused from now on
-    if (e != std::errc::operation_canceled) {
-      std::fprintf(stderr, "weft-http: accept failed: %s\n", e.message().c_str());
-      serving_failed.cancel();
-    }
-    const weft::GracefulStop::Report report = stopper.join();
-    std::fprintf(stderr,
-                 "weft-http: stopped in %lld ms: %llu requests begun, %llu answered; %llu connections "
-                 "closed in the grace period, %llu cut off\n",
-                 static_cast<long long>(report.took.count()),
-                 static_cast<unsigned long long>(counters.requests.load()),
-                 static_cast<unsigned long long>(counters.answered.load()),
-                 static_cast<unsigned long long>(report.finished),
-                 static_cast<unsigned long long>(report.cut_off));
-    return e == std::errc::operation_canceled ? 0 : 1;
-  });
+  const weft::service::Options o = weft::service::parse(kProgram, argc, argv, {.port = 8080});
+  weft::http::ServerOptions options;
+  weft::http::ServerCounters counters;
+  return weft::service::run(kProgram, o, weft::http::serve, options, counters, say_stopped);
 }
