@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -120,8 +121,8 @@ class Connection {
       const bool close = !head.keep_alive || stopping();
       const bool ok = route(head, body, out_, writing(), options_, close).has_value();
       ++unanswered_;
-      in_.consume(body_.empty() ? head.header_bytes + head.content_length : 0);
-      body_.clear();
+      in_.consume(body_taken_ ? 0 : head.header_bytes + head.content_length);
+      body_taken_ = false;
       if (!ok) return;
       if (close) {
         (void)flush();
@@ -144,11 +145,12 @@ class Connection {
 
   // The body of `head` (whose header section is buffered), in `*body`. One
   // that fits the reader is left there (the caller consumes it with the
-  // header section); a larger one is read into body_, and `head` parsed
-  // again from a copy of its header section, which the reads move.
+  // header section); a larger one is read into body_ (body_taken_), and
+  // `head` views a copy of its header section, which the reads move.
   bool take_body(Request& head, Deadline deadline, std::string_view* body) {
     const std::size_t need = head.header_bytes + head.content_length;
     const bool complete = in_.buffered() >= need;
+    const char* const was_at = in_.view().data();
     if (!complete) {
       // The body is still on its way. Earlier answers go out first; an
       // HTTP/1.1 client that expects it is told to send.
@@ -161,20 +163,33 @@ class Connection {
     if (need <= in_.capacity()) {
       auto got = in_.peek(need, reading);
       if (!got || got->size() < need) return failed_read(got ? std::error_code() : std::error_code(got.error()), true);
-      // Reads may have moved the buffered bytes: `head` views them afresh.
-      if (!complete) head = parse_request(*got, options_.limits).request;
+      // Reads may have moved the buffered bytes to the buffer's front.
+      moved(head, was_at, got->data());
       *body = got->substr(head.header_bytes);
       return true;
     }
     head_copy_.assign(in_.view().substr(0, head.header_bytes));
+    moved(head, was_at, head_copy_.data());
     in_.consume(head.header_bytes);
-    body_.resize(head.content_length);
-    if (auto r = in_.read_exact(MutableBuffer(body_.data(), body_.size()), reading); !r) {
+    if (head.content_length > body_capacity_) {
+      body_.reset(new char[head.content_length]);  // not zeroed: read over at once
+      body_capacity_ = head.content_length;
+    }
+    const MutableBuffer into(body_.get(), head.content_length);
+    if (auto r = in_.read_exact(into, reading); !r) {
       return failed_read(r.error() == errc::end_of_stream ? std::error_code() : std::error_code(r.error()), true);
     }
-    head = parse_request(head_copy_, options_.limits).request;
-    *body = body_;
+    body_taken_ = true;
+    *body = std::string_view(body_.get(), head.content_length);
     return true;
+  }
+
+  // `head`'s views, of bytes that were at `from`, to the same bytes at `to`.
+  static void moved(Request& head, const char* from, const char* to) {
+    if (from == to) return;
+    auto again = [from, to](std::string_view v) { return std::string_view(to + (v.data() - from), v.size()); };
+    head.method = again(head.method);
+    head.target = again(head.target);
   }
 
   bool flush() {
@@ -224,8 +239,10 @@ class Connection {
   GracefulStop* stop_;
   Reader in_;
   Writer out_;
-  std::string body_;       // a body larger than the reader's buffer
-  std::string head_copy_;  // its header section
+  std::unique_ptr<char[]> body_;  // a body larger than the reader's buffer
+  std::size_t body_capacity_ = 0;
+  bool body_taken_ = false;        // the request's body is in body_
+  std::string head_copy_;          // its header section
   std::uint64_t unanswered_ = 0;  // routed requests whose answers wait in out_
 };
 
