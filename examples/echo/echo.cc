@@ -44,7 +44,7 @@ struct Options {
   int server_pid = 0;
   int workers = 0;  // 0: WEFT_WORKERS, else one per CPU
   std::string backend;  // empty: WEFT_BACKEND, else io_uring with epoll fallback
-  std::string mode = "multi";
+  std::string mode;     // empty: WEFT_MODE, else multi
   std::string disable;  // comma-separated io_uring features to switch off
   std::size_t send_zc = 0;       // zero-copy sends from this many bytes (0: never)
   unsigned ring_entries = 0;     // submission queue size, i.e. the largest batch (0: default)
@@ -118,7 +118,7 @@ Options parse(int argc, char** argv) {
     usage("--backend must be uring or epoll");
   }
   if (o.workers < 0 || o.workers > 1024) usage("--workers must be 0 (one per CPU) to 1024");
-  if (o.mode != "multi" && o.mode != "single") usage("--mode must be multi or single");
+  if (!o.mode.empty() && o.mode != "multi" && o.mode != "single") usage("--mode must be multi or single");
   return o;
 }
 
@@ -136,6 +136,7 @@ weft::RuntimeOptions runtime_options(const Options& o) {
   weft::RuntimeOptions r;
   if (o.backend == "uring") r.backend = weft::BackendKind::uring;
   if (o.backend == "epoll") r.backend = weft::BackendKind::epoll;
+  if (!o.mode.empty()) r.mode = o.mode == "single" ? weft::Mode::single : weft::Mode::multi;
   r.workers = static_cast<std::size_t>(o.workers);
   if (o.send_zc != 0) r.send_zc_min = o.send_zc;
   if (o.ring_entries != 0) r.ring_entries = o.ring_entries;

@@ -14,6 +14,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <stdexcept>
 
 #include "perf/common/usage.h"
 
@@ -39,6 +40,11 @@ Options parse(const Program& program, int argc, char** argv, Options o, const Ex
     if (i + 1 >= argc) bad_usage(program, "missing value after " + a);
     const std::string v = argv[++i];
     if (a == "--host") {
+      try {
+        (void)net::Address(v, 0);  // numeric only: a name would need resolving first
+      } catch (const std::invalid_argument&) {
+        bad_usage(program, "--host wants a numeric IPv4 or IPv6 address, not " + v);
+      }
       o.host = v;
     } else if (a == "--port") {
       o.port = static_cast<int>(whole_number(program, v, 0, 65535, "--port wants 0 to 65535"));
