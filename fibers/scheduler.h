@@ -11,10 +11,12 @@
 // Where runnable fibers live
 //   - a worker's local queue (LocalQueue: the owner pushes and pops, anyone
 //     steals half);
-//   - the global queue: fibers readied from outside any worker, and the
-//     overflow of a full local queue; every worker takes its share of it at
+//   - the global queue: fibers readied from outside any worker, the
+//     overflow of a full local queue, and yields while it is not empty (one
+//     FIFO over every runnable fiber); every worker takes its share of it at
 //     the start of every round (its own queue empty or not) and one fiber
-//     every 61 picks within a round, so it cannot starve.
+//     every 61 picks within a round, so it cannot starve. Rescued fibers go
+//     to its front.
 //
 // Finding work (a worker whose queue is empty, in this order)
 //   1. its inbox (fibers readied by other threads), its backend's
