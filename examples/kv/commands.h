@@ -5,6 +5,8 @@
 // (CommandSpec::arity: N exactly N arguments with the name, -N at least N,
 // as redis counts them); it replies exactly once through call.out, and
 // reads the time once, as call.now, so that one command sees one instant.
+// A handler that pushes to a list marks its key ready (call.waiters), so
+// that clients parked on it are served once it has replied (blocking.h).
 //
 // Thread rules: as for the store (store.h).
 #pragma once
@@ -27,6 +29,8 @@ struct Call {
   Reply& out;
   const ServerInfo& info;
   std::int64_t now;
+  Waiters& waiters;
+  const Client& client;
   After after = After::carry_on;
 
   std::size_t argc() const { return args.size(); }
@@ -55,6 +59,7 @@ struct CommandSpec {
   int arity;
   Handler handler;
   int first_key, last_key, step;  // COMMAND INFO's key positions
+  bool subscribed_ok = false;     // runs in subscribed mode too
 };
 
 // Every command, for dispatch and COMMAND.
@@ -101,6 +106,8 @@ void cmd_rpop(Call&);
 void cmd_llen(Call&);
 void cmd_lrange(Call&);
 void cmd_lindex(Call&);
+void cmd_blpop(Call&);
+void cmd_brpop(Call&);
 
 void cmd_hset(Call&);
 void cmd_hget(Call&);
@@ -122,5 +129,12 @@ void cmd_zscore(Call&);
 void cmd_zrange(Call&);
 void cmd_zcard(Call&);
 void cmd_zpopmin(Call&);
+
+void cmd_subscribe(Call&);
+void cmd_unsubscribe(Call&);
+void cmd_psubscribe(Call&);
+void cmd_punsubscribe(Call&);
+void cmd_publish(Call&);
+void cmd_reset(Call&);
 
 }  // namespace weft::kv

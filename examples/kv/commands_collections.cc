@@ -64,6 +64,7 @@ void push(Call& c, bool left) {
     }
   }
   c.out.integer(static_cast<std::int64_t>(l->size()));
+  c.waiters.mark_ready(c.arg(1));
 }
 
 void pop(Call& c, bool left) {
@@ -128,6 +129,55 @@ void cmd_lpush(Call& c) { push(c, true); }
 void cmd_rpush(Call& c) { push(c, false); }
 void cmd_lpop(Call& c) { pop(c, true); }
 void cmd_rpop(Call& c) { pop(c, false); }
+
+namespace {
+
+// BLPOP / BRPOP key [key ...] timeout. The timeout is seconds as a long
+// double, made milliseconds and rounded up to a whole number (so a positive
+// one under a millisecond waits one, and -0.001 is 0, no limit, as
+// redis-server 7.0 has it); below zero, or beyond 64 bits (infinities too),
+// is "negative". The first listed key that holds a non-empty list is popped
+// at once; a key of another type on the way is WRONGTYPE.
+void blocking_pop(Call& c, bool left) {
+  long double seconds = 0;
+  if (!parse_long_double(c.arg(c.argc() - 1), &seconds))
+    return c.out.error("ERR timeout is not a float or out of range");
+  const long double ms = std::ceil(seconds * 1000.0L);
+  constexpr long double kLimit = 9223372036854775808.0L;  // 2^63
+  if (!(ms > -kLimit && ms < kLimit) || ms < 0) return c.out.error("ERR timeout is negative");
+  const auto timeout = static_cast<std::int64_t>(ms);
+  for (std::size_t i = 1; i + 1 < c.argc(); ++i) {
+    bool wrong = false;
+    Entry* e = c.lookup(i, Type::list, &wrong);
+    if (wrong) return c.wrong_type();
+    if (e == nullptr) continue;
+    List& l = std::get<List>(e->value);
+    c.out.array(2);
+    c.out.bulk(c.arg(i));
+    if (left) {
+      c.out.bulk(l.front());
+      l.pop_front();
+    } else {
+      c.out.bulk(l.back());
+      l.pop_back();
+    }
+    if (l.empty()) c.keys.erase(c.arg(i));
+    return;
+  }
+  PopWaiter* w = c.client.waiter;
+  if (w == nullptr) return c.out.null_array();  // nobody to park
+  w->keys.assign(c.args.begin() + 1, c.args.end() - 1);
+  w->left = left;
+  w->timeout_ms = timeout;
+  w->served = false;
+  c.waiters.add(*w);
+  c.after = After::block;
+}
+
+}  // namespace
+
+void cmd_blpop(Call& c) { blocking_pop(c, true); }
+void cmd_brpop(Call& c) { blocking_pop(c, false); }
 
 void cmd_llen(Call& c) {
   bool failed = false;

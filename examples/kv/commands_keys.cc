@@ -136,6 +136,12 @@ void ttl_command(Call& c, bool ms) {
 
 void cmd_ping(Call& c) {
   if (c.argc() > 2) return c.wrong_arity(c.name);
+  if (c.client.subscriber != nullptr && c.client.subscriber->subscriptions() > 0) {
+    // Subscribed: an array, as a message is.
+    c.out.array(2);
+    c.out.bulk("pong");
+    return c.out.bulk(c.argc() == 2 ? c.arg(1) : std::string_view());
+  }
   if (c.argc() == 1) return c.out.simple("PONG");
   c.out.bulk(c.arg(1));
 }

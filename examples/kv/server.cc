@@ -1,6 +1,7 @@
 #include "examples/kv/server.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -16,6 +17,21 @@ void count(ServerCounters* c, std::atomic<std::uint64_t> ServerCounters::*field)
   if (c != nullptr) (c->*field).fetch_add(1, std::memory_order_relaxed);
 }
 
+// The token of one wait that someone else may end: cancelled by hand (a
+// push serving a parked BLPOP, a publish to an idle subscriber) or when
+// `parent` (may be null: the stop's token) is.
+class WaitToken {
+ public:
+  explicit WaitToken(CancelToken* parent) {
+    if (parent != nullptr) link_.attach(*parent, token_);
+  }
+  CancelToken* get() { return &token_; }
+
+ private:
+  CancelToken token_;
+  CancelToken::Link link_;  // destroyed first
+};
+
 // One connection. Its input is the reader's buffer, or, while a command
 // larger than that buffer is gathered (and until what was gathered with it
 // is used up), big_ from big_pos_ on.
@@ -29,8 +45,12 @@ class Connection {
         counters_(counters),
         stop_(stop),
         in_(stream_),
-        out_(stream_) {}
-  ~Connection() { linger(); }
+        out_(stream_),
+        subscriber_(options_.subscriber_limit, stop != nullptr ? stop->cutting() : nullptr) {}
+  ~Connection() {
+    db_->pubsub.leave(subscriber_);  // before anything more is queued for it
+    linger();
+  }
 
   void run() {
     for (;;) {
@@ -49,17 +69,18 @@ class Connection {
         if (!flush()) return;
         const bool started = !bytes.empty();
         if (!started && stopping()) return;  // idle, and the service stops
-        if (!receive(p.needed, started)) return;
+        if (!receive_or_deliver(p.needed, started)) return;
         continue;
       }
       After after = After::carry_on;
       if (!command_.args.empty()) {
         count(counters_, &ServerCounters::commands);
         reply_.clear();
-        after = db_->execute(command_.args, reply_);
+        after = db_->execute(command_.args, reply_, {&db_->pubsub, &subscriber_, &waiter_});
       }
       // The arguments view the input: taken only now that they are used.
       take(p.consumed);
+      if (after == After::block && !park()) return;
       if (!command_.args.empty() && !out_.write(std::string_view(reply_.bytes()), writing())) return;
       if (after == After::close || stopping()) {
         (void)flush();
@@ -70,12 +91,15 @@ class Connection {
 
  private:
   bool stopping() const { return stop_ != nullptr && stop_->stop_begun(); }
+  bool subscribed() const { return subscriber_.subscriptions() > 0; }
   CancelToken* cancel_for(bool started) const {
     if (stop_ == nullptr) return nullptr;
     return started ? stop_->cutting() : stop_->stopping();
   }
-  WaitOptions writing() const {
-    return {.deadline = after(options_.write_timeout), .cancel = cancel_for(true)};
+  // Writes end at the cut, or when the subscriber is dropped (its token is
+  // a child of cutting()).
+  WaitOptions writing() {
+    return {.deadline = after(options_.write_timeout), .cancel = subscriber_.dropped()};
   }
 
   bool gathering() const { return big_pos_ < big_.size(); }
@@ -93,15 +117,38 @@ class Connection {
   }
 
   bool flush() {
+    if (subscribed()) {
+      // The messages published to it since the last flush go with the replies.
+      messages_.clear();
+      if (!db_->pubsub.take(subscriber_, messages_)) return false;  // dropped
+      if (!messages_.empty() && !out_.write(std::string_view(messages_), writing())) return false;
+    }
     if (out_.buffered() == 0) return true;
     count(counters_, &ServerCounters::writes);
     return out_.flush(writing()).has_value();
   }
 
+  // Reads more, as receive() does; while subscribed, a message published to
+  // it meanwhile ends the read, and is written out, and the read goes on.
+  bool receive_or_deliver(std::size_t needed, bool started) {
+    if (!subscribed()) return receive(needed, cancel_for(started));
+    for (;;) {
+      if (!flush()) return false;
+      WaitToken wake(cancel_for(started));
+      if (db_->pubsub.wake_with(subscriber_, wake.get())) continue;  // one came already
+      const bool got = receive(needed, wake.get());
+      (void)db_->pubsub.wake_with(subscriber_, nullptr);
+      if (got) return true;
+      // Not a publish's wake-up: the peer left, the read failed, the stop.
+      if (!wake.get()->cancelled() || stopping()) return false;
+    }
+  }
+
   // Reads more: at least one byte, and up to `needed` in all if the parser
-  // knows that much is coming. False when the peer closed or a read failed.
-  bool receive(std::size_t needed, bool started) {
-    const WaitOptions w{.cancel = cancel_for(started)};
+  // knows that much is coming. False when the peer closed or a read failed
+  // (or `cancel` was cancelled).
+  bool receive(std::size_t needed, CancelToken* cancel) {
+    const WaitOptions w{.cancel = cancel};
     const std::size_t have = input().size();
     if (!gathering() && std::max(needed, have + 1) <= in_.capacity()) {
       auto got = in_.peek(have + 1, w);
@@ -125,6 +172,57 @@ class Connection {
     auto n = in_.read(MutableBuffer(big_.data() + old, want), w);
     big_.resize(old + (n ? *n : 0));
     return n.has_value() && *n > 0;
+  }
+
+  // BLPOP/BRPOP queued waiter_ and found nothing (see "Blocking pops" in
+  // server.h): waits with the store's lock released, then fills reply_.
+  // False: the connection closes without a reply.
+  bool park() {
+    bool gone = !flush();  // the replies before it go out now
+    // Beyond ten years is no limit (and stays clear of the clock's range).
+    constexpr std::int64_t kForever = std::int64_t{10} * 365 * 24 * 3600 * 1000;
+    const Deadline until = waiter_.timeout_ms == 0 || waiter_.timeout_ms > kForever
+                               ? kNoDeadline
+                               : after(std::chrono::milliseconds(waiter_.timeout_ms));
+    WaitToken wake(cancel_for(false));  // a parked client is idle: the stop ends it
+    bool served = false;
+    {
+      std::lock_guard<Mutex> hold(db_->mutex);
+      served = waiter_.served;  // a push may have come before this
+      waiter_.wake = [t = wake.get()] { t->cancel(); };
+    }
+    while (!gone && !served) {
+      const std::size_t have = in_.buffered();
+      const WaitOptions w{.deadline = until, .cancel = wake.get()};
+      if (have == in_.capacity()) {
+        // Its buffer is full of what it sent since: wait without reading.
+        (void)sleep_until(until, w);
+        break;
+      }
+      auto got = in_.peek(have + 1, w);
+      if (got && got->size() > have) continue;  // input for later: keep waiting
+      if (got || (got.error() != std::errc::timed_out && got.error() != std::errc::operation_canceled)) {
+        gone = true;  // the peer closed, or the read failed
+      }
+      break;
+    }
+    std::lock_guard<Mutex> hold(db_->mutex);
+    waiter_.wake = nullptr;
+    if (waiter_.served) {
+      if (gone) {
+        db_->store.give_back(waiter_);
+        return false;
+      }
+      reply_.array(2);
+      reply_.bulk(waiter_.key);
+      reply_.bulk(waiter_.value);
+      waiter_.served = false;
+      return true;
+    }
+    db_->store.unblock(waiter_);
+    if (gone || stopping()) return false;
+    reply_.null_array();  // timed out
+    return true;
   }
 
   // Closing with unread input makes the kernel send a reset, which can
@@ -153,6 +251,9 @@ class Connection {
   Reply reply_;
   std::string big_;  // a command larger than in_'s buffer, and what came after it
   std::size_t big_pos_ = 0;
+  PopWaiter waiter_;         // while parked in BLPOP/BRPOP, the store points at it
+  Subscriber subscriber_;    // its channels and patterns, and its outbox
+  std::string messages_;     // messages taken from the outbox, being written
 };
 
 // Tells a connection over the limit so, and closes it.
@@ -164,10 +265,10 @@ void refuse(net::TcpStream stream) {
 
 }  // namespace
 
-After Database::execute(std::span<const std::string_view> args, Reply& out) {
+After Database::execute(std::span<const std::string_view> args, Reply& out, const Client& client) {
   std::lock_guard<Mutex> hold(mutex);
   const ServerInfo info{port, clients.load(std::memory_order_relaxed)};
-  return store.execute(args, out, info);
+  return store.execute(args, out, info, client);
 }
 
 void serve_connection(net::TcpStream stream, const std::shared_ptr<Database>& db, const ServerOptions& options,

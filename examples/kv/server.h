@@ -18,9 +18,31 @@
 // reply is built in memory, then written). Simple, and a point of
 // contention with many workers: a store sharded by key, one lock per shard
 // (or one shard per worker), is for a later increment, chosen by
-// measurement. Commands that block (BLPOP) will park the connection's
-// fiber on the key with the lock released; the loop runs one command at a
-// time so that it can.
+// measurement.
+//
+// Blocking pops (blocking.h). A BLPOP or BRPOP with nothing to pop queues
+// the connection's PopWaiter under the store's lock and parks its fiber
+// with the lock released: the replies before it are flushed, then the
+// fiber waits in a read of its socket (input that arrives meanwhile is kept
+// for after; the peer closing is seen at once) that ends at the command's
+// timeout, when the stop begins, or when a push serves it (the push cancels
+// the read's token). Then, under the lock again: served, it replies [key,
+// value] (or, if its peer left, gives the value back, so the next waiter or
+// the list gets it); not served, it leaves the queues and replies the null
+// array (timeout) or closes without a reply (peer gone, stop). Commands
+// pipelined after the BLPOP wait for it, as in redis-server.
+//
+// Pub/sub (pubsub.h). A connection's Subscriber lives as long as it does.
+// While it has subscriptions its fiber, idle, waits in a read that a
+// publish to it cancels (the same mechanism as a parked BLPOP): it takes
+// the messages from its outbox, writes them with its replies, and reads
+// again. The fiber stays the socket's only writer, so replies and messages
+// never interleave mid-reply. A subscriber that does not read its socket
+// makes nobody wait: PUBLISH only appends to its outbox, and once that
+// would pass ServerOptions::subscriber_limit bytes (1 MiB by default, the
+// counterpart of redis-server's client-output-buffer-limit pubsub) the
+// subscriber is dropped: it gets nothing more, its pending write is
+// cancelled and the connection closes.
 //
 // Expiry. Besides the lazy expiry of every lookup, a fiber of serve()
 // sweeps a sample of the keys with an expiry every
@@ -29,6 +51,7 @@
 // Stopping. serve() with a GracefulStop (sync/graceful_stop.h): once the
 // stop begins, accepting ends and a connection with nothing buffered
 // closes; one with a command under way finishes it, answers, and closes.
+// A parked BLPOP and an idle subscriber count as idle: they close at once.
 // Each connection is one piece of work until it has closed. After the
 // grace period, reads and writes still under way end.
 //
@@ -45,6 +68,7 @@
 
 #include <weft/weft.h>
 
+#include "examples/kv/pubsub.h"
 #include "examples/kv/resp.h"
 #include "examples/kv/store.h"
 
@@ -55,6 +79,7 @@ struct ServerOptions {
   std::size_t max_clients = 10'000;
   std::chrono::milliseconds write_timeout{30'000};  // a client that does not read is dropped
   std::chrono::milliseconds sweep_interval{100};
+  std::size_t subscriber_limit = 1u << 20;  // bytes a subscriber's outbox may hold
 };
 
 // What a server did, for its owner (relaxed counters, any thread).
@@ -66,15 +91,19 @@ struct ServerCounters {
   std::atomic<std::uint64_t> protocol_errors{0};
 };
 
-// The store of one serve(), shared by its connections (and its sweeper).
+// The store of one serve(), shared by its connections (and its sweeper),
+// and its pub/sub hub (which has a lock of its own, taken after mutex when
+// both are).
 struct Database {
   Mutex mutex;
   Store store;  // guarded by mutex
+  PubSub pubsub;
   std::atomic<std::uint64_t> clients{0};
   std::uint16_t port = 0;  // for INFO
 
-  // Runs one command under the mutex.
-  After execute(std::span<const std::string_view> args, Reply& out);
+  // Runs one command under the mutex, for `client` (a BLPOP may queue its
+  // waiter and return After::block).
+  After execute(std::span<const std::string_view> args, Reply& out, const Client& client = {});
 };
 
 // Serves one accepted connection on `db` until it closes or fails (or

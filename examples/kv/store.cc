@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <span>
+#include <string>
 #include <unordered_map>
 
 #include "examples/kv/commands.h"
@@ -12,7 +14,7 @@ namespace {
 
 constexpr CommandSpec kCommands[] = {
     // server
-    {"ping", -1, cmd_ping, 0, 0, 0},
+    {"ping", -1, cmd_ping, 0, 0, 0, true},
     {"echo", 2, cmd_echo, 0, 0, 0},
     {"select", 2, cmd_select, 0, 0, 0},
     {"dbsize", 1, cmd_dbsize, 0, 0, 0},
@@ -21,7 +23,8 @@ constexpr CommandSpec kCommands[] = {
     {"info", -1, cmd_info, 0, 0, 0},
     {"config", -2, cmd_config, 0, 0, 0},
     {"command", -1, cmd_command, 0, 0, 0},
-    {"quit", -1, cmd_quit, 0, 0, 0},
+    {"quit", -1, cmd_quit, 0, 0, 0, true},
+    {"reset", 1, cmd_reset, 0, 0, 0, true},
     // strings
     {"get", 2, cmd_get, 1, 1, 1},
     {"set", -3, cmd_set, 1, 1, 1},
@@ -53,6 +56,8 @@ constexpr CommandSpec kCommands[] = {
     {"llen", 2, cmd_llen, 1, 1, 1},
     {"lrange", 4, cmd_lrange, 1, 1, 1},
     {"lindex", 3, cmd_lindex, 1, 1, 1},
+    {"blpop", -3, cmd_blpop, 1, -2, 1},
+    {"brpop", -3, cmd_brpop, 1, -2, 1},
     // hashes
     {"hset", -4, cmd_hset, 1, 1, 1},
     {"hget", 3, cmd_hget, 1, 1, 1},
@@ -74,7 +79,46 @@ constexpr CommandSpec kCommands[] = {
     {"zrange", -4, cmd_zrange, 1, 1, 1},
     {"zcard", 2, cmd_zcard, 1, 1, 1},
     {"zpopmin", -2, cmd_zpopmin, 1, 1, 1},
+    // pub/sub
+    {"subscribe", -2, cmd_subscribe, 0, 0, 0, true},
+    {"unsubscribe", -1, cmd_unsubscribe, 0, 0, 0, true},
+    {"psubscribe", -2, cmd_psubscribe, 0, 0, 0, true},
+    {"punsubscribe", -1, cmd_punsubscribe, 0, 0, 0, true},
+    {"publish", 3, cmd_publish, 0, 0, 0},
 };
+
+// The subcommands redis-server 7.0 knows, which name a refused command
+// ('config|get') in subscribed mode.
+bool known_subcommand(std::string_view command, std::string_view sub) {
+  static constexpr std::string_view kConfig[] = {"get", "set", "resetstat", "rewrite", "help"};
+  static constexpr std::string_view kCommand[] = {"count", "docs", "getkeys", "getkeysandflags", "help", "info",
+                                                  "list"};
+  const std::span<const std::string_view> known =
+      command == "config" ? std::span<const std::string_view>(kConfig)
+                          : command == "command" ? std::span<const std::string_view>(kCommand)
+                                                 : std::span<const std::string_view>();
+  for (std::string_view k : known) {
+    if (iequals(k, sub)) return true;
+  }
+  return false;
+}
+
+// In subscribed mode, a command that may not run: true, the error replied.
+// An unknown subcommand is left to the handler's own error.
+bool refused_while_subscribed(const CommandSpec& spec, std::span<const std::string_view> args, Reply& out) {
+  if (spec.subscribed_ok) return false;
+  std::string name(spec.name);
+  if (spec.name == "config" || spec.name == "command") {
+    if (args.size() >= 2) {
+      if (!known_subcommand(spec.name, args[1])) return false;
+      name += '|';
+      name += lower(args[1]);
+    }
+  }
+  out.error("ERR Can't execute '" + name +
+            "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+  return true;
+}
 
 const CommandSpec* find_command(std::string_view name) {
   static const auto* const by_name = [] {
@@ -144,20 +188,44 @@ Entry* Call::lookup(std::size_t i, Type t, bool* wrong) {
   return *wrong ? nullptr : e;
 }
 
-After Store::execute(std::span<const std::string_view> args, Reply& out, const ServerInfo& info) {
+After Store::execute(std::span<const std::string_view> args, Reply& out, const ServerInfo& info,
+                     const Client& client) {
   const CommandSpec* spec = find_command(args[0]);
   if (spec == nullptr) {
     unknown_command(args, out);
     return After::carry_on;
   }
-  Call call{spec->name, keys_, args, out, info, now()};
+  Call call{spec->name, keys_, args, out, info, now(), waiters_, client};
   const auto argc = static_cast<int>(args.size());
   if ((spec->arity > 0 && argc != spec->arity) || argc < -spec->arity) {
     call.wrong_arity(spec->name);
     return After::carry_on;
   }
+  if (client.subscriber != nullptr && client.subscriber->subscriptions() > 0 &&
+      refused_while_subscribed(*spec, args, out)) {
+    return After::carry_on;
+  }
   spec->handler(call);
+  // After the reply: the pushes of this command serve the parked clients.
+  waiters_.serve(keys_, call.now);
   return call.after;
+}
+
+void Store::give_back(PopWaiter& w) {
+  if (!w.served) return;
+  w.served = false;
+  const std::int64_t t = now();
+  Entry* e = keys_.find(w.key, t);
+  if (e == nullptr) e = &keys_.put(w.key, List{});
+  if (e->type() != Type::list) return;  // replaced meanwhile: nowhere to go
+  List& l = std::get<List>(e->value);
+  if (w.left) {
+    l.push_front(std::move(w.value));
+  } else {
+    l.push_back(std::move(w.value));
+  }
+  waiters_.mark_ready(w.key);
+  waiters_.serve(keys_, t);
 }
 
 std::size_t Store::sweep_expired(int rounds) {

@@ -10,14 +10,26 @@
 //            INCRBY DECRBY APPEND STRLEN
 //   keys     DEL EXISTS EXPIRE PEXPIRE [NX|XX|GT|LT] TTL PTTL PERSIST TYPE KEYS
 //            SCAN [MATCH|COUNT|TYPE]
-//   lists    LPUSH RPUSH LPOP RPOP [count] LLEN LRANGE LINDEX
+//   lists    LPUSH RPUSH LPOP RPOP [count] LLEN LRANGE LINDEX BLPOP BRPOP
 //   hashes   HSET HGET HDEL HGETALL HLEN HINCRBY
 //   sets     SADD SREM SMEMBERS SISMEMBER SCARD SPOP [count]
 //   zsets    ZADD [NX|XX|GT|LT|CH|INCR] ZREM ZSCORE ZRANGE [REV] [WITHSCORES]
 //            (index ranges) ZCARD ZPOPMIN [count]
+//   pub/sub  SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH RESET
 // Before a command runs: an unknown name is "ERR unknown command '<name>',
 // with args beginning with: '<arg>' ..."; a wrong argument count is "ERR
 // wrong number of arguments for '<name>' command" (the name in lower case).
+//
+// In subscribed mode (the client has a channel or pattern) only the pub/sub
+// commands, PING (which then replies *2 pong <arg or "">), QUIT and RESET
+// run; any other is "ERR Can't execute '<name>': only (P|S)SUBSCRIBE /
+// (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+// after the name and arity checks ('config|get' for a known subcommand).
+//
+// Blocking. BLPOP and BRPOP with every list empty return After::block with
+// the client's PopWaiter queued (blocking.h); the server parks the client
+// and later asks unblock() or give_back(). Without a waiter (the store used
+// alone) they reply the null array at once, as if timed out.
 //
 // Expiry in milliseconds (keyspace.h): lazy on every lookup, plus
 // sweep_expired(), which the server calls periodically.
@@ -31,7 +43,9 @@
 #include <span>
 #include <string_view>
 
+#include "examples/kv/blocking.h"
 #include "examples/kv/keyspace.h"
+#include "examples/kv/pubsub.h"
 #include "examples/kv/resp.h"
 
 namespace weft::kv {
@@ -42,14 +56,34 @@ struct ServerInfo {
   std::uint64_t connected_clients = 0;
 };
 
-// After a command's reply: carry on, or close the connection (QUIT).
-enum class After : std::uint8_t { carry_on, close };
+// After a command's reply: carry on, close the connection (QUIT), or park
+// the client (BLPOP with nothing to pop: no reply yet).
+enum class After : std::uint8_t { carry_on, close, block };
+
+// The client a command comes from, as far as commands need it (all null:
+// none, the store used alone).
+struct Client {
+  PubSub* pubsub = nullptr;          // the server's hub
+  Subscriber* subscriber = nullptr;  // the client's side of it
+  PopWaiter* waiter = nullptr;       // where BLPOP/BRPOP park
+};
 
 class Store {
  public:
   // Runs one command (args[0] is its name; at least one argument) and
   // appends its reply to `out`.
-  After execute(std::span<const std::string_view> args, Reply& out, const ServerInfo& info = {});
+  After execute(std::span<const std::string_view> args, Reply& out, const ServerInfo& info = {},
+                const Client& client = {});
+
+  // A parked client gives up (timed out, gone, the server stops): its
+  // waiter leaves every queue. Nothing if it was served meanwhile.
+  void unblock(PopWaiter& w) { waiters_.remove(w); }
+  // A served client that can no longer reply: its value goes back to the
+  // end of the list it came from (unless the key was replaced meanwhile by
+  // another type) and serves the next waiter there, if any.
+  void give_back(PopWaiter& w);
+  // Clients parked in BLPOP/BRPOP.
+  std::size_t blocked() const { return waiters_.size(); }
 
   // Active expiry, one round: random samples of keys with an expiry,
   // repeated while more than a quarter of a sample had expired (at most
@@ -65,6 +99,7 @@ class Store {
 
  private:
   Keyspace keys_;
+  Waiters waiters_;
   std::int64_t fixed_time_ = 0;
 };
 

@@ -53,6 +53,21 @@ bool parse_double(std::string_view s, double* value) {
   return true;
 }
 
+bool parse_long_double(std::string_view s, long double* value) {
+  if (s.empty() || s.size() > 5120) return false;
+  const unsigned char first = static_cast<unsigned char>(s[0]);
+  if (first == ' ' || (first >= '\t' && first <= '\r')) return false;
+  const std::string copy(s);
+  char* end = nullptr;
+  errno = 0;
+  const long double d = std::strtold(copy.c_str(), &end);
+  if (end != copy.c_str() + copy.size()) return false;
+  if (errno == ERANGE && (d == HUGE_VALL || d == -HUGE_VALL || d == 0)) return false;
+  if (std::isnan(d)) return false;
+  *value = d;
+  return true;
+}
+
 bool parse_cursor(std::string_view s, std::uint64_t* value) {
   std::size_t i = 0;
   bool negative = false;

@@ -6,6 +6,8 @@
 //                  leading zeros ("0" alone), at most 20 characters
 //   parse_double   what strtod reads, whole (no leading space, no NaN, no
 //                  overflow or underflow to zero); "inf" and "-inf" are fine
+//   parse_long_double  the same with strtold (BLPOP's timeout), at most
+//                  5120 characters
 //   format_double  "inf", "-inf", else printf's %.17g (1.1 prints as
 //                  1.1000000000000001, as redis-server 7.0 prints it)
 //   glob_match     *, ?, [abc], [^a-z], and \ quoting the next character
@@ -21,6 +23,7 @@ namespace weft::kv {
 
 bool parse_int64(std::string_view text, std::int64_t* value);
 bool parse_double(std::string_view text, double* value);
+bool parse_long_double(std::string_view text, long double* value);
 // A SCAN cursor: digits with an optional sign (a negative one wraps, as
 // strtoull does); false when it is not a number or beyond 64 bits.
 bool parse_cursor(std::string_view text, std::uint64_t* value);

@@ -9,7 +9,13 @@ difference with its command. Replies in no defined order (KEYS, SMEMBERS,
 HGETALL, a whole SCAN) are compared sorted, one SCAN step by its shape; SPOP's random choice is compared
 by size, then the key is deleted on both; TTL and PTTL by sign only. Keys
 given a few milliseconds to live are waited out before they are touched
-again, so that no reply depends on timing. Then malformed inputs, each on a
+again, so that no reply depends on timing. BLPOP and BRPOP join the random
+commands with timeouts of a few milliseconds (or bad ones), so that they
+never wait long and nobody pushes meanwhile. Then scripted sequences of
+blocking pops and pub/sub on two connections (SUBSCRIBE, PSUBSCRIBE and
+their replies, messages, the commands refused in subscribed mode, PUBLISH's
+receiver counts; an UNSUBSCRIBE of several channels compared as a multiset,
+as redis-server lists them in hash order). Then malformed inputs, each on a
 connection of its own: the error reply and the close must match too.
 
 Usage: differential.py path/to/weft-kv [--redis-server PATH] [--seed N]
@@ -102,7 +108,7 @@ def inline(args):
 # The key family of each command's type.
 FAMILY = {}
 for names, family in (("SET GET GETDEL MGET MSET INCR DECR INCRBY DECRBY APPEND STRLEN", "s:"),
-                      ("LPUSH RPUSH LPOP RPOP LLEN LRANGE LINDEX", "l:"),
+                      ("LPUSH RPUSH LPOP RPOP LLEN LRANGE LINDEX BLPOP BRPOP", "l:"),
                       ("HSET HGET HDEL HGETALL HLEN HINCRBY", "h:"),
                       ("SADD SREM SMEMBERS SISMEMBER SCARD SPOP", "S:"),
                       ("ZADD ZREM ZSCORE ZRANGE ZCARD ZPOPMIN", "z:")):
@@ -166,6 +172,8 @@ class Generator:
             lambda: [r.choice(["LPUSH", "RPUSH"]), k()] + self.some(self.val),
             lambda: [r.choice(["LPOP", "RPOP"]), k()] + r.choice([[], [r.choice(self.counts)], ["1", "2"]]),
             lambda: ["LLEN", k()],
+            lambda: [r.choice(["BLPOP", "BRPOP"])] + self.some(k) +
+                    [r.choice(["0.001", "0.002", "0.0001", "x", "-1", "-0.5", "1e400", "nan", ""])],
             lambda: ["LRANGE", k(), r.choice(self.indexes), r.choice(self.indexes)],
             lambda: ["LINDEX", k(), r.choice(self.indexes)],
             lambda: ["HSET", k()] + sum(([r.choice(self.members), self.val()] for _ in range(r.randint(1, 3))), []),
@@ -287,6 +295,71 @@ def run_sequence(ours, theirs, rng, n, use_inline):
     return None
 
 
+# Scripted steps on two connections (0 and 1): (connection, command) sends
+# the command (none: only listens) and compares the replies that arrive
+# within a moment (a subscribed connection may get none, or several); a
+# third item, "any order", compares the names its replies list, and their
+# counts, each as a multiset.
+SCRIPT = [
+    (0, ["FLUSHALL"]),
+    (0, ["RPUSH", "bl", "a", "b", "c"]),
+    (0, ["BLPOP", "none", "bl", "0"]), (0, ["BRPOP", "bl", "none", "0"]), (0, ["BLPOP", "bl", "1"]),
+    (0, ["EXISTS", "bl"]), (0, ["BLPOP", "bl", "0.01"]), (0, ["BRPOP", "bl", "other", "0.001"]),
+    (0, ["SET", "str", "v"]), (0, ["BLPOP", "none", "str", "0"]), (0, ["BLPOP", "str", "x"]),
+    (0, ["BLPOP", "none", "-2"]), (0, ["BLPOP", "none", "-0.0011"]), (0, ["BLPOP", "none", "inf"]),
+    (0, ["BLPOP", "none", "9223372036854775.808"]), (0, ["BRPOP", "none"]), (0, ["blpop"]),
+    (0, ["PUBLISH", "ch", "nobody"]), (0, ["PUBLISH", "ch"]), (0, ["UNSUBSCRIBE"]), (0, ["PUNSUBSCRIBE", "p*"]),
+    (0, ["SUBSCRIBE", "ch", "ch2", "ch"]), (0, ["PING"]), (0, ["PING", "x"]), (0, ["PING", "a", "b"]),
+    (0, ["GET", "str"]), (0, ["GET"]), (0, ["CONFIG", "GET", "save"]), (0, ["COMMAND", "INFO", "get"]),
+    (0, ["COMMAND"]), (0, ["SELECT", "0"]), (0, ["nosuch"]), (0, ["BLPOP", "bl", "0"]), (0, ["PUBLISH", "ch", "m"]),
+    (1, ["PUBLISH", "ch", "hello"]), (0, []), (1, ["PUBLISH", "ch2", ""]), (0, []),
+    (0, ["PSUBSCRIBE", "c*"]), (1, ["PUBLISH", "ch", "both"]), (0, []), (1, ["PUBLISH", "cx", "pattern"]), (0, []),
+    (0, ["UNSUBSCRIBE", "ch", "nope"]), (1, ["PUBLISH", "ch", "pattern only"]), (0, []),
+    (0, ["PSUBSCRIBE", "a?", "b[0-9]"]), (0, ["PUNSUBSCRIBE"]), (0, ["SUBSCRIBE", "x1", "x2", "x3", "x4"]),
+    (0, ["UNSUBSCRIBE"], "any order"), (0, ["UNSUBSCRIBE"]), (0, ["PING"]), (0, ["GET", "str"]),
+    (0, ["SUBSCRIBE", "q"]), (0, ["RESET"]), (0, ["PING"]), (1, ["PUBLISH", "q", "gone"]),
+    (0, ["SUBSCRIBE", "q"]), (0, ["QUIT"]), (1, ["PUBLISH", "q", "closed"]),
+]
+
+
+def collect(client, first, more):
+    """The whole replies that arrive: the first within `first` seconds, each
+    next within `more` of the one before."""
+    client.sock.settimeout(first)
+    got = []
+    try:
+        while True:
+            got.append(client.reply())
+            client.sock.settimeout(more)
+    except socket.timeout:
+        pass
+    except (EOFError, ConnectionResetError):
+        got.append((b"<closed>", None))
+    finally:
+        client.sock.settimeout(10)
+    return got
+
+
+def check_script(our_port, their_port):
+    conns = {port: [Client(port), Client(port)] for port in (our_port, their_port)}
+    for step in SCRIPT:
+        who, cmd = step[0], step[1]
+        got = []
+        for port in (our_port, their_port):
+            c = conns[port][who]
+            if cmd:
+                c.send(encode(cmd))
+            # A command has a reply; listening may bring none.
+            got.append(collect(c, 2 if cmd else 0.05, 0.02))
+        if len(step) > 2:
+            same = all(sorted(v[i] for _, v in got[0]) == sorted(v[i] for _, v in got[1]) for i in (1, 2))
+        else:
+            same = [raw for raw, _ in got[0]] == [raw for raw, _ in got[1]]
+        if not same:
+            return cmd, b"".join(raw for raw, _ in got[0]), b"".join(raw for raw, _ in got[1])
+    return None
+
+
 MALFORMED = [
     b"*x\r\n", b"*01\r\n", b"*-1\r\nPING\r\n", b"*1\r\nx\r\n", b"*1\r\n$-1\r\n", b"*1\r\n$x\r\n",
     b"*2\r\n$3\r\nGET\r\n:1\r\n", b'set a "b\r\n', b'set a "b"c\r\n', b"set a 'b'c\r\n", b"*0\r\nPING\r\n",
@@ -359,6 +432,13 @@ def main():
                 failures += 1
             else:
                 print("ok   seed %d: %d commands, same replies" % (seed, a.commands))
+        diff = check_script(our_port, their_port)
+        if diff:
+            cmd, o, t = diff
+            print("DIFFERENT scripted step %s\n  weft-kv:      %r\n  redis-server: %r" % (cmd, o, t))
+            failures += 1
+        else:
+            print("ok   %d scripted blocking and pub/sub steps: same replies" % len(SCRIPT))
         diff = check_malformed(our_port, their_port)
         if diff:
             data, o, t = diff

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # weft-kv as the real redis clients see it: redis-cli commands with their
-# printed answers, then redis-benchmark over the commands it knows, plain
+# printed answers (a BLPOP served by a second redis-cli, a SUBSCRIBE
+# receiving a PUBLISH among them), then redis-benchmark over the commands it knows, plain
 # and pipelined (-P 16); fails if a test reports an error or no requests
 # per second. Usage: redis_clients_check.sh path/to/weft-kv
 # Exits 77 (skipped) when redis-cli or redis-benchmark is not installed.
@@ -37,6 +38,24 @@ check "wrong type" "WRONGTYPE Operation against a key holding the wrong kind of 
 check "unknown command" "ERR unknown command 'nosuch', with args beginning with: 'x' " "$(cli nosuch x)"
 check "commands from stdin" "$(printf 'OK\nv2')" "$(printf 'set k2 v2\nget k2\n' | cli)"
 check "DBSIZE" "6" "$(cli dbsize)"
+
+# BLPOP in one redis-cli, served by an RPUSH from another.
+timeout 10 redis-cli -p "$port" blpop jobs 5 >"$out/blpop" 2>&1 &
+blpop_pid=$!
+sleep 0.3
+check "RPUSH to a blocked BLPOP" "1" "$(cli rpush jobs work)"
+wait "$blpop_pid" || true
+check "BLPOP served by another client" "$(printf 'jobs\nwork')" "$(cat "$out/blpop")"
+# SUBSCRIBE in one redis-cli, a PUBLISH from another reaches it.
+timeout 5 redis-cli -p "$port" subscribe news >"$out/subscribe" 2>&1 &
+subscribe_pid=$!
+for _ in $(seq 50); do grep -q news "$out/subscribe" 2>/dev/null && break; sleep 0.05; done
+check "PUBLISH to one subscriber" "1" "$(cli publish news hello)"
+for _ in $(seq 50); do grep -q hello "$out/subscribe" 2>/dev/null && break; sleep 0.05; done
+kill "$subscribe_pid" 2>/dev/null || true
+wait "$subscribe_pid" 2>/dev/null || true
+check "SUBSCRIBE receives the message" "$(printf 'subscribe\nnews\n1\nmessage\nnews\nhello')" "$(cat "$out/subscribe")"
+check "the emptied list is gone" "0" "$(cli exists jobs)"
 check "FLUSHALL" "OK" "$(cli flushall)"
 
 tests=set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,mset

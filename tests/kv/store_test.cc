@@ -382,4 +382,43 @@ BOOST_AUTO_TEST_CASE(sorted_sets_order_by_score_then_member) {
   BOOST_TEST(run(s, {"zscore", "str", "a"}) == kWrongType);
 }
 
+BOOST_AUTO_TEST_CASE(blocking_pops_park_on_a_waiter_and_pushes_serve_them) {
+  Store s;
+  // Alone (no client to park): nothing to pop is an immediate timeout.
+  BOOST_TEST(run(s, {"BLPOP", "q", "0"}) == "*-1\r\n");
+  BOOST_TEST(run(s, {"BLPOP", "q", "1e400"}) == "-ERR timeout is negative\r\n");
+  BOOST_TEST(run(s, {"BLPOP", "q", "-0.001"}) == "*-1\r\n");  // rounds up to 0: no limit
+  BOOST_TEST(run(s, {"BLPOP", "q", "nan"}) == "-ERR timeout is not a float or out of range\r\n");
+  weft::kv::PopWaiter first, second;
+  int woken = 0;
+  first.wake = second.wake = [&woken] { ++woken; };
+  const auto block = [&s](weft::kv::PopWaiter& w, std::initializer_list<std::string_view> args) {
+    Reply r;
+    const std::vector<std::string_view> v(args);
+    const After a = s.execute(v, r, {}, {.waiter = &w});
+    return a == After::block && r.bytes().empty();
+  };
+  BOOST_TEST(block(first, {"BRPOP", "a", "q", "0.5"}));
+  BOOST_TEST(first.timeout_ms == 500);
+  BOOST_TEST(block(second, {"BLPOP", "q", "0"}));
+  BOOST_TEST(s.blocked() == 2u);
+  BOOST_TEST(run(s, {"RPUSH", "q", "x"}) == ":1\r\n");
+  BOOST_TEST(woken == 1);
+  BOOST_TEST((first.served && first.key == "q" && first.value == "x"));
+  BOOST_TEST(run(s, {"EXISTS", "q"}) == ":0\r\n");
+  // Served but gone: the value goes back and on to the next waiter.
+  s.give_back(first);
+  BOOST_TEST(woken == 2);
+  BOOST_TEST((second.served && second.value == "x"));
+  BOOST_TEST(s.blocked() == 0u);
+  s.give_back(second);  // nobody waits now: it stays in the list
+  BOOST_TEST(run(s, {"LRANGE", "q", "0", "-1"}) == "*1\r\n" + bulk("x"));
+  // A waiter that gives up leaves no trace.
+  BOOST_TEST(block(first, {"BLPOP", "e", "0"}));
+  s.unblock(first);
+  BOOST_TEST(s.blocked() == 0u);
+  BOOST_TEST(run(s, {"RPUSH", "e", "v"}) == ":1\r\n");
+  BOOST_TEST(woken == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
