@@ -25,6 +25,7 @@
 #include <mimalloc-new-delete.h>
 #endif
 
+#include <chrono>
 #include <cinttypes>
 #include <climits>
 #include <cstddef>
@@ -41,6 +42,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: weft-kv [--host H] [--port P] [--seconds S] [--mode multi|single]\n"
     "               [--backend uring|epoll] [--workers N] [--grace MS] [--maxclients N]\n"
+    "               [--timeout S]\n"
     "  --host        numeric address to listen on (127.0.0.1)\n"
     "  --port        TCP port, 0 for any free one (6380)\n"
     "  --seconds     stop after S seconds; 0 = until killed (0)\n"
@@ -51,6 +53,7 @@ constexpr const char* kUsage =
     "  --grace       on SIGTERM/SIGINT (or at --seconds), how long commands under\n"
     "                way may take before they are cut off, in ms (10000)\n"
     "  --maxclients  connections served at once; more are refused (10000)\n"
+    "  --timeout     close a client idle this many seconds; 0 = never (0)\n"
     "a redis-protocol (RESP2) key-value server, database 0 only, nothing persisted;\n"
     "prints 'listening on HOST:PORT (...)' once it accepts\n";
 
@@ -74,10 +77,17 @@ int main(int argc, char** argv) {
   weft::kv::ServerOptions options;
   const weft::service::Options o = weft::service::parse(
       kProgram, argc, argv, {.port = 6380}, [&](const std::string& flag, const std::string& value) {
-        if (flag != "--maxclients") return false;
-        options.max_clients = static_cast<std::size_t>(weft::service::whole_number(
-            kProgram, value, 1, LONG_MAX, "--maxclients wants a number from 1"));
-        return true;
+        if (flag == "--maxclients") {
+          options.max_clients = static_cast<std::size_t>(weft::service::whole_number(
+              kProgram, value, 1, LONG_MAX, "--maxclients wants a number from 1"));
+          return true;
+        }
+        if (flag == "--timeout") {
+          options.idle_timeout = std::chrono::seconds(weft::service::whole_number(
+              kProgram, value, 0, 100'000'000, "--timeout wants whole seconds from 0"));
+          return true;
+        }
+        return false;
       });
   weft::kv::ServerCounters counters;
   return weft::service::run(kProgram, o, weft::kv::serve, options, counters, say_stopped);

@@ -131,7 +131,12 @@ class Connection {
   // Reads more, as receive() does; while subscribed, a message published to
   // it meanwhile ends the read, and is written out, and the read goes on.
   bool receive_or_deliver(std::size_t needed, bool started) {
-    if (!subscribed()) return receive(needed, cancel_for(started));
+    if (!subscribed()) {
+      // Idle between commands (nothing of the next one read yet): closed
+      // after idle_timeout, if one is set.
+      const bool idle = !started && options_.idle_timeout.count() > 0;
+      return receive(needed, cancel_for(started), idle ? after(options_.idle_timeout) : kNoDeadline);
+    }
     for (;;) {
       if (!flush()) return false;
       WaitToken wake(cancel_for(started));
@@ -147,8 +152,8 @@ class Connection {
   // Reads more: at least one byte, and up to `needed` in all if the parser
   // knows that much is coming. False when the peer closed or a read failed
   // (or `cancel` was cancelled).
-  bool receive(std::size_t needed, CancelToken* cancel) {
-    const WaitOptions w{.cancel = cancel};
+  bool receive(std::size_t needed, CancelToken* cancel, Deadline deadline = kNoDeadline) {
+    const WaitOptions w{.deadline = deadline, .cancel = cancel};
     const std::size_t have = input().size();
     if (!gathering() && std::max(needed, have + 1) <= in_.capacity()) {
       auto got = in_.peek(have + 1, w);

@@ -11,7 +11,8 @@
 // error gets its error reply and the connection closes; QUIT gets +OK and
 // closes; other connections never notice either. Beyond
 // ServerOptions::max_clients connections, a new one is told "ERR max number
-// of clients reached" and closed. No idle timeout (redis-server's default).
+// of clients reached" and closed. A client idle between commands for
+// ServerOptions::idle_timeout is closed (none by default, as redis).
 //
 // The store. One Store for all the connections of a serve(), behind one
 // weft::Mutex, held for the run of one command and never across I/O (the
@@ -78,6 +79,10 @@ struct ServerOptions {
   Limits limits;
   std::size_t max_clients = 10'000;
   std::chrono::milliseconds write_timeout{30'000};  // a client that does not read is dropped
+  // A client idle this long between commands is closed (redis's `timeout`);
+  // zero, the default as in redis, never. Subscribers and clients blocked
+  // in BLPOP/BRPOP are not idle.
+  std::chrono::milliseconds idle_timeout{0};
   std::chrono::milliseconds sweep_interval{100};
   std::size_t subscriber_limit = 1u << 20;  // bytes a subscriber's outbox may hold
 };

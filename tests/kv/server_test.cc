@@ -207,6 +207,30 @@ BOOST_AUTO_TEST_CASE(clients_over_the_limit_are_told_and_closed) {
   });
 }
 
+// redis's `timeout`: a client idle between commands past idle_timeout is
+// closed; one that keeps sending is not, nor is a subscriber waiting for
+// messages.
+BOOST_AUTO_TEST_CASE(an_idle_client_is_closed_after_the_idle_timeout) {
+  weft::test::run([] {
+    weft::kv::ServerOptions o;
+    o.idle_timeout = std::chrono::milliseconds(200);
+    KvServer server(o);
+    KvClient idle(server.address()), busy(server.address()), listener(server.address());
+    BOOST_TEST(idle.call({"PING"}) == "+PONG\r\n");
+    BOOST_TEST(listener.call({"SUBSCRIBE", "news"}) == "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    const auto t0 = weft::Clock::now();
+    for (int i = 0; i < 8; ++i) {  // 400 ms of a command every 50 ms
+      weft::sleep_for(std::chrono::milliseconds(50));
+      BOOST_TEST(busy.call({"PING"}) == "+PONG\r\n");
+    }
+    BOOST_TEST(idle.closed());
+    const bool in_time = weft::Clock::now() - t0 < std::chrono::seconds(5);
+    BOOST_TEST(in_time);
+    BOOST_TEST(busy.call({"PUBLISH", "news", "hi"}) == ":1\r\n");
+    BOOST_TEST(listener.reply() == "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+  });
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_clients_see_one_consistent_store) {
   weft::test::run([] {
     KvServer server;
