@@ -148,11 +148,15 @@ static bool after_parking(fibers::Fiber*, void* arg) {
     op->result = -rc;
     return false;  // resume now
   }
+  // The backend is read first: a cancel may ready the fiber, which another
+  // worker may then steal, run and finish (freeing the record) before this
+  // returns.
+  Backend* const backend = op->backend;
   if (op->cancel_pending) {
     op->cancel_pending = false;
-    op->backend->cancel(*op);  // may ready the fiber: it runs after this returns
+    backend->cancel(*op);  // `op` may be gone from here on
   }
-  if (op->backend->wants_park_commits) op->backend->park_committed();
+  if (backend->wants_park_commits) backend->park_committed();
   return true;
 }
 
