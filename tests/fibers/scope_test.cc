@@ -246,7 +246,7 @@ BOOST_AUTO_TEST_CASE(a_child_that_throws_is_rethrown_by_wait_after_the_rest_end)
       weft::sleep_for(10ms);
       throw std::runtime_error("bad row 7");
     });
-    BOOST_CHECK_EXCEPTION(group.wait(), std::runtime_error,
+    BOOST_CHECK_EXCEPTION((void)group.wait(), std::runtime_error,
                           [](const std::runtime_error& e) { return std::string(e.what()) == "bad row 7"; });
     BOOST_TEST(other_ended.load());
     BOOST_TEST((group.token().cause() == weft::errc::uncaught_exception));
