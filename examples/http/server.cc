@@ -1,5 +1,7 @@
 #include "examples/http/server.h"
 
+#include "examples/service/service.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -218,20 +220,7 @@ class Connection {
     return false;
   }
 
-  // Closing with unread input makes the kernel send a reset, which can
-  // destroy the answer still on its way (RFC 9112, 9.6): end our side, then
-  // read and drop what the client still sends, briefly.
-  void linger() {
-    if (!stream_.is_open()) return;
-    (void)stream_.shutdown();
-    char sink[4096];
-    const Deadline until = after(std::chrono::milliseconds(200));
-    for (std::size_t dropped = 0; dropped < (256u << 10);) {
-      auto n = stream_.read(MutableBuffer(sink, sizeof sink), {.deadline = until});
-      if (!n || *n == 0) break;
-      dropped += *n;
-    }
-  }
+  void linger() { service::linger(stream_); }  // the last answer is not reset away
 
   net::TcpStream stream_;
   const ServerOptions options_;  // a copy: the connection may outlive serve()'s caller

@@ -1,5 +1,7 @@
 #include "examples/kv/server.h"
 
+#include "examples/service/service.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -230,20 +232,7 @@ class Connection {
     return true;
   }
 
-  // Closing with unread input makes the kernel send a reset, which can
-  // destroy the last reply on its way: end our side, then drop what the
-  // client still sends, briefly.
-  void linger() {
-    if (!stream_.is_open()) return;
-    (void)stream_.shutdown();
-    char sink[4096];
-    const Deadline until = after(std::chrono::milliseconds(200));
-    for (std::size_t dropped = 0; dropped < (256u << 10);) {
-      auto n = stream_.read(MutableBuffer(sink, sizeof sink), {.deadline = until});
-      if (!n || *n == 0) break;
-      dropped += *n;
-    }
-  }
+  void linger() { service::linger(stream_); }  // the last answer is not reset away
 
   net::TcpStream stream_;
   std::shared_ptr<Database> db_;

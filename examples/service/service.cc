@@ -144,4 +144,16 @@ int run(const Program& program, const Options& o, const Serve& serve, const Repo
   return rt.run([&] { return serve_until_stopped(program, o, rt, serve, report); });
 }
 
+void linger(net::TcpStream& stream) {
+  if (!stream.is_open()) return;
+  (void)stream.shutdown();
+  char sink[4096];
+  const Deadline until = after(std::chrono::milliseconds(200));
+  for (std::size_t dropped = 0; dropped < (256u << 10);) {
+    auto n = stream.read(MutableBuffer(sink, sizeof sink), {.deadline = until});
+    if (!n || *n == 0) break;
+    dropped += *n;
+  }
+}
+
 }  // namespace weft::service

@@ -82,6 +82,12 @@ using Serve = std::function<std::error_code(net::TcpListener& listener, Graceful
 // The program's last word, given what the graceful stop did.
 using Report = std::function<void(const GracefulStop::Report& report)>;
 
+// Ends a connection without losing the last answer: closing with unread
+// input makes the kernel send a reset, which can destroy what is still on
+// its way (RFC 9112, 9.6). Ends our side, then reads and drops what the
+// client still sends, for 200 ms or 256 KiB at most. On a fiber.
+void linger(net::TcpStream& stream);
+
 // Runs the service as the steps at the top of this file say, and returns
 // the exit status (0, 1 or 2).
 int run(const Program& program, const Options& options, const Serve& serve, const Report& report);
