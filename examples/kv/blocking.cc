@@ -34,7 +34,7 @@ void Waiters::mark_ready(std::string_view key) {
   if (std::find(ready_.begin(), ready_.end(), key) == ready_.end()) ready_.emplace_back(key);
 }
 
-void Waiters::serve(Keyspace& keys, std::int64_t now) {
+void Waiters::serve(Keyspace& keys, std::int64_t now, Journal& journal) {
   // A give-back may mark a key ready while this runs: take them in turns.
   while (!ready_.empty()) {
     const std::string key = std::move(ready_.front());
@@ -56,6 +56,7 @@ void Waiters::serve(Keyspace& keys, std::int64_t now) {
         w->value = std::move(l.back());
         l.pop_back();
       }
+      if (journal.enabled()) journal.record({w->left ? "LPOP" : "RPOP", key}, now);
       if (w->wake) w->wake();
       if (l.empty()) {
         keys.erase(key);

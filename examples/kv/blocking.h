@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "examples/kv/journal.h"
 #include "examples/kv/keyspace.h"
 
 namespace weft::kv {
@@ -59,8 +60,9 @@ class Waiters {
   // A push to `key`: serve() looks at it (only if someone waits on it).
   void mark_ready(std::string_view key);
   // Serves the waiters of the keys marked ready (step 2 above) from the
-  // lists in `keys` at time `now`; an emptied list is deleted.
-  void serve(Keyspace& keys, std::int64_t now);
+  // lists in `keys` at time `now`; an emptied list is deleted. Each value
+  // handed over is logged in `journal` (if enabled) as the pop it was.
+  void serve(Keyspace& keys, std::int64_t now, Journal& journal);
   // Clients waiting.
   std::size_t size() const { return count_; }
 

@@ -7,6 +7,8 @@
 // reads the time once, as call.now, so that one command sees one instant.
 // A handler that pushes to a list marks its key ready (call.waiters), so
 // that clients parked on it are served once it has replied (blocking.h).
+// A kWrite command that replied anything but an error is recorded in the
+// journal by the store, after the handler (or what it put in logged_as).
 //
 // Thread rules: as for the store (store.h).
 #pragma once
@@ -15,7 +17,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "examples/kv/journal.h"
 #include "examples/kv/keyspace.h"
 #include "examples/kv/resp.h"
 #include "examples/kv/store.h"
@@ -30,8 +34,14 @@ struct Call {
   const ServerInfo& info;
   std::int64_t now;
   Waiters& waiters;
+  Journal& journal;
   const Client& client;
   After after = After::carry_on;
+  // A write command whose effect is not a function of the store and the
+  // time (SPOP's random choice) says what the log records instead; empty
+  // with logged_as_set: nothing (journal.h).
+  bool logged_as_set = false;
+  std::vector<std::string> logged_as;
 
   std::size_t argc() const { return args.size(); }
   std::string_view arg(std::size_t i) const { return args[i]; }
@@ -54,12 +64,16 @@ struct Call {
 
 using Handler = void (*)(Call&);
 
+// CommandSpec::flags.
+constexpr std::uint8_t kSubscribedOk = 1;  // runs in subscribed mode too
+constexpr std::uint8_t kWrite = 2;         // may change the store: logged (journal.h)
+
 struct CommandSpec {
   std::string_view name;  // lower case
   int arity;
   Handler handler;
-  int first_key, last_key, step;  // COMMAND INFO's key positions
-  bool subscribed_ok = false;     // runs in subscribed mode too
+  int first_key, last_key, step;  // COMMAND INFO's key positions (also the keys a write changes)
+  std::uint8_t flags = 0;
 };
 
 // Every command, for dispatch and COMMAND.
@@ -75,6 +89,7 @@ void cmd_info(Call&);
 void cmd_config(Call&);
 void cmd_command(Call&);
 void cmd_quit(Call&);
+void cmd_bgrewriteaof(Call&);
 
 void cmd_get(Call&);
 void cmd_set(Call&);
@@ -92,6 +107,8 @@ void cmd_del(Call&);
 void cmd_exists(Call&);
 void cmd_expire(Call&);
 void cmd_pexpire(Call&);
+void cmd_expireat(Call&);
+void cmd_pexpireat(Call&);
 void cmd_ttl(Call&);
 void cmd_pttl(Call&);
 void cmd_persist(Call&);

@@ -347,6 +347,8 @@ void cmd_scard(Call& c) {
 }
 
 void cmd_spop(Call& c) {
+  // The log records the members it chose (journal.h), not the choice.
+  c.logged_as_set = true;
   if (c.argc() > 3) return c.syntax_error();
   const bool counted = c.argc() == 3;
   std::int64_t count = 1;
@@ -357,9 +359,15 @@ void cmd_spop(Call& c) {
   if (s == nullptr) return counted ? c.out.array(0) : c.out.null();
   const std::size_t n = std::min(static_cast<std::size_t>(count), s->size());
   if (counted) c.out.array(n);
+  if (n > 0) {
+    c.logged_as.reserve(n + 2);
+    c.logged_as.emplace_back("SREM");
+    c.logged_as.emplace_back(c.arg(1));
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const auto it = random_member(c, *s);
     c.out.bulk(*it);
+    c.logged_as.push_back(*it);
     s->erase(it);
   }
   drop_if_empty(c, *s);

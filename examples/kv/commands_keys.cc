@@ -86,8 +86,9 @@ void add_to_integer(Call& c, std::int64_t by) {
   c.out.integer(value);
 }
 
-// EXPIRE and PEXPIRE: `unit` ms per unit of the argument.
-void expire_command(Call& c, std::int64_t unit) {
+// EXPIRE and PEXPIRE (relative), EXPIREAT and PEXPIREAT (a time since the
+// epoch): `unit` ms per unit of the argument.
+void expire_command(Call& c, std::int64_t unit, bool absolute) {
   bool nx = false, xx = false, gt = false, lt = false;
   for (std::size_t i = 3; i < c.argc(); ++i) {
     const std::string_view o = c.arg(i);
@@ -106,8 +107,10 @@ void expire_command(Call& c, std::int64_t unit) {
     if (when > LLONG_MAX / unit || when < LLONG_MIN / unit) return c.out.error(invalid);
     when *= unit;
   }
-  if (when > LLONG_MAX - c.now) return c.out.error(invalid);
-  when += c.now;
+  if (!absolute) {
+    if (when > LLONG_MAX - c.now) return c.out.error(invalid);
+    when += c.now;
+  }
   Entry* e = c.keys.find(c.arg(1), c.now);
   if (e == nullptr) return c.out.integer(0);
   const bool has = e->expire_at != 0;
@@ -165,14 +168,15 @@ void cmd_flushdb(Call& c) {
 }
 
 void cmd_info(Call& c) {
-  bool server = true, clients = true, keyspace = true;
+  bool server = true, clients = true, persistence = true, keyspace = true;
   if (c.argc() > 1) {
-    server = clients = keyspace = false;
+    server = clients = persistence = keyspace = false;
     for (std::size_t i = 1; i < c.argc(); ++i) {
       const std::string s = lower(c.arg(i));
       const bool all = s == "all" || s == "default" || s == "everything";
       server = server || all || s == "server";
       clients = clients || all || s == "clients";
+      persistence = persistence || all || s == "persistence";
       keyspace = keyspace || all || s == "keyspace";
     }
   }
@@ -192,6 +196,15 @@ void cmd_info(Call& c) {
     if (!text.empty()) line("");
     line("# Clients");
     line("connected_clients:" + std::to_string(c.info.connected_clients));
+    line("blocked_clients:" + std::to_string(c.waiters.size()));
+  }
+  if (persistence) {
+    if (!text.empty()) line("");
+    line("# Persistence");
+    line(std::string("aof_enabled:") + (c.journal.enabled() ? "1" : "0"));
+    line(std::string("aof_rewrite_in_progress:") + (c.journal.rewriting() ? "1" : "0"));
+    line(std::string("aof_rewrite_scheduled:") + (c.journal.rewrite_requested() ? "1" : "0"));
+    line(std::string("aof_last_write_status:") + (c.journal.failure().empty() ? "ok" : "err"));
   }
   if (keyspace) {
     if (!text.empty()) line("");
@@ -206,9 +219,9 @@ void cmd_info(Call& c) {
 void cmd_config(Call& c) {
   if (!iequals(c.arg(1), "get")) return unknown_subcommand(c, "CONFIG");
   if (!sub_arity(c, -3, "config|get")) return;
-  // What a server without persistence answers (redis-benchmark asks).
-  static constexpr std::pair<std::string_view, std::string_view> kParameters[] = {{"save", ""},
-                                                                                  {"appendonly", "no"}};
+  // What redis-benchmark asks: no snapshots, and whether the log is on.
+  const std::pair<std::string_view, std::string_view> kParameters[] = {
+      {"save", ""}, {"appendonly", c.journal.enabled() ? "yes" : "no"}};
   std::vector<std::pair<std::string_view, std::string_view>> found;
   for (const auto& p : kParameters) {
     for (std::size_t i = 2; i < c.argc(); ++i) {
@@ -256,6 +269,13 @@ void cmd_command(Call& c) {
   } else {
     unknown_subcommand(c, "COMMAND");
   }
+}
+
+void cmd_bgrewriteaof(Call& c) {
+  if (!c.journal.enabled()) return c.out.error("ERR appendonly is off: weft-kv rewrites only a log it writes");
+  if (!c.journal.request_rewrite())
+    return c.out.error("ERR Background append only file rewriting already in progress");
+  c.out.simple("Background append only file rewriting started");
 }
 
 void cmd_quit(Call& c) {
@@ -412,8 +432,10 @@ void cmd_exists(Call& c) {
   c.out.integer(n);
 }
 
-void cmd_expire(Call& c) { expire_command(c, 1000); }
-void cmd_pexpire(Call& c) { expire_command(c, 1); }
+void cmd_expire(Call& c) { expire_command(c, 1000, false); }
+void cmd_pexpire(Call& c) { expire_command(c, 1, false); }
+void cmd_expireat(Call& c) { expire_command(c, 1000, true); }
+void cmd_pexpireat(Call& c) { expire_command(c, 1, true); }
 void cmd_ttl(Call& c) { ttl_command(c, false); }
 void cmd_pttl(Call& c) { ttl_command(c, true); }
 

@@ -34,6 +34,7 @@ Entry& Keyspace::put(std::string_view key, Value value) {
   if (it == table_.end()) {
     it = table_.emplace(std::string(key), Entry{}).first;
     it->second.key = it->first;
+    it->second.epoch = epoch_;
     all_.emplace(position(it->first), it->first);
   }
   Entry& e = it->second;

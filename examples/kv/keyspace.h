@@ -60,6 +60,9 @@ struct Entry {
   Value value;
   std::int64_t expire_at = 0;  // ms since the epoch; 0: never
   std::string_view key;        // the table's own copy of the key
+  // The rewrite epoch it was created in or last dumped in (journal.h);
+  // bookkeeping of the log, not part of the value.
+  mutable std::uint32_t epoch = 0;
 
   Type type() const { return static_cast<Type>(value.index()); }
 };
@@ -93,6 +96,9 @@ class Keyspace {
   // with an expiry; returns how many it deleted.
   std::size_t sweep_sample(std::int64_t now, std::size_t samples);
 
+  // The epoch new entries are born in (journal.h's rewrite).
+  void set_epoch(std::uint32_t epoch) { epoch_ = epoch; }
+
   // A random number (SPOP's choice, the sweep's samples).
   std::uint64_t random() { return rng_(); }
 
@@ -105,6 +111,7 @@ class Keyspace {
   std::set<Indexed> all_;       // every key, by position(): SCAN's order
   std::set<Indexed> expiring_;  // keys with an expiry, the same order
   std::mt19937_64 rng_;
+  std::uint32_t epoch_ = 0;
 };
 
 }  // namespace weft::kv

@@ -78,11 +78,14 @@ class Connection {
       if (!command_.args.empty()) {
         count(counters_, &ServerCounters::commands);
         reply_.clear();
-        after = db_->execute(command_.args, reply_, {&db_->pubsub, &subscriber_, &waiter_});
+        after = db_->execute(command_.args, reply_, {&db_->pubsub, &subscriber_, &waiter_}, &log_wait_);
       }
       // The arguments view the input: taken only now that they are used.
       take(p.consumed);
       if (after == After::block && !park()) return;
+      // A reply that would not fit the writer would go out at once: what it
+      // acknowledges must be durable first.
+      if (log_wait_ != 0 && out_.buffered() + reply_.bytes().size() > out_.capacity() && !logged()) return;
       if (!command_.args.empty() && !out_.write(std::string_view(reply_.bytes()), writing())) return;
       if (after == After::close || stopping()) {
         (void)flush();
@@ -126,8 +129,19 @@ class Connection {
       if (!messages_.empty() && !out_.write(std::string_view(messages_), writing())) return false;
     }
     if (out_.buffered() == 0) return true;
+    if (!logged()) return false;
     count(counters_, &ServerCounters::writes);
     return out_.flush(writing()).has_value();
+  }
+
+  // The records of the commands answered so far are durable (or there is
+  // no log). False: writing the log failed, and the connection closes
+  // without acknowledging them.
+  bool logged() {
+    if (log_wait_ == 0) return true;
+    const bool ok = db_->aof->wait(log_wait_);
+    log_wait_ = 0;
+    return ok;
   }
 
   // Reads more, as receive() does; while subscribed, a message published to
@@ -224,6 +238,7 @@ class Connection {
       reply_.bulk(waiter_.key);
       reply_.bulk(waiter_.value);
       waiter_.served = false;
+      if (db_->aof) log_wait_ = db_->store.journal().appended();  // the pop's record is in by now
       return true;
     }
     db_->store.unblock(waiter_);
@@ -248,6 +263,7 @@ class Connection {
   PopWaiter waiter_;         // while parked in BLPOP/BRPOP, the store points at it
   Subscriber subscriber_;    // its channels and patterns, and its outbox
   std::string messages_;     // messages taken from the outbox, being written
+  std::uint64_t log_wait_ = 0;  // the log's sequence the buffered replies wait for (0: none)
 };
 
 // Tells a connection over the limit so, and closes it.
@@ -259,10 +275,14 @@ void refuse(net::TcpStream stream) {
 
 }  // namespace
 
-After Database::execute(std::span<const std::string_view> args, Reply& out, const Client& client) {
+After Database::execute(std::span<const std::string_view> args, Reply& out, const Client& client,
+                        std::uint64_t* logged) {
   std::lock_guard<Mutex> hold(mutex);
   const ServerInfo info{port, clients.load(std::memory_order_relaxed)};
-  return store.execute(args, out, info, client);
+  const std::uint64_t before = store.journal().appended();
+  const After after = store.execute(args, out, info, client);
+  if (logged != nullptr && store.journal().appended() != before) *logged = store.journal().appended();
+  return after;
 }
 
 void serve_connection(net::TcpStream stream, const std::shared_ptr<Database>& db, const ServerOptions& options,
@@ -275,6 +295,22 @@ std::error_code serve(net::TcpListener& listener, const ServerOptions& options, 
                       GracefulStop* stop) {
   auto db = std::make_shared<Database>();
   if (auto a = listener.local_address()) db->port = a->port();
+  if (options.aof.enabled) {
+    db->aof = std::make_unique<AppendOnlyFile>(db->mutex, db->store, options.aof);
+    auto loaded = db->aof->open();
+    if (!loaded) {
+      std::fprintf(stderr, "weft-kv: cannot load the append-only file: %s\n", loaded.error().message().c_str());
+      return loaded.error();
+    }
+    if (loaded->commands > 0 || loaded->bytes > 0)
+      std::fprintf(stderr, "weft-kv: %s: %llu commands replayed (%llu bytes)\n", db->aof->path().c_str(),
+                   static_cast<unsigned long long>(loaded->commands),
+                   static_cast<unsigned long long>(loaded->bytes));
+    if (loaded->failed > 0)
+      std::fprintf(stderr, "weft-kv: %s: %llu replayed commands replied an error\n", db->aof->path().c_str(),
+                   static_cast<unsigned long long>(loaded->failed));
+    db->aof->start();
+  }
   CancelToken done;
   auto sweeper = spawn([db, interval = options.sweep_interval, &done] {
     while (sleep_for(interval, {.cancel = &done})) {
@@ -313,6 +349,14 @@ std::error_code serve(net::TcpListener& listener, const ServerOptions& options, 
   }
   done.cancel();
   sweeper.join();
+  if (db->aof) {
+    // The connections' last commands go into the file: wait for them (the
+    // stop cuts off any that outlast its grace period), then the last write.
+    if (stop != nullptr && stop->stop_begun()) {
+      while (db->clients.load(std::memory_order_relaxed) > 0) sleep_for(std::chrono::milliseconds(5));
+    }
+    db->aof->stop();
+  }
   return result;
 }
 

@@ -45,6 +45,14 @@
 // subscriber is dropped: it gets nothing more, its pending write is
 // cancelled and the connection closes.
 //
+// Persistence (aof.h). With ServerOptions::aof enabled, serve() replays the
+// file before it accepts, and every write command is recorded; a connection
+// holds the replies of a batch that ran write commands until the file has
+// them as durably as appendfsync says (the replies are in its writer
+// meanwhile; one that would overflow it waits first), so a reply a client
+// has seen is never lost to a crash the policy covers. A client served by a
+// push while parked in BLPOP waits the same way for the pop's record.
+//
 // Expiry. Besides the lazy expiry of every lookup, a fiber of serve()
 // sweeps a sample of the keys with an expiry every
 // ServerOptions::sweep_interval (store.h).
@@ -69,6 +77,7 @@
 
 #include <weft/weft.h>
 
+#include "examples/kv/aof.h"
 #include "examples/kv/pubsub.h"
 #include "examples/kv/resp.h"
 #include "examples/kv/store.h"
@@ -85,6 +94,7 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{0};
   std::chrono::milliseconds sweep_interval{100};
   std::size_t subscriber_limit = 1u << 20;  // bytes a subscriber's outbox may hold
+  AofOptions aof;  // the append-only file (off by default, as in redis)
 };
 
 // What a server did, for its owner (relaxed counters, any thread).
@@ -105,10 +115,13 @@ struct Database {
   PubSub pubsub;
   std::atomic<std::uint64_t> clients{0};
   std::uint16_t port = 0;  // for INFO
+  std::unique_ptr<AppendOnlyFile> aof;  // when persistence is on
 
   // Runs one command under the mutex, for `client` (a BLPOP may queue its
-  // waiter and return After::block).
-  After execute(std::span<const std::string_view> args, Reply& out, const Client& client = {});
+  // waiter and return After::block). A command the journal recorded sets
+  // *logged to the sequence its reply must wait for (AppendOnlyFile::wait).
+  After execute(std::span<const std::string_view> args, Reply& out, const Client& client = {},
+                std::uint64_t* logged = nullptr);
 };
 
 // Serves one accepted connection on `db` until it closes or fails (or
@@ -118,7 +131,10 @@ void serve_connection(net::TcpStream stream, const std::shared_ptr<Database>& db
 
 // Accepts on `listener` until it is closed or the stop begins, a detached
 // fiber per connection, all on one new Database. Returns the accept error
-// that ended it (operation_canceled for a stop).
+// that ended it (operation_canceled for a stop), or the append-only file's
+// error if it cannot be loaded (said on stderr; nothing was accepted).
+// With persistence on, after a stop it waits for the connections to end,
+// then writes and syncs the file's last records.
 std::error_code serve(net::TcpListener& listener, const ServerOptions& options,
                       ServerCounters* counters = nullptr, GracefulStop* stop = nullptr);
 

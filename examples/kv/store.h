@@ -34,6 +34,12 @@
 // Expiry in milliseconds (keyspace.h): lazy on every lookup, plus
 // sweep_expired(), which the server calls periodically.
 //
+// Persistence (journal.h). With journal() enabled, every write command that
+// did not fail is recorded there (for the server's append-only file), and
+// while a rewrite runs, the keys a write command names are dumped first if
+// the rewrite has not yet. While journal().failure() is set, write
+// commands are refused with it.
+//
 // Thread rules: not thread-safe; one caller at a time (the server holds one
 // weft::Mutex around each call, server.h).
 #pragma once
@@ -44,11 +50,14 @@
 #include <string_view>
 
 #include "examples/kv/blocking.h"
+#include "examples/kv/journal.h"
 #include "examples/kv/keyspace.h"
 #include "examples/kv/pubsub.h"
 #include "examples/kv/resp.h"
 
 namespace weft::kv {
+
+struct CommandSpec;  // commands.h
 
 // What commands report of the server they run in (INFO).
 struct ServerInfo {
@@ -92,14 +101,22 @@ class Store {
 
   std::size_t size() const { return keys_.size(); }
 
+  Journal& journal() { return journal_; }
+  Keyspace& keys() { return keys_; }
+
   // The store's clock, in ms since the epoch: the system clock, or for
   // tests a fixed time (0 goes back to the system clock).
   std::int64_t now() const;
   void set_time(std::int64_t ms) { fixed_time_ = ms; }
 
  private:
+  // While a rewrite runs: dumps the keys `args` names before the command
+  // changes them (journal.h).
+  void before_change(const CommandSpec& spec, std::span<const std::string_view> args, std::int64_t t);
+
   Keyspace keys_;
   Waiters waiters_;
+  Journal journal_;
   std::int64_t fixed_time_ = 0;
 };
 

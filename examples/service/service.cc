@@ -121,7 +121,7 @@ int serve_until_stopped(const Program& program, const Options& o, Runtime& rt, c
   const std::error_code e = serve(*listener, stop);
   (void)listener->close();  // new connections are refused from now on
   if (e != std::errc::operation_canceled) {
-    std::fprintf(stderr, "%s: accept failed: %s\n", program.name, e.message().c_str());
+    std::fprintf(stderr, "%s: stopped serving: %s\n", program.name, e.message().c_str());
     serving_failed.cancel();
   }
   report(stopper.join());
