@@ -14,8 +14,19 @@
 // the table grows or shrinks meanwhile, and only keys added or deleted
 // during the scan may be missed. The index of keys with an expiry, ordered
 // the same way, is where sweep() takes its random samples. Rejected: walking
-// the table's buckets (std::unordered_map has prime bucket counts, so a
-// rehash reorders them and a cursor into them means nothing afterwards).
+// the table's slots (a growing table moves them, so a cursor into them
+// means nothing afterwards).
+//
+// The table. Open addressing with linear probing over a power-of-two array
+// of slots, each the key's full hash and a pointer to its node; the node is
+// one allocation holding the key's bytes and then the Entry. A lookup reads
+// the slot (the hash tells most other keys apart without touching them),
+// then the node, where the key and the start of the value share a cache
+// line: about two cache misses for a key nobody touched lately, where
+// std::unordered_map took four (bucket, the node before, the node, the
+// key's own heap block; perf/RESULTS.md, "weft-kv against redis-server").
+// A deletion shifts the slots after it back (no tombstones). Nodes never
+// move, so an Entry* and Entry::key stay valid until the key is deleted.
 //
 // Thread rules: none of its own; the store's owner serializes every call
 // (server.h: one weft::Mutex).
@@ -33,6 +44,7 @@
 #include <unordered_set>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace weft::kv {
 
@@ -81,7 +93,7 @@ class Keyspace {
   bool erase(std::string_view key);
   void set_expire(Entry& e, std::int64_t at);  // at 0: none
   void clear();
-  std::size_t size() const { return table_.size(); }
+  std::size_t size() const { return count_; }
   std::size_t expiring() const { return expiring_.size(); }
 
   // SCAN's step: calls visit(entry) for keys from `cursor` on (expired ones
@@ -102,12 +114,29 @@ class Keyspace {
   // A random number (SPOP's choice, the sweep's samples).
   std::uint64_t random() { return rng_(); }
 
+  Keyspace(const Keyspace&) = delete;
+  Keyspace& operator=(const Keyspace&) = delete;
+  ~Keyspace();
+
  private:
   using Indexed = std::pair<std::uint64_t, std::string_view>;
+  struct Node;
+  struct Slot {
+    std::uint64_t hash = 0;
+    Node* node = nullptr;  // null: empty
+  };
   static std::uint64_t position(std::string_view key);
-  void drop(std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>>::iterator it);
+  static Node* make_node(std::string_view key);
+  static void free_node(Node* n);
+  static Entry& entry_of(Node* n);
+  // The slot holding `key` (hash `h`), or npos.
+  std::size_t slot_of(std::string_view key, std::uint64_t h) const;
+  void grow();
+  void drop(std::size_t slot);  // deletes the node, shifts the slots after it back
 
-  std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> table_;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  std::vector<Slot> slots_;  // a power of two long, at most half full
+  std::size_t count_ = 0;
   std::set<Indexed> all_;       // every key, by position(): SCAN's order
   std::set<Indexed> expiring_;  // keys with an expiry, the same order
   std::mt19937_64 rng_;
