@@ -50,6 +50,7 @@ class Connection {
         out_(stream_),
         subscriber_(options_.subscriber_limit, stop != nullptr ? stop->cutting() : nullptr) {}
   ~Connection() {
+    end_batch();
     db_->pubsub.leave(subscriber_);  // before anything more is queued for it
     linger();
   }
@@ -59,6 +60,7 @@ class Connection {
       const std::string_view bytes = input();
       const ParseResult p = parse_command(bytes, command_, options_.limits);
       if (p.kind == ParseResult::Kind::error) {
+        end_batch();
         count(counters_, &ServerCounters::protocol_errors);
         reply_.clear();
         reply_.error(protocol_error_text(p));
@@ -67,6 +69,7 @@ class Connection {
         return;
       }
       if (p.kind == ParseResult::Kind::need_more) {
+        end_batch();
         // Replies to everything buffered go out together, before waiting.
         if (!flush()) return;
         const bool started = !bytes.empty();
@@ -78,14 +81,18 @@ class Connection {
       if (!command_.args.empty()) {
         count(counters_, &ServerCounters::commands);
         reply_.clear();
-        after = db_->execute(command_.args, reply_, {&db_->pubsub, &subscriber_, &waiter_}, &log_wait_);
+        if (!batch_.owns_lock()) batch_.lock();
+        ++batched_;
+        after = db_->execute_locked(command_.args, reply_, {&db_->pubsub, &subscriber_, &waiter_}, &log_wait_);
       }
       // The arguments view the input: taken only now that they are used.
       take(p.consumed);
+      // A reply that would not fit the writer would go out at once: no lock
+      // across I/O, and what it acknowledges must be durable first.
+      const bool overflows = out_.buffered() + reply_.bytes().size() > out_.capacity();
+      if (after != After::carry_on || overflows || stopping() || batched_ >= kBatch) end_batch();
       if (after == After::block && !park()) return;
-      // A reply that would not fit the writer would go out at once: what it
-      // acknowledges must be durable first.
-      if (log_wait_ != 0 && out_.buffered() + reply_.bytes().size() > out_.capacity() && !logged()) return;
+      if (log_wait_ != 0 && overflows && !logged()) return;
       if (!command_.args.empty() && !out_.write(std::string_view(reply_.bytes()), writing())) return;
       if (after == After::close || stopping()) {
         (void)flush();
@@ -95,6 +102,18 @@ class Connection {
   }
 
  private:
+  // Commands run under the store's lock at most this many in a row (the
+  // others' turn comes between batches).
+  static constexpr int kBatch = 64;
+
+  // The lock a batch of pipelined commands runs under: taken by the first,
+  // kept while the next is already buffered, given up before any wait or
+  // I/O (see "The store" in server.h).
+  void end_batch() {
+    if (batch_.owns_lock()) batch_.unlock();
+    batched_ = 0;
+  }
+
   bool stopping() const { return stop_ != nullptr && stop_->stop_begun(); }
   bool subscribed() const { return subscriber_.subscriptions() > 0; }
   CancelToken* cancel_for(bool started) const {
@@ -264,6 +283,8 @@ class Connection {
   Subscriber subscriber_;    // its channels and patterns, and its outbox
   std::string messages_;     // messages taken from the outbox, being written
   std::uint64_t log_wait_ = 0;  // the log's sequence the buffered replies wait for (0: none)
+  std::unique_lock<Mutex> batch_{db_->mutex, std::defer_lock};
+  int batched_ = 0;
 };
 
 // Tells a connection over the limit so, and closes it.
@@ -278,6 +299,11 @@ void refuse(net::TcpStream stream) {
 After Database::execute(std::span<const std::string_view> args, Reply& out, const Client& client,
                         std::uint64_t* logged) {
   std::lock_guard<Mutex> hold(mutex);
+  return execute_locked(args, out, client, logged);
+}
+
+After Database::execute_locked(std::span<const std::string_view> args, Reply& out, const Client& client,
+                               std::uint64_t* logged) {
   const ServerInfo info{port, clients.load(std::memory_order_relaxed)};
   const std::uint64_t before = store.journal().appended();
   const After after = store.execute(args, out, info, client);

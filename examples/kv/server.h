@@ -15,11 +15,17 @@
 // ServerOptions::idle_timeout is closed (none by default, as redis).
 //
 // The store. One Store for all the connections of a serve(), behind one
-// weft::Mutex, held for the run of one command and never across I/O (the
-// reply is built in memory, then written). Simple, and a point of
-// contention with many workers: a store sharded by key, one lock per shard
-// (or one shard per worker), is for a later increment, chosen by
-// measurement.
+// weft::Mutex, never held across I/O or a wait (the replies are built in
+// memory, then written). A connection takes it once for a batch of
+// pipelined commands: held from the first while the next is already
+// buffered, up to 64 in a row, and given up before the batch's replies
+// would overflow its writer, before a BLPOP parks, at QUIT and at the stop.
+// Taking it per command made every command of a -P 16 pipeline a chance to
+// collide, and with two workers and 1000 clients it became a convoy (one
+// park per command; perf/RESULTS.md, "weft-kv against redis-server"). One
+// store rather than shards, by measurement on this 2-core machine: two
+// independent one-worker processes (sharding's upper bound, with nothing
+// between the shards) served no more than one two-worker process.
 //
 // Blocking pops (blocking.h). A BLPOP or BRPOP with nothing to pop queues
 // the connection's PopWaiter under the store's lock and parks its fiber
@@ -122,6 +128,9 @@ struct Database {
   // *logged to the sequence its reply must wait for (AppendOnlyFile::wait).
   After execute(std::span<const std::string_view> args, Reply& out, const Client& client = {},
                 std::uint64_t* logged = nullptr);
+  // The same, for a caller that holds mutex.
+  After execute_locked(std::span<const std::string_view> args, Reply& out, const Client& client = {},
+                       std::uint64_t* logged = nullptr);
 };
 
 // Serves one accepted connection on `db` until it closes or fails (or
