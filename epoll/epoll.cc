@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <climits>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -586,7 +587,11 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
   }
   epoll_event events[256];
   ++stats.epoll_waits;
-  const int n = wait_for_events(epoll_fd_, events, 256, wait);
+  // No more than the run queue takes (Poller::room); the rest stay on the
+  // kernel's ready list, in order, for the next poll. At least a few, so
+  // that a full queue still lets some readiness in.
+  const int max = static_cast<int>(std::clamp<std::size_t>(room, 16, 256));
+  const int n = wait_for_events(epoll_fd_, events, max, wait);
   if (n > 0) WEFT_PROBE1(complete, n);
   for (const auto& [fd, write] : owed_) {
     if (FdState* st = find(fd)) retry(*st, write);

@@ -31,6 +31,15 @@ class Poller {
   // Worker::Binding); the owner-only calls check it in checked builds.
   OwnerThread owner;
 
+  // Set by the worker before each poll: how many more fibers its local run
+  // queue holds without spilling into the global queue. A backend that can
+  // leave readiness waiting in the kernel (epoll's ready list) delivers no
+  // more than this in one poll, so that the fibers already queued, some of
+  // them taken from the global queue for their turn, are not pushed back
+  // there behind the newcomers (which starved some of 1000 connections for
+  // a second; perf/RESULTS.md, "epoll's rounds").
+  std::size_t room = 256;
+
   // Submits the work queued since the last call and delivers every completion
   // that is ready. With `block`, first waits until at least one completion
   // arrives or `wake_by` passes (kNoDeadline: no limit). At most one system

@@ -515,6 +515,7 @@ void Worker::sleep_until_work() {
 
 // Polls the backend, sleeping until the next timer when `block`.
 inline void Worker::poll(bool block) {
+  backend_.room = LocalQueue::kCapacity - runnable_.size();
   if (trace::on()) [[unlikely]] {
     poll_traced(block);
     return;
