@@ -46,9 +46,8 @@ Entry& Keyspace::entry_of(Node* n) {
 }
 
 void Keyspace::free_node(Node* n) {
-  const std::size_t size = entry_offset(n->key_size) + sizeof(Entry);
   entry_of(n).~Entry();
-  ::operator delete(n, size);
+  ::operator delete(n);  // (sized delete needs -fsized-deallocation with clang 14)
 }
 
 // Never 0, which is the cursor that starts a scan and the one that ends it.
