@@ -134,15 +134,21 @@ ParseResult parse_request(std::string_view bytes, const Limits& limits) {
   const std::size_t end = start < window ? bytes.substr(0, window).find("\r\n\r\n", start) : std::string_view::npos;
   if (end == std::string_view::npos) {
     // Incomplete: answer early what is already wrong.
+    // In the order a whole header section is judged (below), so that the
+    // answer does not depend on how the bytes were split into reads: the
+    // request line's own bytes, then the request line, then the lines after.
     const std::string_view seen = start < window ? bytes.substr(start, window - start) : std::string_view();
-    if (has_stray_line_break(seen)) return bad(400, "a line break that is not CRLF");
-    if (cannot_be_request_line(seen)) return bad(400, "control character in the request line");
     const std::size_t eol = seen.find("\r\n");
+    // (With the CR of its CRLF: a CR before that one is stray.)
+    if (has_stray_line_break(seen.substr(0, eol == std::string_view::npos ? eol : eol + 1)))
+      return bad(400, "a line break that is not CRLF");
+    if (cannot_be_request_line(seen)) return bad(400, "control character in the request line");
     if (eol != std::string_view::npos) {
       Request r;
       std::string_view why;
       if (const int status = parse_request_line(seen.substr(0, eol), r, why); status != 0)
         return bad(status, why);
+      if (has_stray_line_break(seen.substr(eol + 2))) return bad(400, "a line break that is not CRLF");
     }
     if (bytes.size() < limits.max_header_bytes) return {};
     if (eol == std::string_view::npos) return bad(414, "request line too long");
@@ -153,12 +159,13 @@ ParseResult parse_request(std::string_view bytes, const Limits& limits) {
   Request& r = out.request;
   r.header_bytes = end + 4;
   std::string_view head = bytes.substr(start, end + 2 - start);  // every line with its CRLF
-  if (has_stray_line_break(head)) return bad(400, "a line break that is not CRLF");
   std::size_t eol = head.find("\r\n");
+  if (has_stray_line_break(head.substr(0, eol + 1))) return bad(400, "a line break that is not CRLF");
   std::string_view why;
   if (const int status = parse_request_line(head.substr(0, eol), r, why); status != 0)
     return bad(status, why);
   head.remove_prefix(eol + 2);
+  if (has_stray_line_break(head)) return bad(400, "a line break that is not CRLF");
 
   bool close = false;
   bool keep_alive = false;

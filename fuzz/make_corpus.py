@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets: fuzz/corpus/<name>/seed-*.
+
+  fuzz/make_corpus.py            # (re)writes every seed-* file; others are kept
+
+Seeds are small inputs that show libFuzzer the shapes the parsers take, so
+that it starts from real traffic instead of random bytes:
+  http_request  requests as curl, wrk, browsers and load balancers send
+                them, pipelined ones, bodies, and each kind of bad request
+                examples/http/request.h answers (400, 413, 414, 431, 501, 505);
+  resp_command  RESP arrays as redis-cli and client libraries send them,
+                inline commands with quotes and escapes, the commands
+                redis-benchmark runs, pipelines, blocking pops served by a
+                push from the other client, a rewrite (BGREWRITEAOF) with
+                commands after it, and malformed counts and lengths.
+The resp_command target routes commands whose name starts with a lower-case
+letter to its second client (fuzz/resp_command.cc), which some seeds use.
+Files that fuzzing found and fuzz/run --keep merged in (other names) and
+reproducers (crash-*) are left alone. Written for this project; re-run it
+after changing a seed here.
+"""
+import os
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def resp(*args):
+    """One command as a RESP array of bulk strings."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def pipeline(*commands):
+    return b"".join(resp(*c) for c in commands)
+
+
+CRLF = "\r\n"
+
+
+def http(lines, body=b""):
+    return (CRLF.join(lines) + CRLF + CRLF).encode() + body
+
+
+HTTP = {
+    "curl_get": http(["GET /ping HTTP/1.1", "Host: 127.0.0.1:8080", "User-Agent: curl/7.88.1", "Accept: */*"]),
+    "curl_post_json": http(["POST /echo HTTP/1.1", "Host: localhost", "User-Agent: curl/7.88.1",
+                            "Accept: */*", "Content-Type: application/json", "Content-Length: 13"],
+                           b'{"hello": 1}\n'),
+    "curl_expect_continue": http(["PUT /echo HTTP/1.1", "Host: a", "Content-Length: 5",
+                                  "Expect: 100-continue"], b"abcde"),
+    "wrk_get": http(["GET /ping HTTP/1.1", "Host: 127.0.0.1:8080"]),
+    "wrk_pipelined": http(["GET /ping HTTP/1.1", "Host: h"]) * 3,
+    "http10_no_host": http(["GET / HTTP/1.0"]),
+    "http10_keep_alive": http(["GET /heavy?ms=20 HTTP/1.0", "Connection: Keep-Alive"]),
+    "browser_get": http(["GET /index.html?q=weft&lang=en HTTP/1.1", "Host: example.test",
+                         "User-Agent: Mozilla/5.0 (X11; Linux x86_64)",
+                         "Accept: text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
+                         "Accept-Encoding: gzip, deflate, br", "Accept-Language: en-GB,en;q=0.5",
+                         "Connection: keep-alive", "Cookie: a=1; b=2"]),
+    "connection_close": http(["GET /ping HTTP/1.1", "Host: h", "Connection: Upgrade, close"]),
+    "post_then_get": http(["POST /echo HTTP/1.1", "Host: a", "Content-Length: 3"], b"abc")
+                     + http(["GET /ping HTTP/1.1", "Host: a"]),
+    "leading_zeros_length": http(["POST /echo HTTP/1.1", "Host: a", "Content-Length: 0003"], b"xyz"),
+    "same_length_twice": http(["POST /e HTTP/1.1", "Host: a", "Content-Length: 2", "content-length: 2"], b"hi"),
+    "empty_lines_first": b"\r\n\r\n" + http(["GET / HTTP/1.1", "Host: a"]),
+    "obs_text_value": b"GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xc3\xa9\tend\r\n\r\n",
+    "load_balancer": http(["GET /health HTTP/1.1", "Host: svc.internal", "X-Forwarded-For: 10.0.0.1, 10.0.0.2",
+                           "X-Forwarded-Proto: https", "X-Request-Id: 3f2a9c"]),
+    "incomplete_head": b"GET /ping HTTP/1.1\r\nHost: a\r\nAccept",
+    "incomplete_body": http(["POST /echo HTTP/1.1", "Host: a", "Content-Length: 10"], b"abc"),
+    # Bad requests, one per fault examples/http/request.h lists.
+    "bad_bare_lf": b"GET / HTTP/1.1\nHost: a\n\n",
+    "bad_bare_cr": b"GET / HTTP/1.1\rHost: a\r\n\r\n",
+    "bad_control_in_line": b"GET /a\x01b HTTP/1.1\r\n",
+    "bad_nul_early": b"GE\x00",
+    "bad_request_line": http(["GET /", "Host: a"]),
+    "bad_method": http(["G(T / HTTP/1.1", "Host: a"]),
+    "bad_version": http(["GET / HTTP/1.x", "Host: a"]),
+    "http2_version": http(["GET / HTTP/2.0", "Host: a"]),
+    "no_host": http(["GET / HTTP/1.1", "Accept: */*"]),
+    "two_hosts": http(["GET / HTTP/1.1", "Host: a", "Host: b"]),
+    "folded_header": http(["GET / HTTP/1.1", "Host: a", "X-Long: one", " two"]),
+    "bad_field_name": http(["GET / HTTP/1.1", "Host: a", "Bad Name: x"]),
+    "control_in_value": http(["GET / HTTP/1.1", "Host: a", "X: a\x7fb"]),
+    "bad_length": http(["POST / HTTP/1.1", "Host: a", "Content-Length: 12a"]),
+    "conflicting_length": http(["POST / HTTP/1.1", "Host: a", "Content-Length: 2", "Content-Length: 3"], b"abc"),
+    "body_too_large": http(["POST / HTTP/1.1", "Host: a", "Content-Length: 99999999999999999999"]),
+    "chunked": http(["POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked"], b"3\r\nabc\r\n0\r\n\r\n"),
+    "length_and_chunked": http(["POST / HTTP/1.1", "Host: a", "Content-Length: 3", "Transfer-Encoding: chunked"]),
+    "too_many_empty_lines": b"\r\n" * 10 + http(["GET / HTTP/1.1", "Host: a"]),
+    "many_fields": http(["GET / HTTP/1.1", "Host: a"] + ["X-%d: %d" % (i, i) for i in range(8)]),
+    "long_target": http(["GET /" + "a" * 120 + " HTTP/1.1", "Host: a"]),
+    "good_then_bad": http(["GET /ping HTTP/1.1", "Host: a"]) + b"BAD\n",
+}
+
+RESP = {
+    # redis-cli and client libraries: arrays of bulk strings.
+    "ping": resp("PING"),
+    "set_get": pipeline(["SET", "key", "value"], ["GET", "key"]),
+    "set_options": pipeline(["SET", "k", "v", "NX", "PX", "5"], ["SET", "k", "w", "XX", "GET", "KEEPTTL"],
+                            ["GET", "k"], ["PTTL", "k"]),
+    "set_exat": pipeline(["SET", "k", "v", "EXAT", "1700000000"], ["SET", "j", "v", "PXAT", "1700000000005"],
+                         ["TTL", "j"], ["GET", "k"]),
+    "counters": pipeline(["INCR", "n"], ["INCRBY", "n", "9223372036854775806"], ["INCR", "n"],
+                         ["DECRBY", "n", "-5"], ["APPEND", "n", "x"], ["STRLEN", "n"]),
+    "mset_mget": pipeline(["MSET", "a", "1", "b", "2", "c", "3"], ["MGET", "a", "b", "z"], ["DEL", "a", "z"],
+                          ["EXISTS", "a", "b", "b"], ["GETDEL", "b"], ["DBSIZE"]),
+    "expiry": pipeline(["SET", "k", "v"], ["PEXPIRE", "k", "2", "NX"], ["GET", "k"], ["GET", "k"],
+                       ["GET", "k"], ["EXISTS", "k"], ["SET", "k", "v", "EX", "100"], ["PERSIST", "k"],
+                       ["EXPIRE", "k", "-1"], ["TYPE", "k"]),
+    "expire_options": pipeline(["SET", "k", "v"], ["EXPIRE", "k", "100", "GT"], ["EXPIRE", "k", "50", "XX"],
+                               ["EXPIRE", "k", "10", "LT"], ["PEXPIREAT", "k", "1700000000009"],
+                               ["EXPIREAT", "k", "9999999999999"], ["PTTL", "k"]),
+    "lists": pipeline(["RPUSH", "l", "a", "b", "c"], ["LPUSH", "l", "z"], ["LRANGE", "l", "0", "-1"],
+                      ["LINDEX", "l", "-1"], ["LPOP", "l", "2"], ["RPOP", "l"], ["LLEN", "l"],
+                      ["LRANGE", "l", "-100", "100"]),
+    "hashes": pipeline(["HSET", "h", "f", "1", "g", "2"], ["HGET", "h", "f"], ["HINCRBY", "h", "f", "41"],
+                       ["HDEL", "h", "g", "x"], ["HGETALL", "h"], ["HLEN", "h"]),
+    "sets": pipeline(["SADD", "s", "a", "b", "c", "d"], ["SREM", "s", "a"], ["SISMEMBER", "s", "b"],
+                     ["SCARD", "s"], ["SPOP", "s", "2"], ["SMEMBERS", "s"], ["SPOP", "s"]),
+    "zsets": pipeline(["ZADD", "z", "1", "a", "2.5", "b", "-inf", "c"], ["ZADD", "z", "INCR", "1.1", "a"],
+                      ["ZADD", "z", "GT", "CH", "0", "b", "9", "b"], ["ZSCORE", "z", "a"],
+                      ["ZRANGE", "z", "0", "-1", "WITHSCORES"], ["ZRANGE", "z", "0", "1", "REV"],
+                      ["ZREM", "z", "c"], ["ZPOPMIN", "z", "1"], ["ZCARD", "z"]),
+    "zset_nan": pipeline(["ZADD", "z", "inf", "m"], ["ZADD", "z", "INCR", "-inf", "m"], ["ZADD", "z", "nan", "m"]),
+    "wrong_types": pipeline(["SET", "s", "x"], ["LPUSH", "s", "a"], ["HGET", "s", "f"], ["SADD", "s", "m"],
+                            ["ZADD", "s", "1", "m"], ["INCR", "s"], ["GET", "nosuch"]),
+    "keys_scan": pipeline(["MSET", "user:1", "a", "user:2", "b", "item:1", "c"], ["KEYS", "user:*"],
+                          ["KEYS", "*[12]"], ["SCAN", "0", "MATCH", "u*", "COUNT", "1"],
+                          ["SCAN", "0", "TYPE", "string"], ["KEYS", "\\*?"]),
+    "server": pipeline(["SELECT", "0"], ["SELECT", "1"], ["ECHO", "hi"], ["INFO"], ["INFO", "keyspace"],
+                       ["CONFIG", "GET", "save"], ["COMMAND", "COUNT"], ["COMMAND", "INFO", "get", "nosuch"],
+                       ["DBSIZE"], ["FLUSHDB"], ["FLUSHALL"]),
+    "arity_errors": pipeline(["GET"], ["SET", "k"], ["LRANGE", "l", "0"], ["NOSUCH", "a", "b"], ["PING", "a", "b"]),
+    "pubsub_alone": pipeline(["SUBSCRIBE", "a", "b"], ["PSUBSCRIBE", "n*"], ["UNSUBSCRIBE"], ["PUBLISH", "a", "m"],
+                             ["RESET"]),
+    "binary_values": resp("SET", b"k\x00\r\n", b"\x00\xff\r\n\r\n") + resp("GET", b"k\x00\r\n"),
+    "empty_args": pipeline(["SET", "", ""], ["GET", ""], ["APPEND", "", ""]),
+    # Blocking pops: client 0 parks, client 1 (lower-case names) pushes.
+    "blpop_served": pipeline(["BLPOP", "q", "0"], ["rpush", "q", "a", "b"], ["LLEN", "q"], ["lrange", "q", "0", "-1"]),
+    "brpop_timeout": pipeline(["BRPOP", "q", "r", "0.003"], ["get", "x"], ["get", "x"], ["get", "x"],
+                              ["get", "x"], ["LPUSH", "q", "v"]),
+    "blpop_gone": pipeline(["BLPOP", "q", "0"], ["lpush", "q", "v"], ["QUIT"], ["llen", "q"]),
+    "blpop_two_waiters": pipeline(["BLPOP", "a", "b", "0"], ["blpop", "b", "0"], ["RPUSH", "b", "1", "2", "3"]),
+    "blpop_wrong_type": pipeline(["SET", "s", "x"], ["BLPOP", "s", "0"], ["BLPOP", "q", "-1"], ["BLPOP", "q", "x"]),
+    "types": pipeline(["SET", "s", "1"], ["RPUSH", "l", "a"], ["HSET", "h", "f", "v"], ["SADD", "st", "m"],
+                      ["ZADD", "z", "1", "m"], ["TYPE", "s"], ["TYPE", "l"], ["TYPE", "h"], ["TYPE", "st"],
+                      ["TYPE", "z"], ["TYPE", "none"], ["SCAN", "0", "TYPE", "zset", "COUNT", "100"]),
+    "command_subcommands": pipeline(["COMMAND"], ["COMMAND", "DOCS", "get"], ["COMMAND", "LIST"],
+                                    ["COMMAND", "INFO", "set", "mget", "blpop"], ["COMMAND", "NOSUCH"],
+                                    ["CONFIG", "SET", "x", "y"], ["CONFIG", "GET", "*"]),
+    "hincrby_overflow": pipeline(["HSET", "h", "f", "9223372036854775807"], ["HINCRBY", "h", "f", "1"],
+                                 ["HINCRBY", "h", "f", "-1"], ["HINCRBY", "h", "g", "x"], ["HSET", "h", "s", "a"],
+                                 ["HINCRBY", "h", "s", "1"], ["INCRBY", "n", "-9223372036854775808"],
+                                 ["DECR", "n"]),
+    "zadd_options": pipeline(["ZADD", "z", "NX", "GT", "1", "m"], ["ZADD", "z", "XX", "1", "m"],
+                             ["ZADD", "z", "1", "a", "5", "b"], ["ZADD", "z", "GT", "CH", "0", "a", "9", "b"],
+                             ["ZADD", "z", "LT", "CH", "0", "a", "9", "b"], ["ZADD", "z", "NX", "7", "a", "3", "c"],
+                             ["ZADD", "z", "XX", "INCR", "1", "nosuch"], ["ZADD", "z", "GT", "INCR", "-1", "a"],
+                             ["ZADD", "z", "INCR", "1", "a", "2", "b"], ["ZADD", "z", "1"],
+                             ["ZADD", "z", "x", "m"], ["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+    "zrange_options": pipeline(["ZADD", "z", "1", "a", "2", "b", "3", "c"],
+                               ["ZRANGE", "z", "0", "-1", "BYSCORE", "LIMIT", "0", "1"],
+                               ["ZRANGE", "z", "(1", "5", "BYSCORE"], ["ZRANGE", "z", "[a", "(c", "BYLEX"],
+                               ["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"], ["ZRANGE", "z", "-2", "-1", "REV",
+                                                                            "WITHSCORES"],
+                               ["ZRANGE", "z", "5", "1"], ["ZPOPMIN", "z", "-1"], ["ZPOPMIN", "z", "10"]),
+    "globs": pipeline(["MSET", "a1", "x", "b2", "y", "[c]", "z", "a-z", "w"], ["KEYS", "[^a]*"], ["KEYS", "[a-c]?"],
+                      ["KEYS", "[z-a]*"], ["KEYS", "\\[c\\]"], ["KEYS", "[\\]]"], ["KEYS", "a[-]z"],
+                      ["KEYS", "*?*?*"], ["KEYS", "["]),
+    # The append-only log's rewrite of collections larger than a dump
+    # command's chunk (64 elements), with changes during it.
+    "rewrite_large": pipeline(*(
+        [["SADD", "s"] + ["m%d" % i for i in range(j, j + 30)] for j in range(0, 90, 30)]
+        + [["RPUSH", "l"] + ["e%d" % i for i in range(j, j + 30)] for j in range(0, 90, 30)]
+        + [["HSET", "h"] + sum((["f%d" % i, str(i)] for i in range(j, j + 15)), []) for j in range(0, 75, 15)]
+        + [["ZADD", "z"] + sum(([str(i / 4), "z%d" % i] for i in range(j, j + 15)), []) for j in range(0, 75, 15)]
+        + [["PEXPIRE", "s", "100000"], ["BGREWRITEAOF"], ["SREM", "s", "m1"], ["RPOP", "l"], ["PING"],
+           ["HDEL", "h", "f0"], ["PING"], ["ZREM", "z", "z0"], ["PING"], ["PING"], ["PING"], ["PING"],
+           ["BGREWRITEAOF"], ["PING"], ["PING"], ["PING"], ["PING"], ["PING"], ["PING"]])),
+    # The append-only log's rewrite, with changes during it.
+    "rewrite": pipeline(["SET", "a", "1"], ["RPUSH", "l", "x", "y"], ["HSET", "h", "f", "v"], ["SADD", "s", "m"],
+                        ["ZADD", "z", "1.5", "m"], ["PEXPIRE", "a", "50"], ["BGREWRITEAOF"], ["SET", "a", "2"],
+                        ["LPOP", "l"], ["DEL", "h"], ["BGREWRITEAOF"], ["SET", "new", "v"], ["FLUSHDB"],
+                        ["SET", "after", "1"], ["PING"], ["PING"]),
+    "rewrite_with_blpop": pipeline(["RPUSH", "q", "a"], ["BGREWRITEAOF"], ["BLPOP", "e", "0"], ["rpush", "e", "v"],
+                                   ["LPOP", "q"], ["ping"], ["ping"], ["ping"]),
+    # redis-benchmark's commands (its default test set, keys as it names them).
+    "benchmark_set": resp("SET", "key:__rand_int__", "xxx"),
+    "benchmark_mixed": pipeline(["PING"], ["SET", "key:000000000042", "xxx"], ["GET", "key:000000000042"],
+                                ["INCR", "counter:__rand_int__"], ["LPUSH", "mylist", "xxx"],
+                                ["RPUSH", "mylist", "xxx"], ["LPOP", "mylist"], ["RPOP", "mylist"],
+                                ["SADD", "myset", "element:__rand_int__"], ["HSET", "myhash", "element:1", "xxx"],
+                                ["SPOP", "myset"], ["ZADD", "myzset", "0", "element:1"], ["ZPOPMIN", "myzset"],
+                                ["LRANGE", "mylist", "0", "99"], ["MSET", "key:1", "xxx", "key:2", "xxx"]),
+    "benchmark_ping_inline": b"PING\r\n" * 4,
+    "benchmark_config": resp("CONFIG", "GET", "save") + resp("CONFIG", "GET", "appendonly"),
+    # Inline commands (telnet, redis-benchmark's inline PING).
+    "inline_set": b"SET k v\r\nGET k\r\n",
+    "inline_quotes": b'SET "a key" "line\\nnext\\x41\\"q\\""\r\nGET \'a key\'\r\n',
+    "inline_single_quote": b"ECHO 'it\\'s'\n",
+    "inline_spaces": b"  SET   k\t v  \r\n\r\n\n",
+    "inline_nul": b"ECHO a\x00b c\r\n",
+    "inline_unbalanced": b'SET "k v\r\n',
+    "inline_quote_then_text": b'SET "k"v x\r\n',
+    "inline_lf_only": b"PING\nPING\n",
+    # Malformed arrays and lengths.
+    "empty_array": b"*0\r\n*-1\r\nPING\r\n",
+    "bad_count": b"*x\r\n",
+    "huge_count": b"*9999999999\r\n",
+    "negative_length": b"*1\r\n$-1\r\n",
+    "bad_length": b"*1\r\n$1x\r\na\r\n",
+    "not_bulk": b"*2\r\n$4\r\nECHO\r\n:1\r\n",
+    "huge_bulk": b"*1\r\n$600000000\r\n",
+    "empty_length": b"*1\r\n$\r\n",
+    "cr_for_dollar": b"*1\r\n\r\n",
+    "incomplete_bulk": b"*2\r\n$3\r\nGET\r\n$10\r\nabc",
+    "wrong_terminator": b"*2\r\n$4\r\nECHOxx$1\r\na\r\n",
+    "count_plus": b"*+1\r\n$4\r\nPING\r\n",
+    "count_leading_zero": b"*01\r\n$4\r\nPING\r\n",
+}
+
+
+def write(name, seeds):
+    d = os.path.join(ROOT, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    for old in os.listdir(d):
+        if old.startswith("seed-"):
+            os.remove(os.path.join(d, old))
+    for key, data in seeds.items():
+        with open(os.path.join(d, "seed-" + key), "wb") as f:
+            f.write(data)
+    print(f"{d}: {len(seeds)} seeds")
+
+
+if __name__ == "__main__":
+    write("http_request", HTTP)
+    write("resp_command", RESP)
