@@ -16,6 +16,7 @@ namespace {
 constexpr std::size_t kDumpStep = 256;            // keys dumped per step under the lock
 constexpr std::size_t kHandoverTail = 64u << 10;  // the tail left for the writer at most
 constexpr auto kRetry = std::chrono::seconds(1);  // a failed write is tried again after
+constexpr auto kRewriteBackoff = std::chrono::seconds(10);  // no automatic rewrite after a failed one
 
 std::string directory_of(const std::string& path) {
   const std::size_t slash = path.rfind('/');
@@ -180,6 +181,7 @@ void AppendOnlyFile::fail(const Error& e, const char* what) {
 
 void AppendOnlyFile::maybe_rewrite() {
   if (options_.rewrite_percentage == 0 || offset_ < options_.rewrite_min_size) return;
+  if (Clock::now() < no_auto_rewrite_until_) return;  // the last one failed: not every round
   if (offset_ - base_size_ < base_size_ / 100 * options_.rewrite_percentage) return;
   (void)store_.journal().request_rewrite();
 }
@@ -277,6 +279,7 @@ void AppendOnlyFile::rewrite() {
       std::lock_guard<Mutex> hold(mutex_);
       journal.abandon_rewrite();
       journal.clear_rewrite_request();
+      if (e != nullptr) no_auto_rewrite_until_ = after(kRewriteBackoff);
     }
     (void)fs::remove(rewrite_path_);
     if (e != nullptr) {

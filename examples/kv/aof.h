@@ -32,6 +32,9 @@
 // When the tail left is small it hands the file to the writer, whose next
 // round writes the rest, syncs it, renames it over the file and syncs the
 // directory: before the rename the old file is whole, after it the new one.
+// After a rewrite that failed, none starts by itself for 10 s (BGREWRITEAOF
+// still may), so that a directory that refuses the new file is not retried
+// every round.
 //
 // Start. open() replays the file with the store's clock set to each
 // record's time. A file that ends inside a record (a crash while it was
@@ -154,6 +157,7 @@ class AppendOnlyFile {
   std::uint64_t written_ = 0, synced_ = 0;  // appended() of the last batch written, synced
   bool failed_ = false;
   bool stopping_ = false;
+  Deadline no_auto_rewrite_until_{};  // after a failed rewrite, none by itself until then
   std::optional<Handover> handover_;
   std::atomic<std::uint64_t> durable_{0};  // durable(), readable without the lock
   CondVar work_;     // the writer waits for records, a handover or the stop

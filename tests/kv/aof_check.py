@@ -24,6 +24,8 @@ and checks what a restart finds:
   full             the file may not grow (RLIMIT_FSIZE, SIGXFSZ ignored):
                    writes get -MISCONF, reads go on, nothing is acknowledged
                    that is not in the file
+  rewrite-fails    a rewrite that cannot create its file is said once (no
+                   automatic retry every round) and the log goes on
 
 Usage: aof_check.py path/to/weft-kv [--only CASE] [--seconds S]
 """
@@ -346,6 +348,35 @@ def case_full(binary):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def case_rewrite_fails(binary):
+    d = tempfile.mkdtemp(prefix="weft-aof-")
+    try:
+        # The new file's name is taken by a directory: every rewrite fails.
+        os.makedirs(os.path.join(d, "appendonly.aof.rewrite", "x"))
+        s = Server(binary, d, "--auto-aof-rewrite-min-size", "2000")
+        c = Client(s.port)
+        reply = c.call("BGREWRITEAOF")
+        check(reply.startswith(b"+"), "BGREWRITEAOF is accepted: %r" % reply)
+        deadline = time.monotonic() + 2
+        n = 0
+        while time.monotonic() < deadline:
+            c.call("SET", "k%d" % n, "x" * 50)
+            n += 1
+        c.close()
+        s.stop()
+        failures_said = s.err.count("rewrite of")
+        check(1 <= failures_said <= 2,
+              "a rewrite that cannot create its file fails, said once, not every round (%d times)" % failures_said)
+        shutil.rmtree(os.path.join(d, "appendonly.aof.rewrite"))
+        s2 = Server(binary, d)
+        c = Client(s2.port)
+        check(c.call("DBSIZE") == b":%d" % n, "the log went on meanwhile: all %d writes are back" % n)
+        c.close()
+        s2.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -363,6 +394,7 @@ def main():
         "truncated": lambda: case_truncated(a.binary),
         "corrupt": lambda: case_corrupt(a.binary),
         "full": lambda: case_full(a.binary),
+        "rewrite-fails": lambda: case_rewrite_fails(a.binary),
     }
     for name, run in cases.items():
         if a.only and name != a.only:
