@@ -90,6 +90,7 @@ void cmd_config(Call&);
 void cmd_command(Call&);
 void cmd_quit(Call&);
 void cmd_bgrewriteaof(Call&);
+void cmd_shutdown(Call&);
 
 void cmd_get(Call&);
 void cmd_set(Call&);

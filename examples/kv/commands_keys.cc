@@ -278,6 +278,20 @@ void cmd_bgrewriteaof(Call& c) {
   c.out.simple("Background append only file rewriting started");
 }
 
+// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the server stops gracefully
+// (its log written and synced); nothing is replied. ABORT (a shutdown
+// under way cannot be called off here) is an error, as redis-server gives
+// it when none waits.
+void cmd_shutdown(Call& c) {
+  for (std::size_t i = 1; i < c.argc(); ++i) {
+    const std::string_view o = c.arg(i);
+    if (iequals(o, "abort")) return c.out.error("ERR No shutdown in progress.");
+    if (!iequals(o, "nosave") && !iequals(o, "save") && !iequals(o, "now") && !iequals(o, "force"))
+      return c.syntax_error();
+  }
+  c.after = After::shutdown;
+}
+
 void cmd_quit(Call& c) {
   c.out.ok();
   c.after = After::close;

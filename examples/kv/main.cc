@@ -27,6 +27,9 @@
 #include <mimalloc-new-delete.h>
 #endif
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cinttypes>
 #include <climits>
@@ -132,6 +135,8 @@ int main(int argc, char** argv) {
         }
         return false;
       });
+  // SHUTDOWN stops it as SIGTERM does (the same graceful stop).
+  options.shutdown = [] { (void)::kill(::getpid(), SIGTERM); };
   weft::kv::ServerCounters counters;
   return weft::service::run(kProgram, o, weft::kv::serve, options, counters, say_stopped);
 }

@@ -92,6 +92,14 @@ class Connection {
       const bool overflows = out_.buffered() + reply_.bytes().size() > out_.capacity();
       if (after != After::carry_on || overflows || stopping() || batched_ >= kBatch) end_batch();
       if (after == After::block && !park()) return;
+      if (after == After::shutdown) {
+        if (options_.shutdown) {
+          options_.shutdown();  // the stop closes this connection with the rest
+          continue;
+        }
+        reply_.clear();
+        reply_.error("ERR Errors trying to SHUTDOWN. Check logs.");
+      }
       if (log_wait_ != 0 && overflows && !logged()) return;
       if (!command_.args.empty() && !out_.write(std::string_view(reply_.bytes()), writing())) return;
       if (after == After::close || stopping()) {

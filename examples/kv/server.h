@@ -79,6 +79,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include <weft/weft.h>
@@ -101,6 +102,9 @@ struct ServerOptions {
   std::chrono::milliseconds sweep_interval{100};
   std::size_t subscriber_limit = 1u << 20;  // bytes a subscriber's outbox may hold
   AofOptions aof;  // the append-only file (off by default, as in redis)
+  // SHUTDOWN asks this to stop the server (weft-kv: as SIGTERM does); unset,
+  // SHUTDOWN is refused ("ERR Errors trying to SHUTDOWN. Check logs.").
+  std::function<void()> shutdown;
 };
 
 // What a server did, for its owner (relaxed counters, any thread).

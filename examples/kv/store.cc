@@ -27,6 +27,7 @@ constexpr CommandSpec kCommands[] = {
     {"quit", -1, cmd_quit, 0, 0, 0, kSubscribedOk},
     {"reset", 1, cmd_reset, 0, 0, 0, kSubscribedOk},
     {"bgrewriteaof", 1, cmd_bgrewriteaof, 0, 0, 0},
+    {"shutdown", -1, cmd_shutdown, 0, 0, 0},
     // strings
     {"get", 2, cmd_get, 1, 1, 1},
     {"set", -3, cmd_set, 1, 1, 1, kWrite},

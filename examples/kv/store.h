@@ -5,7 +5,7 @@
 //
 // Commands (names case-insensitive)
 //   server   PING ECHO SELECT(0 only) DBSIZE FLUSHDB FLUSHALL INFO CONFIG GET
-//            COMMAND [COUNT|DOCS|INFO|LIST] QUIT
+//            COMMAND [COUNT|DOCS|INFO|LIST] QUIT SHUTDOWN BGREWRITEAOF
 //   strings  GET SET[EX|PX|EXAT|PXAT|KEEPTTL|NX|XX|GET] GETDEL MGET MSET INCR DECR
 //            INCRBY DECRBY APPEND STRLEN
 //   keys     DEL EXISTS EXPIRE PEXPIRE [NX|XX|GT|LT] TTL PTTL PERSIST TYPE KEYS
@@ -65,9 +65,10 @@ struct ServerInfo {
   std::uint64_t connected_clients = 0;
 };
 
-// After a command's reply: carry on, close the connection (QUIT), or park
-// the client (BLPOP with nothing to pop: no reply yet).
-enum class After : std::uint8_t { carry_on, close, block };
+// After a command's reply: carry on, close the connection (QUIT), park the
+// client (BLPOP with nothing to pop: no reply yet), or stop the server
+// (SHUTDOWN: no reply, as redis-server; the server says whether it can).
+enum class After : std::uint8_t { carry_on, close, block, shutdown };
 
 // The client a command comes from, as far as commands need it (all null:
 // none, the store used alone).

@@ -24,6 +24,8 @@ and checks what a restart finds:
   full             the file may not grow (RLIMIT_FSIZE, SIGXFSZ ignored):
                    writes get -MISCONF, reads go on, nothing is acknowledged
                    that is not in the file
+  shutdown         SHUTDOWN (redis-cli's way to stop a server) stops it
+                   gracefully, exit status 0, its log complete
   rewrite-fails    a rewrite that cannot create its file is said once (no
                    automatic retry every round) and the log goes on
 
@@ -348,6 +350,31 @@ def case_full(binary):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def case_shutdown(binary):
+    d = tempfile.mkdtemp(prefix="weft-aof-")
+    try:
+        s = Server(binary, d, "--appendfsync", "no")
+        c = Client(s.port)
+        c.call("SET", "a", "1")
+        check(c.call("SHUTDOWN", "ABORT") == b"-ERR No shutdown in progress.", "SHUTDOWN ABORT: nothing to abort")
+        check(c.call("SHUTDOWN", "bogus") == b"-ERR syntax error", "SHUTDOWN with a bad option: syntax error")
+        try:
+            got = c.call("SHUTDOWN", "NOSAVE")
+        except EOFError:
+            got = None
+        check(got is None, "SHUTDOWN: no reply, the connection closes (%r)" % (got,))
+        status = s.proc.wait(timeout=15)
+        s.err = s.proc.stderr.read()
+        check(status == 0, "the server stopped by SHUTDOWN exits 0 (%r)" % status)
+        s2 = Server(binary, d)
+        c = Client(s2.port)
+        check(c.call("GET", "a") == b"1", "what came before SHUTDOWN is in the file (appendfsync no)")
+        c.close()
+        s2.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def case_rewrite_fails(binary):
     d = tempfile.mkdtemp(prefix="weft-aof-")
     try:
@@ -395,6 +422,7 @@ def main():
         "corrupt": lambda: case_corrupt(a.binary),
         "full": lambda: case_full(a.binary),
         "rewrite-fails": lambda: case_rewrite_fails(a.binary),
+        "shutdown": lambda: case_shutdown(a.binary),
     }
     for name, run in cases.items():
         if a.only and name != a.only:

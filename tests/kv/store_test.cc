@@ -421,4 +421,14 @@ BOOST_AUTO_TEST_CASE(blocking_pops_park_on_a_waiter_and_pushes_serve_them) {
   BOOST_TEST(woken == 2);
 }
 
+BOOST_AUTO_TEST_CASE(shutdown_asks_the_server_to_stop_and_replies_nothing) {
+  Store s;
+  Reply r;
+  const std::vector<std::string_view> shutdown{"SHUTDOWN", "nosave"};
+  BOOST_TEST((s.execute(shutdown, r) == After::shutdown));
+  BOOST_TEST(r.bytes().empty());
+  BOOST_TEST(run(s, {"SHUTDOWN", "abort"}) == "-ERR No shutdown in progress.\r\n");
+  BOOST_TEST(run(s, {"SHUTDOWN", "later"}) == kSyntax);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
