@@ -253,6 +253,7 @@ void AppendOnlyFile::write_loop() {
     }
     written_ = end;
     if (sync || h) synced_ = end;
+    if (h) rewrite_.notify_one();  // a rewrite asked for meanwhile may begin
     if (everysec && sync) next_sync = after(std::chrono::seconds(1));
     durable_.store(durable(), std::memory_order_release);
     done_.notify_all();
@@ -264,7 +265,11 @@ void AppendOnlyFile::write_loop() {
 void AppendOnlyFile::rewrite_loop() {
   std::unique_lock<Mutex> hold(mutex_);
   for (;;) {
-    (void)rewrite_.wait(hold, [&] { return store_.journal().rewrite_requested() || stopping_; });
+    // Not while the last rewrite's file waits for the writer to finish it:
+    // the next one would open (and truncate) the same path.
+    (void)rewrite_.wait(hold, [&] {
+      return (store_.journal().rewrite_requested() && !handover_) || stopping_;
+    });
     if (stopping_) return;
     hold.unlock();
     rewrite();
