@@ -310,29 +310,35 @@ void AppendOnlyFile::rewrite() {
   // The snapshot, a step at a time.
   for (bool walked = false; !walked;) {
     std::string chunk;
+    bool stop_now = false;
     {
       std::lock_guard<Mutex> hold(mutex_);
-      if (stopping_) return give_up(nullptr);
-      walked = journal.dump_step(store_.keys(), store_.now(), kDumpStep);
-      chunk = journal.take_snapshot();
+      stop_now = stopping_;
+      if (!stop_now) {
+        walked = journal.dump_step(store_.keys(), store_.now(), kDumpStep);
+        chunk = journal.take_snapshot();
+      }
     }
+    if (stop_now) return give_up(nullptr);  // (it takes the lock itself)
     if (auto w = write(chunk); !w) return give_up(&w.error());
   }
   // The tail, until what is left is small; then the writer finishes it.
   for (;;) {
     std::string chunk;
+    bool stop_now = false;
     {
       std::lock_guard<Mutex> hold(mutex_);
-      if (stopping_) return give_up(nullptr);
-      if (journal.tail_size() <= kHandoverTail) {
+      stop_now = stopping_;
+      if (!stop_now && journal.tail_size() <= kHandoverTail) {
         journal.finish_rewrite();
         journal.clear_rewrite_request();
         handover_ = Handover{std::move(*f), offset};
         work_.notify_one();
         return;
       }
-      chunk = journal.take_tail();
+      if (!stop_now) chunk = journal.take_tail();
     }
+    if (stop_now) return give_up(nullptr);
     if (auto w = write(chunk); !w) return give_up(&w.error());
   }
 }

@@ -24,6 +24,8 @@ and checks what a restart finds:
   full             the file may not grow (RLIMIT_FSIZE, SIGXFSZ ignored):
                    writes get -MISCONF, reads go on, nothing is acknowledged
                    that is not in the file
+  stop-during-rewrite  SIGTERM while a rewrite walks 200,000 keys: the stop
+                   abandons it, exits 0, and the log has every key
   shutdown         SHUTDOWN (redis-cli's way to stop a server) stops it
                    gracefully, exit status 0, its log complete
   rewrite-fails    a rewrite that cannot create its file is said once (no
@@ -375,6 +377,36 @@ def case_shutdown(binary):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def case_stop_during_rewrite(binary):
+    d = tempfile.mkdtemp(prefix="weft-aof-")
+    try:
+        s = Server(binary, d, "--appendfsync", "no")
+        c = Client(s.port)
+        # Enough keys that the rewrite's walk takes many steps.
+        for base in range(0, 200000, 1000):
+            c.send(*[("SET", "k%d" % i, "v%d" % i) for i in range(base, base + 1000)])
+            for _ in range(1000):
+                c.reply()
+        check(c.call("BGREWRITEAOF").startswith(b"+"), "a rewrite begins")
+        c.close()
+        s.proc.send_signal(signal.SIGTERM)  # while it walks
+        try:
+            status = s.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            s.proc.kill()
+            status = "hung"
+        s.err = s.proc.stderr.read()
+        check(status == 0, "a stop during a rewrite ends it and exits 0 (%r)" % status)
+        s2 = Server(binary, d)
+        c = Client(s2.port)
+        check(c.call("DBSIZE") == b":200000" and c.call("GET", "k199999") == b"v199999",
+              "every key is back after it")
+        c.close()
+        s2.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def case_rewrite_fails(binary):
     d = tempfile.mkdtemp(prefix="weft-aof-")
     try:
@@ -423,6 +455,7 @@ def main():
         "full": lambda: case_full(a.binary),
         "rewrite-fails": lambda: case_rewrite_fails(a.binary),
         "shutdown": lambda: case_shutdown(a.binary),
+        "stop-during-rewrite": lambda: case_stop_during_rewrite(a.binary),
     }
     for name, run in cases.items():
         if a.only and name != a.only:
