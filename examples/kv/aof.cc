@@ -142,10 +142,10 @@ std::uint64_t AppendOnlyFile::durable() const {
   return options_.fsync == Fsync::always ? synced_ : written_;
 }
 
-bool AppendOnlyFile::wait(std::uint64_t seq) {
+bool AppendOnlyFile::wait(std::uint64_t seq, CancelToken* cancel) {
   if (durable_.load(std::memory_order_acquire) >= seq) return true;
   std::unique_lock<Mutex> hold(mutex_);
-  (void)done_.wait(hold, [&] { return durable() >= seq || failed_; });
+  (void)done_.wait(hold, [&] { return durable() >= seq || failed_; }, {.cancel = cancel});
   return durable() >= seq;
 }
 

@@ -121,8 +121,10 @@ class AppendOnlyFile {
   // Spawns the writer and the rewriter.
   void start();
   // Waits until the records up to `seq` (Journal::appended()) are as
-  // durable as the policy says; false if writing failed first.
-  bool wait(std::uint64_t seq);
+  // durable as the policy says; false if writing failed first, or if
+  // `cancel` (the stop's cut, so that a failing disk cannot hold the stop
+  // up) was cancelled first.
+  bool wait(std::uint64_t seq, CancelToken* cancel = nullptr);
   // Writes and syncs what is left, abandons a rewrite under way, ends both
   // fibers. No command may run after it.
   void stop();

@@ -166,7 +166,7 @@ class Connection {
   // without acknowledging them.
   bool logged() {
     if (log_wait_ == 0) return true;
-    const bool ok = db_->aof->wait(log_wait_);
+    const bool ok = db_->aof->wait(log_wait_, cancel_for(true));
     log_wait_ = 0;
     return ok;
   }

@@ -341,7 +341,7 @@ def case_full(binary):
               "a log that cannot grow refuses writes: %r" % refused)
         check(c.call("GET", "k0") == b"x" * 40, "reads go on")
         c.close()
-        s.kill()
+        check(s.stop() == 0, "a stop while the log cannot be written still ends, exit 0")
         s2 = Server(binary, d)
         c = Client(s2.port)
         missing = [i for i in range(acked) if c.call("EXISTS", "k%d" % i) != b":1"]
