@@ -1,6 +1,7 @@
 #include "examples/kv/journal.h"
 
 #include <deque>
+#include <initializer_list>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -13,25 +14,36 @@ namespace {
 // Elements per command of a dump, as redis-server's rewrite batches them.
 constexpr std::size_t kChunk = 64;
 
-// Builds one command of a dump: the name and the key, then elements.
+// Builds the commands of a dump: the name and the key, then up to kChunk
+// groups of elements (a value; a field and its value; a score and its
+// member) each, written out as each fills and by the destructor.
 class DumpCommand {
  public:
   DumpCommand(std::string& out, std::string_view name, std::string_view key) : out_(out) {
     args_.push_back(name);
     args_.push_back(key);
   }
-  void add(std::string_view element) { args_.push_back(element); }
-  // Writes the command if it holds `elements` more than its head; starts again.
-  void flush_if(std::size_t elements) {
-    if (args_.size() - 2 < elements || args_.size() == 2) return;
-    append_resp_command(out_, args_);
-    args_.resize(2);
+  ~DumpCommand() { flush(); }
+  void add(std::initializer_list<std::string_view> group) {
+    args_.insert(args_.end(), group);
+    if (++groups_ == kChunk) flush();
   }
-  void flush() { flush_if(1); }
+  // Text made for this command (a score), kept until it is written.
+  std::string_view keep(std::string text) { return kept_.emplace_back(std::move(text)); }
 
  private:
+  void flush() {
+    if (groups_ == 0) return;
+    append_resp_command(out_, args_);
+    args_.resize(2);
+    kept_.clear();
+    groups_ = 0;
+  }
+
   std::string& out_;
   std::vector<std::string_view> args_;
+  std::deque<std::string> kept_;  // a deque: its elements stay put as it grows
+  std::size_t groups_ = 0;
 };
 
 }  // namespace
@@ -58,48 +70,22 @@ void append_entry_commands(std::string& out, const Entry& e) {
     }
     case Type::list: {
       DumpCommand c(out, "RPUSH", e.key);
-      for (const std::string& v : std::get<List>(e.value)) {
-        c.add(v);
-        c.flush_if(kChunk);
-      }
-      c.flush();
+      for (const std::string& v : std::get<List>(e.value)) c.add({v});
       break;
     }
     case Type::hash: {
       DumpCommand c(out, "HSET", e.key);
-      for (const auto& [field, value] : std::get<Hash>(e.value)) {
-        c.add(field);
-        c.add(value);
-        c.flush_if(2 * kChunk);
-      }
-      c.flush();
+      for (const auto& [field, value] : std::get<Hash>(e.value)) c.add({field, value});
       break;
     }
     case Type::set: {
       DumpCommand c(out, "SADD", e.key);
-      for (const std::string& m : std::get<Set>(e.value)) {
-        c.add(m);
-        c.flush_if(kChunk);
-      }
-      c.flush();
+      for (const std::string& m : std::get<Set>(e.value)) c.add({m});
       break;
     }
     case Type::zset: {
-      // The scores' text must stay put until the command is written (a
-      // deque does not move its elements as it grows).
-      const ZSet& z = std::get<ZSet>(e.value);
-      std::deque<std::string> scores;
       DumpCommand c(out, "ZADD", e.key);
-      for (const auto& [score, member] : z.order) {
-        scores.push_back(format_double(score));
-        c.add(scores.back());
-        c.add(member);
-        if (scores.size() == kChunk) {
-          c.flush();
-          scores.clear();
-        }
-      }
-      c.flush();
+      for (const auto& [score, member] : std::get<ZSet>(e.value).order) c.add({c.keep(format_double(score)), member});
       break;
     }
   }
