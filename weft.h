@@ -1,6 +1,7 @@
 // weft/weft.h — everything a weft program needs, in one include.
 #pragma once
 
+#include <weft/faults/faults.h>
 #include <weft/fibers/blocking.h>
 #include <weft/fibers/cancel.h>
 #include <weft/sync/channel.h>

@@ -7,6 +7,8 @@
 #include <bit>
 #include <cerrno>
 
+#include <weft/faults/faults.h>
+
 #if defined(__SANITIZE_ADDRESS__)
 #define WEFT_ALLOC_ASAN 1
 #elif defined(__has_feature)
@@ -90,8 +92,10 @@ int StackArenas::carve(std::size_t stack_size, Stack* out) {
       std::size_t slots = std::min(cls.next_arena_slots, kMaxArenaSlots);
       slots = std::max<std::size_t>(1, std::min(slots, kMaxArenaBytes / slot_bytes));
       const std::size_t bytes = slots * slot_bytes;
-      void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+      void* p = faults::fail(faults::Site::stack_map) != 0
+                    ? MAP_FAILED
+                    : mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
       if (p == MAP_FAILED) return -ENOMEM;
       arenas_.push_back({static_cast<char*>(p), bytes});
       arena_bytes_ += bytes;

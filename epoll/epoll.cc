@@ -16,7 +16,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 
+#include <weft/faults/faults.h>
 #include <weft/fibers/probes.h>
 #include <weft/fibers/stats.h>
 #include <weft/io/timespec.h>
@@ -115,6 +118,10 @@ std::int64_t run_file_call(io::Operation& op) {
 // missing (an older kernel, valgrind 3.19, a seccomp filter that does not
 // know it), epoll_wait in milliseconds, rounded up so as never to wake early.
 int wait_for_events(int epfd, epoll_event* events, int max, const timespec* timeout) {
+  if (const int e = faults::fail(faults::Site::epoll_wait)) [[unlikely]] {
+    errno = e;
+    return -1;
+  }
   static std::atomic<bool> without_pwait2{false};
   if (!without_pwait2.load(std::memory_order_relaxed)) {
     const int n = epoll_pwait2(epfd, events, max, timeout, nullptr);
@@ -218,7 +225,9 @@ EpollBackend::FdState* EpollBackend::state_for(int fd) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = st;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+  const int injected = faults::fail(faults::Site::epoll_ctl);
+  if (injected != 0) errno = injected;
+  if (injected != 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     const int e = errno;
     delete st;
     if ((flags & O_NONBLOCK) == 0) (void)fcntl(fd, F_SETFL, flags);  // as it was
@@ -277,6 +286,8 @@ std::int64_t EpollBackend::attempt(io::Operation& op) {
     case io::OpKind::sendmsg:
       return sys_result(::sendmsg(op.fd, &op.msg, op.flags | MSG_DONTWAIT | MSG_NOSIGNAL));
     case io::OpKind::accept:
+      if (const int e = faults::fail(faults::Site::accept)) [[unlikely]]
+        return -e;
       return sys_result(::accept4(op.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     case io::OpKind::read:  // a pipe, FIFO or terminal: no offset
       return sys_result(::read(op.fd, op.buf, op.len));
@@ -568,6 +579,20 @@ bool EpollBackend::submit_to_pool(io::Operation& op) {
 
 // ---- the round's wait ------------------------------------------------------------
 
+// The poll's epoll_wait failed: nothing was taken from the ready list, so
+// the next poll finds it all. A signal (EINTR) is counted and retried;
+// anything else means the epoll set itself is broken (a weft bug), and
+// going on would spin without serving: stop, saying so.
+void EpollBackend::wait_failed(int error, Stats& stats) {
+  if (error == EINTR) {
+    ++stats.poll_failures;
+    return;
+  }
+  std::fprintf(stderr, "weft: epoll_wait failed (%s); %zu operations waiting\n", std::strerror(error),
+               static_cast<std::size_t>(waiting_.load(std::memory_order_relaxed)));
+  std::abort();
+}
+
 void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
   owner.check("EpollBackend", "poll");
   timespec timeout{0, 0};
@@ -592,6 +617,8 @@ void EpollBackend::poll(bool block, Deadline wake_by, Stats& stats) {
   // that a full queue still lets some readiness in.
   const int max = static_cast<int>(std::clamp<std::size_t>(room, 16, 256));
   const int n = wait_for_events(epoll_fd_, events, max, wait);
+  if (n < 0) [[unlikely]]
+    wait_failed(errno, stats);
   if (n > 0) WEFT_PROBE1(complete, n);
   for (const auto& [fd, write] : owed_) {
     if (FdState* st = find(fd)) retry(*st, write);

@@ -119,6 +119,7 @@ class EpollBackend final : public io::Backend {
   FdState* state_for(int fd);
   FdState* find(int fd) const;
   void drop(int fd, int error);
+  [[gnu::cold]] void wait_failed(int error, Stats& stats);
   io::Operation* pop_waiter(Side& s);
   void fail_waiters(FdState& st, int error);
   bool wait_on(FdState& st, io::Operation& op, bool write);

@@ -210,7 +210,10 @@ Stats& operator+=(Stats& a, const Stats& b) {
   a.cqes_reaped += b.cqes_reaped;
   a.ring_enters += b.ring_enters;
   a.ring_waits += b.ring_waits;
+  a.cq_overflows += b.cq_overflows;
+  a.split_links += b.split_links;
   a.epoll_waits += b.epoll_waits;
+  a.poll_failures += b.poll_failures;
   a.blocking_jobs += b.blocking_jobs;
   return a;
 }
@@ -249,7 +252,10 @@ std::string format_stats(const Stats& s) {
   line("cqes_reaped", s.cqes_reaped);
   line("ring_enters", s.ring_enters);
   line("ring_waits", s.ring_waits);
+  line("cq_overflows", s.cq_overflows);
+  line("split_links", s.split_links);
   line("epoll_waits", s.epoll_waits);
+  line("poll_failures", s.poll_failures);
   line("blocking_jobs", s.blocking_jobs);
   return out;
 }

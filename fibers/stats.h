@@ -43,7 +43,10 @@ struct Stats {
   std::uint64_t cqes_reaped = 0;     // completion queue entries consumed
   std::uint64_t ring_enters = 0;     // io_uring_enter system calls
   std::uint64_t ring_waits = 0;      // of which waited for completions (idle)
+  std::uint64_t cq_overflows = 0;    // polls that found completions the full CQ held back (none lost)
+  std::uint64_t split_links = 0;     // deadlines a short submit cut off their request, mended (uring/split_link.cc)
   std::uint64_t epoll_waits = 0;     // epoll_pwait2 system calls (epoll backend)
+  std::uint64_t poll_failures = 0;   // io_uring_enter / epoll_wait calls that failed (EINTR, EAGAIN, EBUSY): retried
   std::uint64_t buffer_ring_misses = 0;  // receives resubmitted: the provided buffers ran out
   // helper threads
   std::uint64_t blocking_jobs = 0;  // jobs handed to the blocking pool (weft::blocking, epoll file calls)

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include <weft/alloc/heap.h>
+#include <weft/faults/faults.h>
 #include <weft/fibers/context.h>
 #include <weft/fibers/result.h>
 #include <weft/fibers/intrusive_fifo.h>
@@ -222,6 +223,8 @@ Fiber* Worker::create(std::size_t task_size, std::size_t task_align, const Spawn
     check_guard_budget();
   const std::size_t offset =
       (sizeof(Fiber) + task_align - 1) & ~(task_align - 1);  // a power of two
+  if (faults::fail(faults::Site::fiber_record) != 0) [[unlikely]]
+    alloc::throw_bad_alloc();
   void* block = alloc::allocate(offset + task_size, std::max(alignof(Fiber), task_align));
   Fiber* f = ::new (block) Fiber;
   f->id = next_id();

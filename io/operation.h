@@ -101,6 +101,7 @@ struct Operation {
   std::int64_t result = 0;   // >= 0, or -errno
   std::uint8_t pending = 0;  // completions still expected
   bool timed_out = false;    // the linked timeout fired
+  bool timeout_alone = false;  // ring: a short submit cut its linked timeout off (uring/split_link.cc)
   bool cancel_sent = false;
   bool buffer_select = false;  // a receive into a provided buffer (ring only)
   bool zero_copy = false;          // a send the ring made IORING_OP_SEND_ZC

@@ -25,6 +25,7 @@
 #define WEFT_UNDER_VALGRIND() false
 #endif
 
+#include <weft/faults/faults.h>
 #include <weft/fibers/monitor.h>
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/trace.h>
@@ -126,6 +127,20 @@ WakeMechanism chosen_wake(WakeMechanism asked) {
   if (std::strcmp(env, "msg_ring") == 0) return WakeMechanism::msg_ring;
   if (std::strcmp(env, "eventfd") == 0) return WakeMechanism::eventfd;
   throw std::invalid_argument(std::string("weft: WEFT_WAKE must be msg_ring or eventfd, not ") + env);
+}
+
+// WEFT_FAULTS (faults/faults.h): armed when a Runtime is made, once per
+// value, so that a program making several runtimes counts its calls
+// across them.
+void arm_faults_from_environment() {
+  static std::mutex mutex;
+  static std::string armed;  // the value last armed
+  const char* env = std::getenv("WEFT_FAULTS");
+  if (env == nullptr || env[0] == '\0') return;
+  std::lock_guard<std::mutex> hold(mutex);
+  if (armed == env) return;
+  if (std::string why = faults::arm_from(env); !why.empty()) throw std::invalid_argument("weft: " + why);
+  armed = env;
 }
 
 std::unique_ptr<io::Backend> make_epoll(bool shared_reaping) {
@@ -403,6 +418,7 @@ static Settings resolve(const RuntimeOptions& options, std::size_t cpus) {
     s.trace_mb = static_cast<std::size_t>(std::max(1L, std::strtol(env, nullptr, 10)));
   }
   s.print_stats = options.print_stats || env_flag("WEFT_STATS");
+  arm_faults_from_environment();
   return s;
 }
 

@@ -29,7 +29,7 @@ import re
 import sys
 
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
-TOP = ("alloc", "fibers", "sync", "io", "uring", "epoll", "runtime", "node", "examples", "perf",
+TOP = ("faults", "alloc", "fibers", "sync", "io", "uring", "epoll", "runtime", "node", "examples", "perf",
        "tests", "tools", "scripts", "docs", "cmake", ".ci")
 SOURCE_EXT = (".h", ".cc", ".S", ".py", ".sh", ".go", ".js", ".cmake")
 SKIP_DIRS = {"build", ".git", "results", "images", "node_modules"}

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <thread>
 
+#include <weft/faults/faults.h>
 #include <weft/io/timespec.h>
 #include <weft/uring/listener.h>
 #include <weft/fibers/probes.h>
@@ -198,19 +199,38 @@ void Ring::wake() {
 // ---- submission ------------------------------------------------------------------
 
 void Ring::reserve(unsigned n) {
-  for (int attempt = 0; io_uring_sq_space_left(&ring_) < n; ++attempt) {
-    // The queue filled up before the round ended: hand it over now. The
-    // kernel may refuse for a moment (-EBUSY while completions back up,
-    // -EAGAIN short of memory): take completions out and try again.
-    const unsigned to_submit = publish_sq();
-    const int rc =
-        enter(to_submit, 0, features_.defer_taskrun ? IORING_ENTER_GETEVENTS : 0, kNoDeadline);
-    if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) fail_submission(rc);
-    if (io_uring_sq_space_left(&ring_) < n) {
-      reap();
-      if (attempt >= 10000) fail_submission(rc < 0 ? rc : -EBUSY);
-    }
+  // The queue filled up before the round ended: hand it over now.
+  for (int attempt = 0; io_uring_sq_space_left(&ring_) < n; ++attempt) (void)push_sqes(attempt);
+}
+
+// One attempt to hand the kernel every SQE filled so far, without waiting;
+// true once it has them all. The kernel may refuse for a moment (-EINTR;
+// -EBUSY while completions back up; -EAGAIN short of memory) or take only
+// some: what it did not take stays in the SQ, and completions are taken out
+// before the caller tries again. Anything else, or 10,000 attempts, is fatal.
+bool Ring::push_sqes(int attempt) {
+  const unsigned to_submit = publish_sq();
+  if (to_submit == 0) return true;
+  const int rc = enter(to_submit, 0, features_.defer_taskrun ? IORING_ENTER_GETEVENTS : 0, kNoDeadline);
+  if (rc == static_cast<int>(to_submit)) return true;
+  if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) fail_submission(rc);
+  reap();
+  if (attempt >= 10000) fail_submission(rc < 0 ? rc : -EBUSY);
+  return false;
+}
+
+// The round's enter failed: what it was to submit stays in the SQ for the
+// next poll. What the kernel says for a moment is counted and retried;
+// anything else means the ring itself is broken (a weft bug), and going on
+// could lose completions: stop, saying so.
+void Ring::enter_failed(int rc, Stats& stats) {
+  if (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) {
+    ++stats.poll_failures;
+    return;
   }
+  std::fprintf(stderr, "weft: io_uring_enter failed (%s); %zu requests in flight\n", std::strerror(-rc),
+               in_flight_);
+  std::abort();
 }
 
 void Ring::fail_stray_completion(const io::Operation* op) {
@@ -221,8 +241,8 @@ void Ring::fail_stray_completion(const io::Operation* op) {
 
 void Ring::fail_submission(int rc) {
   std::fprintf(stderr,
-               "weft: the io_uring submission queue is full and the kernel will not take it "
-               "(%s); %zu requests in flight\n",
+               "weft: the kernel will not take this worker's io_uring submissions (%s); "
+               "%zu requests in flight\n",
                std::strerror(-rc), in_flight_);
   std::abort();
 }
@@ -366,8 +386,12 @@ void Ring::resubmit_misses(Stats& stats) {
 
 bool Ring::submit(io::Operation& op) {
   owner.check("Ring", "submit");
-  if (op.kind == io::OpKind::accept && op.listener != nullptr) {
-    return static_cast<RingListener*>(op.listener)->take(op);
+  if (op.kind == io::OpKind::accept) {
+    if (const int e = faults::fail(faults::Site::accept)) [[unlikely]] {
+      op.result = -e;  // as accept(2) failing: the connections stay queued
+      return true;
+    }
+    if (op.listener != nullptr) return static_cast<RingListener*>(op.listener)->take(op);
   }
   const bool cancel_first = op.kind == io::OpKind::close && features_.cancel_fd;
   const bool timed = op.options.deadline != kNoDeadline;
@@ -455,9 +479,11 @@ void Ring::retire_fd(int fd) {
   }
   if (features_.cancel_fd) cancel_everything_on(fd);
   // The cancel must reach the kernel before anyone closes the descriptor
-  // (it matches requests by open file): submit now, not at the round's end.
-  const unsigned to_submit = publish_sq();
-  if (to_submit > 0) enter(to_submit, 0, features_.defer_taskrun ? IORING_ENTER_GETEVENTS : 0, kNoDeadline);
+  // (it matches requests by open file): submit now, not at the round's end,
+  // and all of it (a refused or short enter would leave the cancel behind,
+  // and the requests it was for would hold the closed socket open).
+  for (int attempt = 0; !push_sqes(attempt); ++attempt) {
+  }
 }
 
 void Ring::close_in_background(int fd) {
@@ -509,6 +535,14 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadl
   // more while we hold the lock.
   if (min_complete > 0 && !stash_.empty()) min_complete = 0;
   ++enters_;
+  if (const int e = faults::fail(faults::Site::ring_enter)) [[unlikely]]
+    return -e;
+  const unsigned asked = to_submit;
+  if (to_submit > 1 && faults::fail(faults::Site::ring_short_submit)) [[unlikely]] {
+    // As the kernel does when it takes fewer SQEs than given: no wait.
+    to_submit = 1;
+    min_complete = 0;
+  }
   int rc;
   if (min_complete > 0 && wake_by != kNoDeadline && features_.ext_arg) {
     __kernel_timespec ts = io::time_left<__kernel_timespec>(wake_by);
@@ -521,6 +555,8 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadl
     rc = io_uring_enter2(enter_fd_, to_submit, min_complete, flags | enter_flags_, nullptr, 0);
   }
   if (rc > 0) submitted_ += static_cast<unsigned>(rc);
+  if (rc >= 0 && static_cast<unsigned>(rc) < asked) [[unlikely]]
+    mend_split_link();
   return rc;
 }
 
@@ -540,12 +576,17 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
   const unsigned to_submit = publish_sq();
   const unsigned sq_flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
   const bool flush = (sq_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+  if ((sq_flags & IORING_SQ_CQ_OVERFLOW) != 0) [[unlikely]]
+    ++stats.cq_overflows;
   if (to_submit > 0 || flush || wait) {
     const unsigned flags = (wait || flush || features_.defer_taskrun) ? IORING_ENTER_GETEVENTS : 0;
     if (wait) ++waits_;
-    enter(to_submit, wait ? 1 : 0, flags, wake_by);
+    if (const int rc = enter(to_submit, wait ? 1 : 0, flags, wake_by); rc < 0 && rc != -ETIME) [[unlikely]]
+      enter_failed(rc, stats);
   }
   reap();
+  if (!split_.empty()) [[unlikely]]
+    serve_split_links();
   if (!misses_.empty()) resubmit_misses(stats);
   if (listeners_need_service_) service_listeners();
   if (!msg_wake_ && !wake_armed_) arm_wake();
@@ -553,9 +594,10 @@ void Ring::poll(bool block, Deadline wake_by, Stats& stats) {
   stats.ring_waits += waits_;
   stats.sqes_submitted += submitted_;
   stats.cqes_reaped += reaped_;
+  stats.split_links += split_links_;
   if (submitted_ != 0) WEFT_PROBE1(submit, submitted_);
   if (reaped_ != 0) WEFT_PROBE1(complete, reaped_);
-  enters_ = waits_ = submitted_ = reaped_ = 0;
+  enters_ = waits_ = submitted_ = reaped_ = split_links_ = 0;
 }
 
 bool Ring::has_completions() const {
@@ -610,12 +652,20 @@ void Ring::dispatch(const io_uring_cqe* cqe) noexcept {
         break;
       }
       record_result(op, cqe);
+      if (op->timeout_alone) [[unlikely]] {
+        split_.push_back({op, false});  // split_link.cc
+        break;
+      }
       operation_part_done(op);
       break;
     }
     case kTagTimeout: {
       auto* op = static_cast<io::Operation*>(record);
       if (timeout_fired(cqe->res)) op->timed_out = true;
+      if (op->timeout_alone) [[unlikely]] {
+        split_.push_back({op, true});
+        break;
+      }
       operation_part_done(op);
       break;
     }
@@ -649,7 +699,9 @@ bool Ring::last_part(io::Operation* op) noexcept {
   if (op->pending == 0) [[unlikely]] fail_stray_completion(op);
   if (--op->pending != 0) return false;
   // The linked timeout cancelled the request: report why it was cancelled.
-  if (op->timed_out && op->result == -ECANCELED) op->result = -fibers::kDeadlineExceeded;
+  // (A request cancelled by its timeout alone, split_link.cc, may say -EINTR.)
+  if (op->timed_out && (op->result == -ECANCELED || (op->timeout_alone && op->result == -EINTR)))
+    op->result = -fibers::kDeadlineExceeded;
   return true;
 }
 
@@ -676,7 +728,10 @@ unsigned Ring::submit_prepared() {
   // a partial submit) go again too.
   if (ktail == io_uring_smp_load_acquire(sq.khead)) return 0;
   // The ring's own descriptor: a registered index belongs to the owner.
-  const int rc = io_uring_enter2(ring_.ring_fd, ktail - *sq.khead, 0, 0, nullptr, 0);
+  const unsigned asked = ktail - *sq.khead;
+  const int rc = io_uring_enter2(ring_.ring_fd, asked, 0, 0, nullptr, 0);
+  if (rc >= 0 && static_cast<unsigned>(rc) < asked) [[unlikely]]
+    mend_split_link();
   if (rc <= 0) return 0;
   submitted_ += static_cast<unsigned>(rc);
   return static_cast<unsigned>(rc);
@@ -729,6 +784,7 @@ std::size_t Ring::rescue(fibers::Scheduler& scheduler) {
     const bool ours = tag == kTagIgnore ||
                       ((tag == kTagOperation || tag == kTagTimeout) &&
                        (watch.held() || op->options.cancel == nullptr) && !op->zero_copy &&
+                       !op->timeout_alone &&
                        !(tag == kTagOperation && missed_buffer(op, cqe)));
     if (!ours) {
       stash_.push_back(*cqe);

@@ -53,6 +53,7 @@
 #include <mutex>
 #include <vector>
 
+#include <weft/alloc/heap.h>
 #include <weft/fibers/result.h>
 #include <weft/io/backend.h>
 #include <weft/io/wake_flag.h>
@@ -143,6 +144,11 @@ class Ring final : public io::Backend {
   unsigned publish_up_to(unsigned upto);
   io_uring_sqe* cancel_everything_on(int fd);
   int enter(unsigned to_submit, unsigned min_complete, unsigned flags, Deadline wake_by);
+  bool push_sqes(int attempt);
+  // split_link.cc: a request whose linked timeout a short submission cut off.
+  void mend_split_link();
+  void serve_split_links();
+  [[gnu::cold]] void enter_failed(int rc, Stats& stats);
   void reap();
   void dispatch(const io_uring_cqe* cqe) noexcept;
   std::unique_lock<std::mutex> reap_guard() {
@@ -220,11 +226,19 @@ class Ring final : public io::Backend {
   // buffer selection failed (-ENOBUFS), resubmitted plain by poll().
   std::unique_ptr<ProvidedBuffers> pbufs_;
   std::vector<io::Operation*> misses_;
+  // Parts of operations whose timeout runs alone (split_link.cc), each a
+  // completion dispatched and not yet counted; served by poll().
+  struct SplitPart {
+    io::Operation* op;
+    bool timeout;  // the timeout's completion (else the request's)
+  };
+  std::vector<SplitPart, alloc::Allocator<SplitPart>> split_;
   bool cancelled_all_ = false;
   std::uint64_t wake_value_ = 0;  // the armed eventfd read's target
   bool wake_armed_ = false;
   // Counters, added into the worker's Stats by poll().
   std::uint64_t enters_ = 0;
+  std::uint64_t split_links_ = 0;  // mend_split_link() mended one
   std::uint64_t waits_ = 0;
   std::uint64_t submitted_ = 0;
   std::uint64_t reaped_ = 0;
