@@ -117,7 +117,9 @@ Result<StreamSocket> StreamSocket::connect(std::string_view host, std::uint16_t 
     Result<StreamSocket> s = connect(a, options);
     if (s) return s;
     last = s.error();
-    if (last == std::errc::timed_out || last == std::errc::operation_canceled) break;
+    // The caller's deadline or cancel ends the whole attempt; a kernel's
+    // ETIMEDOUT (that address did not answer) goes on to the next address.
+    if (last == errc::deadline_exceeded || last == std::errc::operation_canceled) break;
   }
   return named(last);
 }

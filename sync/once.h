@@ -8,6 +8,10 @@
 // caller that ran it and the Once is not done, so the next call runs it
 // again. After done() is true, call() is one acquire load.
 //
+// Destroy it only once no fiber is inside call(): destroying it while
+// fibers wait for the first caller ends the process with a message naming
+// its Mutex (weft::Mutex) and the waiting fibers, as for a Mutex.
+//
 // Thread rules: call() on a fiber of any worker (a later call, once done,
 // from anywhere). The function must not call() the same Once (it would
 // wait for itself).

@@ -3,11 +3,14 @@
 #include <mutex>
 #include <stdexcept>
 
+#include <weft/fibers/wait.h>
+
 namespace weft {
 namespace sync {
 
 TickSource::TickSource(Deadline first, Clock::duration period, const char* name)
     : next_(first), period_(period) {
+  (void)fibers::require_fiber(name);  // "weft::Timer must be called from a weft fiber"
   sender_ = spawn([this] { run(); }, {.name = name, .stack_size = 16 << 10});
 }
 

@@ -171,6 +171,7 @@ weft::test::ChildResult report_of_a_quiet_spell(std::size_t workers, std::chrono
   return weft::test::run_in_child([&] {
     weft::RuntimeOptions o;
     o.workers = workers;
+    if (workers > 1) o.mode = weft::Mode::multi;  // whatever WEFT_MODE says
     o.deadlock_report = 100ms;
     weft::Event go;
     std::thread outside([&] {

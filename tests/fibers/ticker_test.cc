@@ -101,8 +101,20 @@ BOOST_AUTO_TEST_CASE(a_ticker_with_no_period_is_refused) {
   });
 }
 
-BOOST_AUTO_TEST_CASE(a_timer_off_a_fiber_is_refused) {
-  BOOST_CHECK_THROW(weft::Timer(1ms), std::system_error);
+BOOST_AUTO_TEST_CASE(a_timer_off_a_fiber_is_refused_naming_itself) {
+  for (const bool ticker : {false, true}) {
+    try {
+      if (ticker)
+        weft::Ticker t(1ms);
+      else
+        weft::Timer t(1ms);
+      BOOST_TEST(false, "made off a fiber");
+    } catch (const std::logic_error& e) {
+      const std::string expected = std::string(ticker ? "weft::Ticker" : "weft::Timer") +
+                                   " must be called from a weft fiber";
+      BOOST_TEST(e.what() == expected);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -9,6 +9,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <optional>
+#include <vector>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -213,6 +214,33 @@ BOOST_AUTO_TEST_CASE(a_missed_deadline_says_so_and_is_not_the_networks_timeout) 
           "pipe read");
     auto listener = weft::test::listen_any();
     check(listener.accept({.deadline = weft::after(10ms)}).error(), "accept");
+    // A connect the peer never answers: a listener whose accept queue is
+    // full drops the handshake, so the connect waits past its deadline.
+    const int full = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(::bind(full, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    BOOST_REQUIRE(::listen(full, 0) == 0);
+    socklen_t len = sizeof a;
+    BOOST_REQUIRE(::getsockname(full, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    const weft::net::Address queue_full("127.0.0.1", ntohs(a.sin_port));
+    std::vector<weft::net::TcpStream> waiting;  // fill the queue (never accepted)
+    weft::Error connect_error;
+    for (int i = 0; i < 8; ++i) {
+      auto c = weft::net::TcpStream::connect(queue_full, {.deadline = weft::after(200ms)});
+      if (!c) {
+        connect_error = c.error();
+        break;
+      }
+      waiting.push_back(std::move(*c));
+    }
+    BOOST_TEST(waiting.size() < 8u, "every connect was answered");
+    BOOST_TEST((connect_error == weft::errc::deadline_exceeded), connect_error.message());
+    // A connect names what it dialled.
+    BOOST_TEST(connect_error.message() == "connect " + queue_full.to_string() + ": deadline exceeded");
+    waiting.clear();
+    ::close(full);
     // A deadline already past fails before it starts, the same way.
     check(ch.recv({.deadline = weft::Clock::now()}).error(), "recv");
     // The kernel's own timeout keeps its code and its words.

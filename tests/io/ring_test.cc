@@ -308,6 +308,7 @@ BOOST_AUTO_TEST_CASE(both_wake_mechanisms_wake_a_sleeping_worker, weft::test::ri
     for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
       weft::RuntimeOptions o;
       o.workers = workers;
+      if (workers > 1) o.mode = weft::Mode::multi;  // whatever WEFT_MODE says
       o.wake = mech;
       weft::Runtime rt(o);
       const bool msg = mech == weft::WakeMechanism::msg_ring;

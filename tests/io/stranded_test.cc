@@ -2,7 +2,8 @@
 // other worker, whatever woke it: a timer (a sleep, a wait's deadline, an
 // operation's deadline), a plain thread, a completion of an operation a
 // cancel token watches (an accept as weft::http::serve makes it, a read),
-// or a cancel asked from another thread. Each test parks a fiber on
+// or a cancel asked from another thread; and the same beside a fiber that
+// blocks its worker's thread in a system call instead of computing. Each test parks a fiber on
 // the worker that then computes for 600 ms, and checks that the fiber
 // finished well before the computation did. While the fiber starts, a blocker
 // keeps the other worker busy so that it parks on the hog's worker; should
@@ -38,8 +39,10 @@ struct Outcome {
 // it parks; if it parked on this worker, this fiber becomes the hog there
 // for `spin`. `cause` runs on a plain thread started just before the hog (it
 // makes the awaited thing happen). Retries until placed, 20 times at most.
-template <class Waiter, class Cause>
-Outcome beside_a_hog(Waiter waiter, Cause cause, Clock::duration spin = 600ms) {
+// `hog` stands for the computing: spin_for(spin) by default; a test passes
+// a call that blocks the worker's thread in the kernel instead.
+template <class Waiter, class Cause, class Hog>
+Outcome beside(Waiter waiter, Cause cause, Hog hog) {
   Outcome out;
   for (int attempt = 0; attempt < 20 && !out.placed; ++attempt) {
     std::atomic<std::size_t> parked_on{SIZE_MAX};
@@ -59,7 +62,7 @@ Outcome beside_a_hog(Waiter waiter, Cause cause, Clock::duration spin = 600ms) {
     std::thread helper([&] { cause(); });
     Clock::rep spin_end = 0;
     if (here) {
-      spin_for(spin);
+      hog();
       spin_end = Clock::now().time_since_epoch().count();
     }
     helper.join();
@@ -71,6 +74,11 @@ Outcome beside_a_hog(Waiter waiter, Cause cause, Clock::duration spin = 600ms) {
     out.in_time = done_at.load() != 0 && done_at.load() < spin_end;
   }
   return out;
+}
+
+template <class Waiter, class Cause>
+Outcome beside_a_hog(Waiter waiter, Cause cause, Clock::duration spin = 600ms) {
+  return beside(waiter, cause, [spin] { spin_for(spin); });
 }
 
 void check(const Outcome& o) {
@@ -119,6 +127,23 @@ BOOST_AUTO_TEST_CASE(a_sleep_ends_on_time_beside_a_hog) {
               return Clock::now() - start >= 50ms;
             },
             [] {});
+      },
+      weft::test::two_workers());
+  check(o);
+}
+
+BOOST_AUTO_TEST_CASE(a_sleep_ends_on_time_beside_a_fiber_blocked_in_a_system_call) {
+  Outcome o;
+  weft::test::run(
+      [&] {
+        o = beside(
+            [] {
+              const auto start = Clock::now();
+              weft::sleep_for(50ms);
+              return Clock::now() - start >= 50ms;
+            },
+            [] {},
+            [] { ::usleep(600 * 1000); });  // what weft::blocking is for
       },
       weft::test::two_workers());
   check(o);

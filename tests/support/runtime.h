@@ -30,9 +30,11 @@ inline RuntimeOptions one_worker(RuntimeOptions o = {}) {
   return o;
 }
 
-// For tests about several workers, whatever WEFT_TEST_WORKERS says.
+// For tests about several workers, whatever WEFT_TEST_WORKERS and
+// WEFT_MODE say (the single-mode CTest entries run them as they are).
 inline RuntimeOptions two_workers(RuntimeOptions o = {}) {
   o.workers = 2;
+  o.mode = Mode::multi;
   return o;
 }
 
