@@ -154,6 +154,13 @@ BOOST_AUTO_TEST_CASE(calls_outside_a_fiber_name_themselves) {
   BOOST_TEST(message_of([] { weft::yield(); }) == "weft::yield must be called from a weft fiber");
   BOOST_TEST(message_of([] { (void)weft::blocking([] { return 1; }); }) ==
              "weft::blocking must be called from a weft fiber");
+  // A lock that would have to wait off a fiber (uncontended, it is a
+  // compare-and-swap and needs none).
+  weft::RWMutex rw;
+  BOOST_TEST(rw.try_lock());
+  BOOST_TEST(message_of([&] { rw.lock_shared(); }) == "weft::RWMutex::lock_shared must be called from a weft fiber");
+  BOOST_TEST(message_of([&] { rw.lock(); }) == "weft::RWMutex::lock must be called from a weft fiber");
+  rw.unlock();
 }
 
 namespace {

@@ -348,10 +348,35 @@ BOOST_AUTO_TEST_CASE(spawn_and_wait_after_wait_returned_are_refused) {
     weft::TaskGroup group;
     group.spawn([] {});
     BOOST_TEST(group.wait().has_value());
-    BOOST_CHECK_THROW(group.spawn([] {}), std::logic_error);
-    BOOST_CHECK_THROW((void)group.wait(), std::logic_error);
+    BOOST_CHECK_EXCEPTION(group.spawn([] {}), std::logic_error, [](const std::logic_error& e) {
+      return std::string(e.what()) == "weft::TaskGroup::spawn after the group's wait() returned";
+    });
+    BOOST_CHECK_EXCEPTION((void)group.wait(), std::logic_error, [](const std::logic_error& e) {
+      return std::string(e.what()) == "weft::TaskGroup::wait called again after it returned";
+    });
   });
-  BOOST_CHECK_THROW((void)weft::TaskGroup().wait(), std::logic_error);  // off a fiber
+  BOOST_CHECK_EXCEPTION((void)weft::TaskGroup().wait(), std::logic_error, [](const std::logic_error& e) {
+    return std::string(e.what()).find("must be called from a weft fiber") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_second_fiber_waiting_on_a_group_is_refused) {
+  weft::test::run([] {
+    weft::TaskGroup group;
+    weft::Event release;
+    group.spawn([&] { (void)release.wait(); });
+    auto first = weft::spawn([&] { return group.wait().has_value(); });
+    weft::sleep_for(5ms);  // the first waiter is parked
+    std::string second;
+    try {
+      (void)group.wait();
+    } catch (const std::logic_error& e) {
+      second = e.what();
+    }
+    BOOST_TEST(second == "weft::TaskGroup::wait called by two fibers");
+    release.set();
+    BOOST_TEST(first.join());
+  });
 }
 
 BOOST_AUTO_TEST_CASE(an_empty_group_waits_for_nothing) {
