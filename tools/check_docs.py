@@ -42,7 +42,9 @@ def fail(where, what):
 
 def repo_files():
     for dirpath, dirnames, filenames in os.walk(ROOT):
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith("build")]
+        # A build directory of any name (CMake leaves its cache there).
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith("build")
+                       and not os.path.exists(os.path.join(dirpath, d, "CMakeCache.txt"))]
         for f in filenames:
             yield os.path.relpath(os.path.join(dirpath, f), ROOT)
 
