@@ -13,6 +13,13 @@ that it starts from real traffic instead of random bytes:
                 redis-benchmark runs, pipelines, blocking pops served by a
                 push from the other client, a rewrite (BGREWRITEAOF) with
                 commands after it, and malformed counts and lengths.
+  scheduler     programs of fibers (fuzz/scheduler.cc says how the bytes
+                encode them, and SCHEDULER below writes them): producers and
+                consumers on unbuffered and buffered channels, plain waits
+                that only the final close ends, selects, try forms, the
+                Mutex with its CondVar, the RWMutex, the Semaphore, cancels,
+                deadlines, scopes, task groups that fail or are not waited
+                for, trees of spawned fibers, on each runtime model.
 The resp_command target routes commands whose name starts with a lower-case
 letter to its second client (fuzz/resp_command.cc), which some seeds use.
 Files that fuzzing found and fuzz/run --keep merged in (other names) and
@@ -224,6 +231,224 @@ RESP = {
 }
 
 
+# ---- scheduler programs (the encoding is fuzz/scheduler.cc's) ----------------
+
+OPS = {"end": 0, "spawn": 1, "join": 2, "yield": 3, "sleep": 4, "send": 5, "recv": 6, "close": 7,
+       "select": 8, "lock": 9, "cancel": 10, "event": 11, "group": 12, "scope": 13}
+DEADLINES = {None: 0, "past": 1, "now": 2, "50us": 3, "200us": 4, "1ms": 5, "2ms": 6, "try": 7}
+TOKENS = {None: 0, 0: 1, 1: 2, "scope": 3}
+
+
+def op(kind, arg=0, x=0, y=0):
+    return bytes([OPS[kind] | (arg << 4), x, y])
+
+
+def wait(deadline=None, token=None, scoped=True):
+    """The y byte of an op that waits: wait(y) in fuzz/scheduler.cc."""
+    return DEADLINES[deadline] | TOKENS[token] << 3 | (0 if scoped else 0x20)
+
+
+def spawn(script, detach=False):
+    return op("spawn", 1 if detach else 0, script)
+
+
+def join(newest=False):
+    return op("join", 0, 1 if newest else 0)
+
+
+def yield_():
+    return op("yield")
+
+
+def sleep(length=0, **w):
+    """length 0-3: 0, 50 us, 200 us, 1 ms; with wait options if any are given."""
+    return op("sleep", 1 if w else 0, length, wait(**w))
+
+
+def send(ch, **w):
+    return op("send", 0, ch, wait(**w))
+
+
+def recv(ch, **w):
+    return op("recv", 0, ch, wait(**w))
+
+
+def close(ch):
+    return op("close", 0, ch)
+
+
+def select(cases, **w):
+    """cases: (channel, "send" or "recv"), two or three of them."""
+    arg = 8 if len(cases) == 3 else 0
+    x = 0
+    for i, (ch, how) in enumerate(cases):
+        x |= ch << (2 * i)
+        arg |= (1 << i) if how == "send" else 0
+    return op("select", arg, x, wait(**w))
+
+
+def lock(which="mutex", how="lock", inside="none", **w):
+    """inside, for the condvar: notify, notify_all, wait_ticket or wait."""
+    arg = {"mutex": 0, "condvar": 1, "rw": 2, "shared": 3}[which]
+    inner = {"none": 0, "yield": 1, "sleep": 2, "yield2": 3,
+             "notify": 0, "notify_all": 1, "wait_ticket": 2, "wait": 3}[inside]
+    x = {"lock": 0, "try": 1, "timed": 2}[how] | inner << 2
+    return op("lock", arg, x, wait(**w))
+
+
+def cancel(target):
+    return op("cancel", 0, {0: 0, 1: 1, "scope": 2, "group": 3}[target])
+
+
+def event_set():
+    return op("event", 0, 0)
+
+
+def event_wait(**w):
+    return op("event", 0, 1, wait(**w))
+
+
+def permit(how="lock", inside="none", **w):
+    """A permit of the Semaphore, taken as lock() takes the Mutex."""
+    x = {"lock": 0, "try": 1, "timed": 2}[how] | {"none": 0, "yield": 1, "sleep": 2, "yield2": 3}[inside] << 2
+    return op("event", 1, x, wait(**w))
+
+
+def group_spawn(script, fail=None, **w):
+    return op("group", {None: 0, "error": 1, "throw": 2}[fail] << 1, script, wait(**w))
+
+
+def group_wait():
+    return op("group", 1)
+
+
+def scope(length, **w):
+    """The next `length` ops (1 to 8) run in a CancelScope."""
+    return op("scope", 0, length - 1, wait(**w))
+
+
+def program(*scripts, workers=1, single=False, epoll=False, shuffle=False, no_spin=False,
+            permits=1, cap1=1, cap2=0, roots=1):
+    """Script k (a list of ops) is root k's while k < roots; the rest are spawned."""
+    config = (workers == 2) | single << 1 | epoll << 2 | shuffle << 3 | no_spin << 4 | (permits - 1) << 5
+    shape = (cap1 - 1) | cap2 << 2 | (roots - 1) << 5
+    return bytes([config, shape]) + op("end").join(b"".join(s) for s in scripts)
+
+
+def producers_consumers(**runtime):
+    return program([send(1), send(1), send(1), close(1)], [send(1, deadline="1ms"), send(1)],
+                   [recv(1), recv(1, deadline="2ms"), recv(1), recv(1), recv(1), recv(1)],
+                   roots=3, cap1=2, **runtime)
+
+
+SCHEDULER = {
+    "ping_pong": program([send(0), recv(0), send(0), recv(0)], [recv(0), send(0), recv(0), send(0)], roots=2),
+    "ping_pong_two_workers": program([send(0)] * 6, [recv(0)] * 6, roots=2, workers=2),
+    "ping_pong_single_epoll": program([send(0)] * 6, [recv(0)] * 6, roots=2, single=True, epoll=True),
+    "producers_consumers": producers_consumers(),
+    "producers_consumers_two_workers": producers_consumers(workers=2, no_spin=True),
+    "producers_consumers_shuffled": producers_consumers(workers=2, shuffle=True, epoll=True),
+    # Waits no counterpart ends: the main fiber's close does (fuzz/scheduler.cc).
+    "plain_recv_forever": program([recv(0), recv(1), recv(2)]),
+    "plain_send_forever": program([send(0), send(1), send(1), send(1)], cap1=2),
+    "plain_select_forever": program([select([(0, "recv"), (1, "recv")]), select([(0, "send"), (2, "send")])]),
+    "event_wait_forever": program([event_wait()], [event_wait(token=0)], roots=2, workers=2),
+    "join_a_stuck_child": program([spawn(1), join()], [recv(2)]),
+    "left_in_the_buffer": program([send(1), send(1), send(1), send(1), send(1, deadline="50us")], cap1=4),
+    "close_wakes_everyone": program([recv(0), recv(0, deadline="2ms")], [send(0, token=1), send(2)],
+                                    [sleep(2), close(0), close(2), send(0), recv(2)], roots=3, workers=2),
+    "send_on_closed": program([close(1), send(1), send(1, deadline="try"), select([(1, "send"), (0, "recv")]),
+                               recv(1), recv(1, deadline="try")], cap1=2),
+    "deadlines": program([recv(0, deadline="50us"), send(0, deadline="200us"), recv(1, deadline="past"),
+                          send(0, deadline="now"), event_wait(deadline="50us"),
+                          select([(0, "recv"), (1, "recv")], deadline="200us"),
+                          lock(how="timed", deadline="50us")]),
+    "try_forms": program([send(1, deadline="try"), send(1, deadline="try"), recv(1, deadline="try"),
+                          recv(0, deadline="try"), select([(1, "send"), (1, "recv")], deadline="try"),
+                          lock(how="try"), event_wait(deadline="try")], [recv(1, deadline="try")] * 4,
+                         roots=2, cap1=1, workers=2),
+    "selects": program([select([(0, "send"), (1, "recv"), (2, "send")]), select([(0, "recv"), (2, "recv")]),
+                        select([(1, "send"), (2, "send")], deadline="1ms")],
+                       [select([(0, "recv"), (1, "send")]), select([(2, "recv"), (0, "send")], token=0),
+                        recv(2, deadline="1ms"), cancel(0)],
+                       [send(1), recv(0, deadline="2ms"), select([(0, "recv"), (1, "recv"), (2, "recv")])],
+                       roots=3, cap2=1, workers=2),
+    "select_sends_and_receives_one_channel": program([select([(1, "send"), (1, "recv")])] * 4,
+                                                     [select([(0, "send"), (0, "recv")], deadline="200us")] * 2,
+                                                     roots=2, cap1=1, workers=2),
+    "mutex": program(*[[lock(inside="yield"), lock(how="timed", inside="sleep", deadline="1ms"),
+                        lock(how="try", inside="yield2"), lock(inside="sleep")]] * 4, roots=4, workers=2),
+    "mutex_single": program(*[[lock(inside="yield"), lock(how="timed", inside="yield", deadline="50us"),
+                               lock(inside="yield2")]] * 3, roots=3, single=True),
+    "condvar": program([lock("condvar", inside="wait_ticket"), lock("condvar", inside="wait_ticket", deadline="1ms")],
+                       [lock("condvar", inside="wait", token=0), lock("condvar", inside="wait_ticket")],
+                       [sleep(1), lock("condvar", inside="notify"), lock("condvar", how="timed", inside="notify_all",
+                                                                          deadline="2ms"),
+                        lock(inside="yield"), cancel(0)],
+                       roots=3, workers=2),
+    "condvar_never_notified": program([lock("condvar", inside="wait_ticket")], [lock("condvar", inside="wait")],
+                                      roots=2),
+    "semaphore": program(*[[permit(inside="yield"), permit(how="timed", inside="sleep", deadline="1ms"),
+                            permit(how="try", inside="yield2"), scope(1, deadline="200us"), permit(inside="sleep")]] * 4,
+                         roots=4, permits=2, workers=2),
+    "rw_mutex": program([lock("rw", inside="yield"), lock("shared", inside="sleep")],
+                        [lock("shared", inside="yield2"), lock("shared", how="timed", inside="yield", deadline="1ms")],
+                        [lock("rw", how="timed", inside="sleep", token=1), lock("rw", how="try")],
+                        [lock("shared", inside="yield"), lock("rw", inside="yield2"), cancel(1)],
+                        roots=4, workers=2),
+    "cancel_waiters": program([recv(0, token=0), event_wait(token=0), sleep(3, token=0)],
+                              [send(1, token=0), send(1, token=0), send(1, token=0, deadline="2ms")],
+                              [lock(how="timed", inside="sleep", token=0), sleep(1), cancel(0)],
+                              [select([(0, "recv"), (2, "recv")], token=0), recv(2, token=0)],
+                              roots=4, workers=2, cap1=1),
+    "cancel_unscoped_waits_too": program([scope(2, token=1), recv(0, scoped=False), recv(0, deadline="1ms")],
+                                         [sleep(1), cancel(1), send(0)], roots=2),
+    "scope_deadline": program([scope(4, deadline="200us"), recv(0), event_wait(), sleep(3, token=1),
+                               lock(how="timed", inside="sleep")], [lock(inside="sleep"), lock(inside="sleep")],
+                              roots=2, workers=2),
+    "scope_cancel": program([scope(5), spawn(1), cancel("scope"), recv(0), recv(0, token="scope"),
+                             send(0, scoped=False), join()], [recv(0)]),
+    "nested_scopes": program([scope(6, deadline="2ms", token=0), scope(3, deadline="50us", token="scope"),
+                              recv(0), select([(0, "recv"), (1, "send")]), sleep(2, deadline="1ms"),
+                              recv(0, token="scope"), send(2)],
+                             [sleep(2), cancel(0), recv(2)], roots=2, workers=2, cap1=1),
+    "group_waits": program([group_spawn(1), group_spawn(1), group_spawn(2), group_wait(), group_spawn(2),
+                            group_wait()],
+                           [send(0), recv(1, deadline="1ms")], [recv(0), send(1)]),
+    "group_child_fails": program([group_spawn(1), group_spawn(1, fail="error"), group_spawn(2),
+                                  group_wait()],
+                                 [recv(0), sleep(3, token=1)], [sleep(1), event_wait()], workers=2),
+    "group_child_throws": program([group_spawn(1, fail="throw"), group_spawn(1), group_spawn(2, fail="error"),
+                                   group_wait()], [sleep(2)], [recv(2), sleep(1)], workers=2),
+    "group_deadline": program([group_spawn(1, deadline="200us"), group_spawn(1), group_spawn(2), group_wait()],
+                              [recv(0), event_wait()], [send(0), lock(how="timed", inside="sleep")]),
+    "group_not_waited": program([group_spawn(1), group_spawn(1, token=0), group_spawn(2), scope(2),
+                                 group_spawn(1), cancel("group")],
+                                [recv(0), select([(1, "recv"), (2, "recv")])], [sleep(1), send(0), send(0)],
+                                workers=2),
+    "group_in_group": program([group_spawn(1), group_spawn(1, fail="error"), group_wait()],
+                              [group_spawn(2), group_spawn(2, fail="throw"), group_wait(), recv(0)],
+                              [sleep(1), recv(1, deadline="50us")], workers=2),
+    "spawn_tree": program([spawn(0), spawn(0, detach=True), send(1), join(), recv(1, deadline="200us")], cap1=4,
+                          workers=2),
+    "spawn_join_order": program([spawn(1), spawn(2), spawn(1, detach=True), join(newest=True), join(), yield_()],
+                                [send(0), yield_(), recv(0)], [recv(0), yield_(), send(0)]),
+    "yields_two_workers": program(*[[spawn(1), yield_(), yield_(), spawn(1), yield_(), join(), yield_()],
+                                    [yield_(), yield_(), yield_(), yield_()]], workers=2, shuffle=True),
+    "sleeps": program([sleep(0), sleep(1), sleep(2), sleep(3), sleep(1, deadline="50us")],
+                      [sleep(3, deadline="200us", token=1), sleep(2, scoped=False), cancel(1)], roots=2,
+                      workers=2, no_spin=True),
+    "event_broadcast": program(*[[event_wait(), recv(1, deadline="try")]] * 5 + [[sleep(1), event_set(), send(1)]],
+                               roots=6, workers=2),
+    "everything": program([spawn(1), group_spawn(2, fail="error"), scope(3, deadline="1ms"), recv(0),
+                           select([(1, "recv"), (2, "send")]), lock(inside="yield"), send(1), cancel(0),
+                           event_set(), join(), group_wait()],
+                          [send(0), lock("shared", inside="sleep"), recv(1, token=0), event_wait()],
+                          [recv(2, deadline="2ms"), lock("rw", how="timed", deadline="1ms"), close(1)],
+                          roots=1, workers=2, cap1=2, cap2=2),
+}
+
+
 def write(name, seeds):
     d = os.path.join(ROOT, "corpus", name)
     os.makedirs(d, exist_ok=True)
@@ -239,3 +464,4 @@ def write(name, seeds):
 if __name__ == "__main__":
     write("http_request", HTTP)
     write("resp_command", RESP)
+    write("scheduler", SCHEDULER)
