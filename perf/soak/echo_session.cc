@@ -30,7 +30,7 @@ namespace {
 
 constexpr std::uint64_t kNoReset = std::numeric_limits<std::uint64_t>::max();
 
-class EchoSession final : public Session {
+class EchoSession final : public PacedSession {
  public:
   EchoSession(const Workload& w, std::uint64_t key, Random rnd, Tally& t, Clock::time_point now)
       : w_(w), pattern_(key), rnd_(rnd), t_(t) {
@@ -41,40 +41,6 @@ class EchoSession final : public Session {
         static_cast<unsigned>(rnd_.between(1, std::min<unsigned>(w_.max_depth, kMostInFlight)));
     const unsigned pick = static_cast<unsigned>(rnd_.between(0, 99));
     ending_ = pick < 40 ? Ending::half_close : pick < 70 ? Ending::close : Ending::reset;
-  }
-
-  Next pump(Io io, Clock::time_point now) override {
-    if (idle_until_ != Clock::time_point{} && now >= idle_until_) {
-      idle_until_ = {};
-      last_progress = now;
-    }
-    if (paused_until_ != Clock::time_point{} && now >= paused_until_) {
-      paused_until_ = {};
-      last_progress = now;
-    }
-    std::size_t budget = kPumpBudget;
-    for (;;) {
-      bool moved = false;
-      if (const Next n = write(io, now, &moved, &budget); n != Next::wait) return n;
-      if (const Next n = read(io, now, &moved, &budget); n != Next::wait) return n;
-      if (!moved) return Next::wait;
-      if (budget == 0) return Next::again;
-    }
-  }
-
-  void stop(Clock::time_point now) override {
-    stopping_ = true;
-    idle_until_ = {};
-    paused_until_ = {};
-    reset_at_ = kNoReset;
-    last_progress = now;
-  }
-
-  Clock::time_point wake_at() const override {
-    Clock::time_point at = kNever;
-    if (idle_until_ != Clock::time_point{}) at = std::min(at, idle_until_);
-    if (paused_until_ != Clock::time_point{}) at = std::min(at, paused_until_);
-    return at;
   }
 
   bool waiting_on_server(Clock::time_point now) const override {
@@ -89,7 +55,9 @@ class EchoSession final : public Session {
   static constexpr unsigned kMostInFlight = 64;
 
   // The write side: begins messages as the plan allows and writes them.
-  Next write(Io io, Clock::time_point now, bool* moved, std::size_t* budget) {
+  void on_stop() override { reset_at_ = kNoReset; }
+
+  Next write(Io io, Clock::time_point now, bool* moved, std::size_t* budget) override {
     if (shut_) return Next::wait;
     if (sent_ == message_end_) {  // between messages
       if (stopping_) return half_close(io);
@@ -142,7 +110,7 @@ class EchoSession final : public Session {
   }
 
   // The read side: checks what came back against the stream.
-  Next read(Io io, Clock::time_point now, bool* moved, std::size_t* budget) {
+  Next read(Io io, Clock::time_point now, bool* moved, std::size_t* budget) override {
     if (paused_until_ != Clock::time_point{}) return Next::wait;
     std::size_t n = 0;
     switch (recv_some(io.fd, io.scratch, &n)) {
@@ -235,10 +203,7 @@ class EchoSession final : public Session {
   unsigned burst_left_ = 0;  // messages of this burst not yet begun
   Ending ending_ = Ending::half_close;
   std::uint64_t reset_at_ = kNoReset;  // the stream offset where the planned reset comes
-  Clock::time_point idle_until_{};     // no message begins before (zero: none)
-  Clock::time_point paused_until_{};   // nothing is read before (zero: none)
   bool shut_ = false;
-  bool stopping_ = false;
   bool write_blocked_ = false;
 };
 

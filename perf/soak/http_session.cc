@@ -37,7 +37,7 @@ namespace {
 constexpr std::uint64_t kNoReset = std::numeric_limits<std::uint64_t>::max();
 constexpr std::string_view kPong = "pong\n";
 
-class HttpSession final : public Session {
+class HttpSession final : public PacedSession {
  public:
   HttpSession(const Workload& w, std::uint64_t key, Random rnd, Tally& t, Clock::time_point now)
       : w_(w), pattern_(key), rnd_(rnd), t_(t) {
@@ -49,41 +49,6 @@ class HttpSession final : public Session {
               : pick < 55 ? Ending::half_close
               : pick < 80 ? Ending::server_close
                           : Ending::reset;
-  }
-
-  Next pump(Io io, Clock::time_point now) override {
-    if (idle_until_ != Clock::time_point{} && now >= idle_until_) {
-      idle_until_ = {};
-      last_progress = now;
-    }
-    if (paused_until_ != Clock::time_point{} && now >= paused_until_) {
-      paused_until_ = {};
-      last_progress = now;
-    }
-    std::size_t budget = kPumpBudget;
-    for (;;) {
-      bool moved = false;
-      if (const Next n = write(io, now, &moved, &budget); n != Next::wait) return n;
-      if (const Next n = read(io, now, &moved, &budget); n != Next::wait) return n;
-      if (!moved) return Next::wait;
-      if (budget == 0) return Next::again;
-    }
-  }
-
-  void stop(Clock::time_point now) override {
-    stopping_ = true;
-    idle_until_ = {};
-    paused_until_ = {};
-    reset_at_ = kNoReset;
-    reset_request_ = 0;
-    last_progress = now;
-  }
-
-  Clock::time_point wake_at() const override {
-    Clock::time_point at = kNever;
-    if (idle_until_ != Clock::time_point{}) at = std::min(at, idle_until_);
-    if (paused_until_ != Clock::time_point{}) at = std::min(at, paused_until_);
-    return at;
   }
 
   bool waiting_on_server(Clock::time_point now) const override {
@@ -112,7 +77,12 @@ class HttpSession final : public Session {
 
   // The write side: begins batches and requests as the plan allows, and
   // writes them.
-  Next write(Io io, Clock::time_point now, bool* moved, std::size_t* budget) {
+  void on_stop() override {
+    reset_at_ = kNoReset;
+    reset_request_ = 0;
+  }
+
+  Next write(Io io, Clock::time_point now, bool* moved, std::size_t* budget) override {
     if (shut_ || expect_end_) return Next::wait;
     if (head_at_ == head_.size() && body_left_ == 0) {  // between requests
       if (stopping_) return half_close(io);
@@ -226,7 +196,7 @@ class HttpSession final : public Session {
   }
 
   // The read side: answers, checked against what is due.
-  Next read(Io io, Clock::time_point now, bool* moved, std::size_t* budget) {
+  Next read(Io io, Clock::time_point now, bool* moved, std::size_t* budget) override {
     if (paused_until_ != Clock::time_point{}) return Next::wait;
     std::size_t n = 0;
     switch (recv_some(io.fd, io.scratch, &n)) {
@@ -344,12 +314,9 @@ class HttpSession final : public Session {
   unsigned reset_request_ = 0;  // counts down to the request the reset falls in (0: none)
   std::uint64_t reset_at_ = kNoReset;
   Ending ending_ = Ending::close;
-  Clock::time_point idle_until_{};
-  Clock::time_point paused_until_{};
   bool asked_close_ = false;  // the last request written asked for `Connection: close`
   bool expect_end_ = false;   // ... and its answer came: only the server's FIN may follow
   bool shut_ = false;
-  bool stopping_ = false;
   bool write_blocked_ = false;
 };
 

@@ -73,6 +73,26 @@ class Session {
   bool heard = false;                 // a byte came from the server (set by pump())
 };
 
+// What both protocols' sessions share: the idle period before the next
+// message or request and the read pause (each a time, zero: none), the
+// stop, and the pump: write what the plan allows, read what came, until
+// neither moves or the budget is spent.
+class PacedSession : public Session {
+ public:
+  Next pump(Io io, Clock::time_point now) final;
+  void stop(Clock::time_point now) final;
+  Clock::time_point wake_at() const final;
+
+ protected:
+  virtual Next write(Io io, Clock::time_point now, bool* moved, std::size_t* budget) = 0;
+  virtual Next read(Io io, Clock::time_point now, bool* moved, std::size_t* budget) = 0;
+  virtual void on_stop() = 0;  // the protocol's own part of stop(): its planned reset
+
+  Clock::time_point idle_until_{};    // nothing new begins before (zero: none)
+  Clock::time_point paused_until_{};  // nothing is read before (zero: none)
+  bool stopping_ = false;             // stop(): end the connection at the next boundary
+};
+
 std::unique_ptr<Session> make_echo_session(const Workload& w, std::uint64_t key, Random rnd,
                                            Tally& t, Clock::time_point now);
 std::unique_ptr<Session> make_http_session(const Workload& w, std::uint64_t key, Random rnd,
