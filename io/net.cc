@@ -290,13 +290,30 @@ bool StreamListener::transient(const std::error_code& e) noexcept {
 
 // Gives the accept queue back to the backend that serves it, or frees it if
 // that backend (its runtime) is gone.
+// One accept queue per backend this socket was accepted on: a listener that
+// outlives a runtime keeps that runtime's (orphaned) queue until it is
+// released here or pruned by the next accept.
 void StreamListener::release_listener() noexcept {
-  if (listener_ == nullptr) return;
-  if (io::Backend* b = listener_->backend())
-    b->close_listener(listener_);
-  else
-    delete listener_;
-  listener_ = nullptr;
+  while (io::Listener* l = listener_) {
+    listener_ = l->next_for_socket;
+    if (io::Backend* b = l->backend())
+      b->close_listener(l);
+    else
+      delete l;
+  }
+}
+
+// Queues whose runtime has ended are of no use to the next one.
+void StreamListener::prune_orphaned_listeners() noexcept {
+  io::Listener** link = &listener_;
+  while (io::Listener* l = *link) {
+    if (l->backend() != nullptr) {
+      link = &l->next_for_socket;
+      continue;
+    }
+    *link = l->next_for_socket;
+    delete l;
+  }
 }
 
 // A listening socket stops listening at shutdown(), at once: connections
@@ -355,6 +372,7 @@ Result<StreamSocket> StreamListener::accept(const WaitOptions& options) {
   io::Listener* queue = listener_;
   while (queue != nullptr && queue->backend() != &backend) queue = queue->next_for_socket;
   if (queue == nullptr) {
+    prune_orphaned_listeners();
     queue = backend.open_listener(fd_);
     queue->next_for_socket = listener_;
     listener_ = queue;

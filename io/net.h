@@ -162,6 +162,7 @@ class StreamListener {
  private:
   void close_quietly() noexcept;
   void release_listener() noexcept;
+  void prune_orphaned_listeners() noexcept;
   void stop_listening() noexcept;  // release_listener, then shutdown
   io::Descriptor fd_;
   io::Listener* listener_ = nullptr;  // accept queues, one per worker that accepted
