@@ -175,10 +175,11 @@ class Connection {
   // it meanwhile ends the read, and is written out, and the read goes on.
   bool receive_or_deliver(std::size_t needed, bool started) {
     if (!subscribed()) {
-      // Idle between commands (nothing of the next one read yet): closed
-      // after idle_timeout, if one is set.
-      const bool idle = !started && options_.idle_timeout.count() > 0;
-      return receive(needed, cancel_for(started), idle ? after(options_.idle_timeout) : kNoDeadline);
+      // Closed after idle_timeout (if one is set) with nothing received,
+      // between commands or part-way through one, as redis-server does; a
+      // subscriber is not timed out.
+      const bool timed = options_.idle_timeout.count() > 0;
+      return receive(needed, cancel_for(started), timed ? after(options_.idle_timeout) : kNoDeadline);
     }
     for (;;) {
       if (!flush()) return false;
@@ -211,11 +212,12 @@ class Connection {
       big_.erase(0, big_pos_);
       big_pos_ = 0;
     }
-    // At most 1 MiB a read: a length line alone (up to 512 MiB) must not
-    // make the connection allocate what the client may never send.
-    const std::size_t want = std::clamp<std::size_t>(needed > have ? needed - have : 1, Reader::kDefaultCapacity,
-                                                     std::size_t{1} << 20);
+    // A read at most doubles what was gathered (and at most 1 MiB): a length
+    // line alone (up to 512 MiB) must not make the connection allocate, and
+    // touch, what the client may never send.
     const std::size_t old = big_.size();
+    const std::size_t most = std::clamp<std::size_t>(old, Reader::kDefaultCapacity, std::size_t{1} << 20);
+    const std::size_t want = std::clamp<std::size_t>(needed > have ? needed - have : 1, Reader::kDefaultCapacity, most);
     big_.resize(old + want);
     auto n = in_.read(MutableBuffer(big_.data() + old, want), w);
     big_.resize(old + (n ? *n : 0));

@@ -11,8 +11,10 @@
 // error gets its error reply and the connection closes; QUIT gets +OK and
 // closes; other connections never notice either. Beyond
 // ServerOptions::max_clients connections, a new one is told "ERR max number
-// of clients reached" and closed. A client idle between commands for
-// ServerOptions::idle_timeout is closed (none by default, as redis).
+// of clients reached" and closed. A client that sends nothing for
+// ServerOptions::idle_timeout, between commands or part-way through one, is
+// closed (none by default, as redis; a subscriber or a client parked in
+// BLPOP is not timed out, as in redis).
 //
 // The store. One Store for all the connections of a serve(), behind one
 // weft::Mutex, never held across I/O or a wait (the replies are built in
