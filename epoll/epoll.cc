@@ -82,6 +82,13 @@ std::int64_t splice_call(const io::Operation& op, unsigned flags) {
   return sys_result(::splice(op.pipe_fd, nullptr, op.fd, at, op.len, flags));
 }
 
+// A gathered write of op.msg's buffers, at op.offset or the descriptor's
+// own position (kCurrentPosition is -1: pwritev2's "current position").
+std::int64_t writev_call(const io::Operation& op, int flags) {
+  return sys_result(::pwritev2(op.fd, op.msg.msg_iov, static_cast<int>(op.msg.msg_iovlen),
+                               static_cast<off_t>(op.offset), flags));
+}
+
 // The system call of a file operation, run on a helper thread.
 std::int64_t run_file_call(io::Operation& op) {
   switch (op.kind) {
@@ -91,6 +98,8 @@ std::int64_t run_file_call(io::Operation& op) {
     case io::OpKind::write:
       if (op.offset == io::kCurrentPosition) return sys_result(::write(op.fd, op.buf, op.len));
       return sys_result(::pwrite(op.fd, op.buf, op.len, static_cast<off_t>(op.offset)));
+    case io::OpKind::writev:
+      return writev_call(op, 0);
     case io::OpKind::openat:
       return sys_result(::openat(AT_FDCWD, op.path, op.flags | O_CLOEXEC, op.mode));
     case io::OpKind::statx:
@@ -149,7 +158,7 @@ struct EpollBackend::Side {
 struct EpollBackend::FdState : alloc::HeapObject {
   int fd = -1;
   Side read;   // accept, recv, recvmsg, read (pipes)
-  Side write;  // send, sendmsg, write (pipes), connect
+  Side write;  // send, sendmsg, write and writev (pipes), connect
   Side& side(bool writing) { return writing ? write : read; }
 };
 
@@ -293,6 +302,8 @@ std::int64_t EpollBackend::attempt(io::Operation& op) {
       return sys_result(::read(op.fd, op.buf, op.len));
     case io::OpKind::write:
       return sys_result(::write(op.fd, op.buf, op.len));
+    case io::OpKind::writev:
+      return writev_call(op, 0);
     case io::OpKind::splice:  // op.fd is non-blocking (state_for); the pipe side must not wait either
       return splice_call(op, SPLICE_F_NONBLOCK);
     case io::OpKind::poll: {
@@ -356,15 +367,16 @@ bool EpollBackend::submit(io::Operation& op) {
       return submit_to_pool(op);
     case io::OpKind::read:
     case io::OpKind::write:
+    case io::OpKind::writev:
       if (find(op.fd) == nullptr && is_seekable_file(op.fd)) {
         // Data in the page cache needs no thread: RWF_NOWAIT answers at once
         // or says EAGAIN (EOPNOTSUPP where the file system cannot tell).
         iovec iov{op.buf, op.len};
         const auto off = static_cast<off_t>(op.offset);
-        const std::int64_t r = op.kind == io::OpKind::read
-                                   ? sys_result(::preadv2(op.fd, &iov, 1, off, RWF_NOWAIT))
-                                   : sys_result(::pwritev2(op.fd, &iov, 1, off, RWF_NOWAIT));
-        if (r != -EAGAIN && r != -EOPNOTSUPP && !(r == 0 && op.kind == io::OpKind::write)) {
+        const std::int64_t r = op.kind == io::OpKind::read    ? sys_result(::preadv2(op.fd, &iov, 1, off, RWF_NOWAIT))
+                               : op.kind == io::OpKind::write ? sys_result(::pwritev2(op.fd, &iov, 1, off, RWF_NOWAIT))
+                                                              : writev_call(op, RWF_NOWAIT);
+        if (r != -EAGAIN && r != -EOPNOTSUPP && !(r == 0 && op.kind != io::OpKind::read)) {
           op.result = r;
           return true;
         }
@@ -382,7 +394,8 @@ bool EpollBackend::submit(io::Operation& op) {
     // A descriptor epoll cannot watch (EPERM: a character device without
     // poll, such as /dev/null) is always ready: its read or write blocks at
     // most briefly, so it goes to the pool like a file's.
-    if (errno == EPERM && (op.kind == io::OpKind::read || op.kind == io::OpKind::write || op.kind == io::OpKind::splice))
+    if (errno == EPERM && (op.kind == io::OpKind::read || op.kind == io::OpKind::write ||
+                           op.kind == io::OpKind::writev || op.kind == io::OpKind::splice))
       return submit_to_pool(op);
     if (errno == EPERM && op.kind == io::OpKind::poll) {  // as poll(2) has it: always ready
       op.result = op.flags;
@@ -392,7 +405,8 @@ bool EpollBackend::submit(io::Operation& op) {
     return true;
   }
   const bool write = op.kind == io::OpKind::send || op.kind == io::OpKind::sendmsg ||
-                     op.kind == io::OpKind::write || op.kind == io::OpKind::connect ||
+                     op.kind == io::OpKind::write || op.kind == io::OpKind::writev ||
+                     op.kind == io::OpKind::connect ||
                      (op.kind == io::OpKind::splice && !op.to_pipe) ||
                      (op.kind == io::OpKind::poll && (op.flags & POLLIN) == 0);
   return wait_on(*st, op, write);

@@ -78,6 +78,22 @@ Result<void> File::write_all_at(ConstBuffer buffer, std::uint64_t offset,
   });
 }
 
+static_assert(File::kMaxBuffers == io::kMaxBuffers);
+
+Result<std::size_t> File::write_vectored_at(std::span<const ConstBuffer> buffers, std::uint64_t offset,
+                                            const WaitOptions& options) {
+  return io::write_gathered(OpKind::writev, fd_, offset, buffers, options);
+}
+
+Result<void> File::write_all_vectored_at(std::span<const ConstBuffer> buffers, std::uint64_t offset,
+                                         const WaitOptions& options) {
+  return io::write_all_gathered_by(buffers, [&](std::span<const ConstBuffer> b) {
+    Result<std::size_t> r = write_vectored_at(b, offset, options);
+    if (r) offset += *r;
+    return r;
+  });
+}
+
 Result<void> File::fsync(bool data_only) {
   if (fd_ < 0) return errno_error(EBADF);
   auto op = make_operation(OpKind::fsync, fd_, {});

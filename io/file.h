@@ -14,7 +14,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +49,14 @@ class File {
   // Writes the whole buffer at `offset`.
   Result<void> write_all_at(ConstBuffer buffer, std::uint64_t offset,
                             const WaitOptions& options = {});
+  // Gathers several buffers into one write at `offset` (pwritev): some of
+  // the first kMaxBuffers of them, in order; returns how many bytes.
+  static constexpr std::size_t kMaxBuffers = 16;
+  Result<std::size_t> write_vectored_at(std::span<const ConstBuffer> buffers, std::uint64_t offset,
+                                        const WaitOptions& options = {});
+  // Every byte of every buffer, one after another from `offset`.
+  Result<void> write_all_vectored_at(std::span<const ConstBuffer> buffers, std::uint64_t offset,
+                                     const WaitOptions& options = {});
   // Flushes to stable storage; `data_only` skips metadata (fdatasync).
   Result<void> fsync(bool data_only = false);
   Result<struct statx> stat();

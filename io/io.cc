@@ -1,5 +1,6 @@
 #include <weft/io/io.h>
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <weft/fibers/scheduler.h>
 #include <weft/fibers/trace.h>
 #include <weft/fibers/intrusive_fifo.h>
+#include <weft/io/operation.h>
 
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
@@ -286,6 +288,29 @@ void close_descriptor_quietly(Descriptor& fd) noexcept {
   } else {
     ::close(closing);
   }
+}
+
+Result<std::size_t> write_gathered(OpKind kind, int fd, std::uint64_t offset, std::span<const ConstBuffer> buffers,
+                                   const WaitOptions& options) {
+  if (fd < 0) return errno_error(EBADF);
+  // The iovecs live on this fiber's stack: it stays parked until the write
+  // is over. At most kMaxChunk bytes in all, as for one write.
+  iovec iov[kMaxBuffers];
+  std::size_t count = 0;
+  std::size_t total = 0;
+  for (const ConstBuffer& b : buffers) {
+    if (count == kMaxBuffers || total == kMaxChunk) break;
+    if (b.size == 0) continue;
+    const std::size_t n = std::min(b.size, kMaxChunk - total);
+    iov[count++] = {const_cast<void*>(b.data), n};
+    total += n;
+  }
+  if (count == 0) return std::size_t{0};
+  auto op = make_operation(kind, fd, options);
+  op->msg.msg_iov = iov;
+  op->msg.msg_iovlen = count;
+  op->offset = offset;
+  return to_size(perform(*op));
 }
 
 }  // namespace weft::io

@@ -3,10 +3,14 @@
 // Thread rules: owner worker only, on a fiber unless stated otherwise.
 #pragma once
 
+#include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
+#include <weft/fibers/cancel.h>
 #include <weft/fibers/result.h>
 #include <weft/io/backend.h>
 #include <weft/io/buffer.h>
@@ -67,6 +71,43 @@ Result<void> write_all_by(ConstBuffer buffer, Write&& write) {
     left -= *r;
   }
   return {};
+}
+
+// A gathered write takes at most this many buffers (the rest wait for the
+// next call); the iovecs live on the writing fiber's stack.
+constexpr std::size_t kMaxBuffers = 16;
+
+// Writes some of the first kMaxBuffers of `buffers` (empty ones skipped, at
+// most kMaxChunk bytes in all) in one gathered request: `kind` is sendmsg
+// (sockets) or writev (anything else, at `offset` or kCurrentPosition).
+// Returns how many bytes; 0 for nothing to write.
+Result<std::size_t> write_gathered(OpKind kind, int fd, std::uint64_t offset, std::span<const ConstBuffer> buffers,
+                                   const WaitOptions& options);
+
+// Writes every byte of every buffer by calls to `write` (a span of at most
+// kMaxBuffers ConstBuffers -> Result<size_t>), resuming a short write where
+// it stopped; a write that moves nothing is EIO.
+template <class Write>
+Result<void> write_all_gathered_by(std::span<const ConstBuffer> buffers, Write&& write) {
+  ConstBuffer rest[kMaxBuffers];  // the unwritten part of the next few buffers
+  std::size_t next = 0;           // buffers[next..] not yet copied into rest
+  std::size_t held = 0;
+  for (;;) {
+    while (held < kMaxBuffers && next < buffers.size()) {
+      if (buffers[next].size > 0) rest[held++] = buffers[next];
+      ++next;
+    }
+    if (held == 0) return {};
+    Result<std::size_t> r = write(std::span<const ConstBuffer>(rest, held));
+    if (!r) return r.error();
+    if (*r == 0) return errno_error(EIO);  // it would never end
+    std::size_t sent = *r;
+    std::size_t done = 0;  // buffers in rest written whole
+    while (done < held && sent >= rest[done].size) sent -= rest[done++].size;
+    if (done < held) rest[done] = {static_cast<const char*>(rest[done].data) + sent, rest[done].size - sent};
+    std::copy(rest + done, rest + held, rest);
+    held -= done;
+  }
 }
 
 // Takes `fd` (leaving -1) and closes it; EBADF if it held none. On a fiber through the backend (which first

@@ -205,49 +205,16 @@ Result<void> StreamSocket::write_all(ConstBuffer buffer, const WaitOptions& opti
   return io::write_all_by(buffer, [&](ConstBuffer b) { return write(b, options); });
 }
 
+static_assert(StreamSocket::kMaxBuffers == io::kMaxBuffers);
+
 Result<std::size_t> StreamSocket::write_vectored(std::span<const ConstBuffer> buffers,
                                                  const WaitOptions& options) {
-  if (fd_ < 0) return errno_error(EBADF);
-  // The iovecs live on this fiber's stack: it stays parked until the send
-  // is over. At most kMaxChunk bytes in all, as for one write.
-  iovec iov[kMaxBuffers];
-  std::size_t count = 0;
-  std::size_t total = 0;
-  for (const ConstBuffer& b : buffers) {
-    if (count == kMaxBuffers || total == io::kMaxChunk) break;
-    if (b.size == 0) continue;
-    const std::size_t n = std::min(b.size, io::kMaxChunk - total);
-    iov[count++] = {const_cast<void*>(b.data), n};
-    total += n;
-  }
-  if (count == 0) return std::size_t{0};
-  auto op = make_operation(OpKind::sendmsg, fd_, options);
-  op->msg.msg_iov = iov;
-  op->msg.msg_iovlen = count;
-  return io::to_size(perform(*op));
+  return io::write_gathered(OpKind::sendmsg, fd_, 0, buffers, options);
 }
 
 Result<void> StreamSocket::write_all_vectored(std::span<const ConstBuffer> buffers,
                                               const WaitOptions& options) {
-  ConstBuffer rest[kMaxBuffers];  // the unsent part of the next few buffers
-  std::size_t next = 0;           // buffers[next..] not yet copied into rest
-  std::size_t held = 0;
-  for (;;) {
-    while (held < kMaxBuffers && next < buffers.size()) {
-      if (buffers[next].size > 0) rest[held++] = buffers[next];
-      ++next;
-    }
-    if (held == 0) return {};
-    Result<std::size_t> r = write_vectored(std::span<const ConstBuffer>(rest, held), options);
-    if (!r) return r.error();
-    if (*r == 0) return errno_error(EIO);  // it would never end
-    std::size_t sent = *r;
-    std::size_t done = 0;  // buffers in rest sent whole
-    while (done < held && sent >= rest[done].size) sent -= rest[done++].size;
-    if (done < held) rest[done] = {static_cast<const char*>(rest[done].data) + sent, rest[done].size - sent};
-    std::copy(rest + done, rest + held, rest);
-    held -= done;
-  }
+  return io::write_all_gathered_by(buffers, [&](std::span<const ConstBuffer> b) { return write_vectored(b, options); });
 }
 
 Result<void> StreamSocket::shutdown(Shutdown how) {

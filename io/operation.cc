@@ -62,6 +62,7 @@ const char* op_name(OpKind kind) noexcept {
     case OpKind::nop: return "nop";
     case OpKind::read: return "read";
     case OpKind::write: return "write";
+    case OpKind::writev: return "writev";
     case OpKind::recv: return "recv";
     case OpKind::send: return "send";
     case OpKind::sendmsg: return "sendmsg";

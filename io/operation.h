@@ -32,6 +32,7 @@ enum class OpKind : std::uint8_t {
   nop,
   read,     // read(2) at an offset (files), or at kCurrentPosition (streams)
   write,    // write(2) at an offset (files), or at kCurrentPosition (streams)
+  writev,   // writev(2) of msg.msg_iov, at an offset or kCurrentPosition, as write
   recv,     // sockets
   send,     // sockets, MSG_NOSIGNAL always
   sendmsg,  // datagrams with an address

@@ -65,6 +65,16 @@ Result<std::size_t> Stream::write(ConstBuffer buffer, const WaitOptions& options
   return io::to_size(perform(*op));
 }
 
+static_assert(Stream::kMaxBuffers == io::kMaxBuffers);
+
+Result<std::size_t> Stream::write_vectored(std::span<const ConstBuffer> buffers, const WaitOptions& options) {
+  return io::write_gathered(OpKind::writev, fd_, io::kCurrentPosition, buffers, options);
+}
+
+Result<void> Stream::write_all_vectored(std::span<const ConstBuffer> buffers, const WaitOptions& options) {
+  return io::write_all_gathered_by(buffers, [&](std::span<const ConstBuffer> b) { return write_vectored(b, options); });
+}
+
 Result<void> Stream::read_exact(MutableBuffer buffer, const WaitOptions& options) {
   return io::read_exact_by(buffer, [&](MutableBuffer b) { return read(b, options); });
 }

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <utility>
 
 #include <weft/fibers/cancel.h>
@@ -66,6 +67,14 @@ class Stream {
   Result<void> read_exact(MutableBuffer buffer, const WaitOptions& options = {});
   // Writes the whole buffer.
   Result<void> write_all(ConstBuffer buffer, const WaitOptions& options = {});
+  // Gathers several buffers into one write (writev): writes some of the
+  // first kMaxBuffers of them, in order, and returns how many bytes.
+  static constexpr std::size_t kMaxBuffers = 16;
+  Result<std::size_t> write_vectored(std::span<const ConstBuffer> buffers, const WaitOptions& options = {});
+  // Writes every byte of every buffer (any number of them), kMaxBuffers at
+  // a time, resuming a short write where it stopped. The deadline covers
+  // the whole call.
+  Result<void> write_all_vectored(std::span<const ConstBuffer> buffers, const WaitOptions& options = {});
   // Cancels other fibers' calls on it and closes it.
   Result<void> close();
 

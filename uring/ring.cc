@@ -270,6 +270,9 @@ void Ring::prepare(io_uring_sqe* sqe, io::Operation& op) {
     case io::OpKind::write:
       io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset);
       break;
+    case io::OpKind::writev:
+      io_uring_prep_writev(sqe, op.fd, op.msg.msg_iov, static_cast<unsigned>(op.msg.msg_iovlen), op.offset);
+      break;
     case io::OpKind::poll:
       io_uring_prep_poll_add(sqe, op.fd, static_cast<unsigned>(op.flags));
       break;
