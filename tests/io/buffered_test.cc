@@ -385,7 +385,7 @@ BOOST_AUTO_TEST_CASE(a_files_vectored_write_puts_every_piece_at_its_offset) {
   });
 }
 
-// The promise of buffered.h: a fixed buffer and no allocation per call.
+// The promise of io/buffered.h: a fixed buffer and no allocation per call.
 // Counted with the executable's own operator new (allocation_count.cc): the
 // calls of a warmed-up reader and writer, over TCP and over a pipe, with a
 // deadline on each, make none.
