@@ -26,8 +26,9 @@
 // buffer, with nothing buffered, goes straight to the source.
 //
 // BufferedWriter: write() copies into the buffer while it fits. When it does
-// not, a sink with write_all_vectored (a StreamSocket) takes the buffer and
-// the new bytes in one gathered send (sendmsg), with no copy; any other sink
+// not, a sink with write_all_vectored (a StreamSocket, an os::Stream) takes
+// the buffer and the new bytes in one gathered write (sendmsg, writev), with
+// no copy; any other sink
 // gets the buffer topped up and handed on, and a write at least as large as
 // the buffer goes to it directly. write() of several pieces
 // (std::span<const ConstBuffer>: a header, a body) gathers them the same

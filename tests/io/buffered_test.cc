@@ -1,7 +1,8 @@
 // BufferedReader and BufferedWriter over real streams (TCP, a pipe) and a
 // counting sink: lines split across reads, the end of the stream, an
 // overlong line that loses nothing, peek, exact reads, a deadline, batched
-// and direct writes, a closed peer. On both backends.
+// and direct writes, a closed peer; gathered writes over TCP, a pipe and a
+// file; and no allocation per call once warm. On both backends.
 #include <boost/test/unit_test.hpp>
 #include <span>
 #include <string>
