@@ -21,6 +21,8 @@ struct Plan {
   std::uint32_t skip = 0;
   std::uint32_t left = 0;  // calls still to fail
   bool forever = false;    // count 0: every call from now on
+  std::uint32_t every = 1;  // one call in this many fails
+  std::uint32_t passed = 0; // calls let through since the last failure
   std::uint64_t fired = 0;
 };
 
@@ -58,13 +60,15 @@ int parse_errno(std::string_view s) {
 
 const char* name(Site site) noexcept { return kNames[static_cast<unsigned>(site)]; }
 
-void arm(Site site, int error, std::uint32_t count, std::uint32_t skip) {
+void arm(Site site, int error, std::uint32_t count, std::uint32_t skip, std::uint32_t every) {
   std::lock_guard<std::mutex> hold(g_mutex);
   Plan& p = g_plans[static_cast<unsigned>(site)];
   p.error = error;
   p.skip = skip;
   p.left = count;
   p.forever = count == 0;
+  p.every = every == 0 ? 1 : every;
+  p.passed = 0;
   detail::g_armed.fetch_or(bit(site), std::memory_order_relaxed);
 }
 
@@ -91,6 +95,8 @@ int detail::fail_slow(Site site) noexcept {
     --p.skip;
     return 0;
   }
+  if (++p.passed < p.every) return 0;
+  p.passed = 0;
   if (!p.forever && --p.left == 0) g_armed.fetch_and(~bit(site), std::memory_order_relaxed);
   ++p.fired;
   return p.error;
@@ -102,6 +108,7 @@ std::string arm_from(std::string_view spec) {
     int error;
     std::uint32_t count;
     std::uint32_t skip;
+    std::uint32_t every;
   };
   Parsed parsed[16];
   int n = 0;
@@ -112,7 +119,7 @@ std::string arm_from(std::string_view spec) {
     if (item.empty()) continue;
     const auto bad = [&](const char* what) {
       return "WEFT_FAULTS: " + std::string(what) + " in '" + std::string(item) +
-             "' (site=ERRNO[*count][+skip], say ring_enter=EINTR*100)";
+             "' (site=ERRNO[*count][+skip][%every], say ring_enter=EINTR*100)";
     };
     if (n == 16) return bad("more than 16 entries");
     const std::size_t eq = item.find('=');
@@ -124,6 +131,11 @@ std::string arm_from(std::string_view spec) {
       if (site_name == kNames[i]) site = i;
     }
     if (site < 0) return bad("unknown site");
+    std::uint32_t every = 1;
+    if (const std::size_t percent = rest.find('%'); percent != std::string_view::npos) {
+      if (!parse_number(rest.substr(percent + 1), &every) || every == 0) return bad("bad every");
+      rest = rest.substr(0, percent);
+    }
     std::uint32_t skip = 0;
     if (const std::size_t plus = rest.find('+'); plus != std::string_view::npos) {
       if (!parse_number(rest.substr(plus + 1), &skip)) return bad("bad skip");
@@ -136,9 +148,9 @@ std::string arm_from(std::string_view spec) {
     }
     const int error = parse_errno(rest);
     if (error == 0) return bad("unknown errno");
-    parsed[n++] = {static_cast<Site>(site), error, count, skip};
+    parsed[n++] = {static_cast<Site>(site), error, count, skip, every};
   }
-  for (int i = 0; i < n; ++i) arm(parsed[i].site, parsed[i].error, parsed[i].count, parsed[i].skip);
+  for (int i = 0; i < n; ++i) arm(parsed[i].site, parsed[i].error, parsed[i].count, parsed[i].skip, parsed[i].every);
   return {};
 }
 

@@ -11,11 +11,14 @@
 // the seam, so what the fault tests show is what users run.
 //
 // From a program: WEFT_FAULTS (read once, when a Runtime is made) holds a
-// comma-separated list of site=ERRNO[*count][+skip], say
+// comma-separated list of site=ERRNO[*count][+skip][%every], say
 //   WEFT_FAULTS=ring_enter=EINTR*100,accept=EMFILE*5+20
 // (100 io_uring_enter calls fail with EINTR; after 20 accepts, 5 fail with
-// EMFILE). count 0 means every call from then on. A list that does not
-// parse stops the Runtime's construction with a message naming the bad part.
+// EMFILE). count 0 means every call from then on; %every spreads the
+// failures out, one call in `every` (ring_enter=EINTR*0%50: every 50th
+// enter, for as long as the program runs: what a soak under faults uses).
+// A list that does not parse stops the Runtime's construction with a
+// message naming the bad part.
 //
 // What each site does when it fires (and where it sits):
 //   ring_enter         io_uring_enter in a worker's poll returns -errno
@@ -61,8 +64,9 @@ inline constexpr int kSites = 7;
 const char* name(Site site) noexcept;
 
 // From now on, the site lets `skip` calls through and then fails `count`
-// calls (0: every call) with `error` (a positive errno).
-void arm(Site site, int error, std::uint32_t count = 1, std::uint32_t skip = 0);
+// calls (0: no end) with `error` (a positive errno): each call, or with
+// `every` above 1, the last of each run of `every` calls.
+void arm(Site site, int error, std::uint32_t count = 1, std::uint32_t skip = 0, std::uint32_t every = 1);
 
 // Every site back to normal; the fired() counts stay.
 void disarm_all() noexcept;

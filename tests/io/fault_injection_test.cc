@@ -115,6 +115,14 @@ BOOST_AUTO_TEST_CASE(the_fault_spec_names_what_is_wrong_and_arms_nothing_then) {
   BOOST_TEST(weft::faults::fired(Site::accept) - before == 3u);
   BOOST_TEST(weft::faults::arm_from("stack_map=12*0").empty());  // a number, forever
   for (int i = 0; i < 5; ++i) BOOST_TEST(weft::faults::fail(Site::stack_map) == ENOMEM);
+  // Spread out: after 1 call, one in every 3 fails, twice.
+  BOOST_TEST(weft::faults::arm_from("ring_enter=EAGAIN*2+1%3").empty());
+  int spread[10];
+  for (int& r : spread) r = weft::faults::fail(Site::ring_enter);
+  const int every_third[10] = {0, 0, 0, EAGAIN, 0, 0, EAGAIN, 0, 0, 0};
+  for (int i = 0; i < 10; ++i) BOOST_TEST(spread[i] == every_third[i], "call " << i);
+  BOOST_TEST(weft::faults::arm_from("accept=EMFILE%0").find("bad every") != std::string::npos);
+  BOOST_TEST(weft::faults::arm_from("accept=EMFILE*0%x").find("bad every") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_weft_faults_stops_the_runtime_naming_it) {
