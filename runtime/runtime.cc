@@ -129,6 +129,22 @@ WakeMechanism chosen_wake(WakeMechanism asked) {
   throw std::invalid_argument(std::string("weft: WEFT_WAKE must be msg_ring or eventfd, not ") + env);
 }
 
+// What WEFT_FAULTS did, said on stderr when a program that set it exits
+// normally: "weft: WEFT_FAULTS fired: ring_enter 120, accept 7".
+void say_which_faults_fired() {
+  std::string line = "weft: WEFT_FAULTS fired:";
+  bool any = false;
+  for (int i = 0; i < faults::kSites; ++i) {
+    const auto site = static_cast<faults::Site>(i);
+    if (const std::uint64_t n = faults::fired(site); n > 0) {
+      line += std::string(any ? ", " : " ") + faults::name(site) + " " + std::to_string(n);
+      any = true;
+    }
+  }
+  if (!any) line += " none";
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
 // WEFT_FAULTS (faults/faults.h): armed when a Runtime is made, once per
 // value, so that a program making several runtimes counts its calls
 // across them.
@@ -140,6 +156,7 @@ void arm_faults_from_environment() {
   std::lock_guard<std::mutex> hold(mutex);
   if (armed == env) return;
   if (std::string why = faults::arm_from(env); !why.empty()) throw std::invalid_argument("weft: " + why);
+  if (armed.empty()) std::atexit(say_which_faults_fired);
   armed = env;
 }
 
