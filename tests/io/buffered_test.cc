@@ -365,6 +365,23 @@ BOOST_AUTO_TEST_CASE(write_vectored_on_a_pipe_reports_a_gone_reader_a_deadline_a
   });
 }
 
+BOOST_AUTO_TEST_CASE(a_vectored_write_off_a_fiber_names_the_operation_and_writes_nothing) {
+  auto [r, w] = weft::os::Stream::pipe().value();
+  weft::ConstBuffer one[] = {std::string_view("lost?")};
+  std::string what = "(no exception)";
+  try {
+    (void)w.write_vectored(one);
+  } catch (const std::logic_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what == "weft I/O (writev) must be called from a fiber of a running weft::Runtime");
+  weft::test::run([&, &r = r] {
+    char b;
+    BOOST_TEST((r.read(weft::MutableBuffer(&b, 1), {.deadline = weft::after(10ms)}).error() ==
+                weft::errc::deadline_exceeded));
+  });
+}
+
 BOOST_AUTO_TEST_CASE(a_files_vectored_write_puts_every_piece_at_its_offset) {
   weft::test::TempDir dir;
   weft::test::run([&] {
