@@ -19,7 +19,13 @@ that it starts from real traffic instead of random bytes:
                 that only the final close ends, selects, try forms, the
                 Mutex with its CondVar, the RWMutex, the Semaphore, cancels,
                 deadlines, scopes, task groups that fail or are not waited
-                for, trees of spawned fibers, on each runtime model.
+                for, trees of spawned fibers, on each runtime model;
+  node_timers   scripts of the Node façade's timers (fuzz/node_timers.cc
+                says how the bytes encode them, NODE_TIMERS below writes
+                them): timeouts with equal and unordered delays, intervals
+                that clear themselves or others, ticks and microtasks that
+                queue more, immediates set and cleared, callbacks that
+                compute while timers come due.
 The resp_command target routes commands whose name starts with a lower-case
 letter to its second client (fuzz/resp_command.cc), which some seeds use.
 Files that fuzzing found and fuzz/run --keep merged in (other names) and
@@ -449,6 +455,62 @@ SCHEDULER = {
 }
 
 
+# The Node façade's timers: each callback's actions, in the order the
+# callbacks run (fuzz/node_timers.cc).
+def cb(*actions):
+    return bytes([len(actions)]) + b"".join(actions)
+
+
+def timeout(ms):
+    return bytes([0, ms + 2])
+
+
+def interval(ms, runs):
+    return bytes([1, ms + 20 * (runs - 1)])
+
+
+def clear_timer(i):
+    return bytes([2, i])
+
+
+def immediate():
+    return bytes([3, 0])
+
+
+def clear_immediate(i):
+    return bytes([4, i])
+
+
+def tick():
+    return bytes([5, 0])
+
+
+def microtask():
+    return bytes([6, 0])
+
+
+def compute(ms):
+    return bytes([7, ms])
+
+
+NODE_TIMERS = {
+    "timeouts_equal_and_unordered": cb(timeout(5), timeout(1), timeout(5), timeout(0), timeout(-1), timeout(5))
+    + cb() * 6,
+    "interval_clears_a_timeout": cb(interval(3, 3), timeout(7), timeout(12)) + cb(clear_timer(2)) + cb() * 4,
+    "interval_clears_itself_early": cb(interval(2, 4), timeout(9)) + cb() + cb(clear_timer(0)) + cb(),
+    "ticks_and_microtasks_queue_more": cb(tick(), microtask(), tick(), immediate(), timeout(1))
+    + cb(microtask()) + cb(tick()) + cb(microtask()) + cb(tick()) + cb() * 4,
+    "immediates_set_and_cleared": cb(immediate(), immediate(), immediate(), clear_immediate(1))
+    + cb(immediate()) + cb(clear_immediate(3)) + cb(immediate()) + cb() * 3,
+    "compute_while_timers_come_due": cb(timeout(2), timeout(2), timeout(3), interval(1, 3))
+    + cb(compute(5), timeout(1)) + cb(compute(3)) + cb() + cb(timeout(0)) + cb() * 4,
+    "everything": cb(timeout(4), interval(2, 2), immediate(), tick(), microtask(), compute(1), timeout(4),
+                     clear_timer(0), immediate(), clear_immediate(0))
+    + cb(timeout(3), tick()) + cb(microtask(), interval(0, 2)) + cb(clear_timer(2), compute(7))
+    + cb(immediate(), timeout(-2)) + cb() * 8,
+}
+
+
 def write(name, seeds):
     d = os.path.join(ROOT, "corpus", name)
     os.makedirs(d, exist_ok=True)
@@ -465,3 +527,4 @@ if __name__ == "__main__":
     write("http_request", HTTP)
     write("resp_command", RESP)
     write("scheduler", SCHEDULER)
+    write("node_timers", NODE_TIMERS)

@@ -43,6 +43,8 @@ struct Server::State {
 
 Loop::Loop() : origin_(Clock::now()) {}
 
+Loop::Loop(ManualClock& clock) : origin_(Clock::now()), manual_(&clock) {}
+
 Loop::~Loop() = default;
 
 void Loop::helper(const char* name, std::function<void()> fn) {
@@ -77,6 +79,10 @@ void Loop::close_everything() {
 }
 
 void Loop::update_time() {
+  if (manual_ != nullptr) {
+    now_ = manual_->now_ms();
+    return;
+  }
   now_ = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - origin_).count());
 }
@@ -228,7 +234,9 @@ void Loop::poll() {
     } else {
       posted_event_.reset();
       got = take();
-      if (got.empty()) {
+      if (got.empty() && manual_ != nullptr && !timers_.empty()) {
+        manual_->skip_to(timers_.begin()->first.first);  // paused time: no wait
+      } else if (got.empty()) {
         WaitOptions o{.scoped = false};
         if (!timers_.empty()) o.deadline = origin_ + std::chrono::milliseconds(timers_.begin()->first.first);
         (void)posted_event_.wait(o);

@@ -100,9 +100,32 @@ struct ImmediateHandle {
 class Socket;
 class Server;
 
+// Where a Loop reads its time. By default weft's clock; a ManualClock is
+// time that moves only when told, for tests and the timers fuzzer
+// (fuzz/node_timers.cc): a loop on one never waits for a timer. When it
+// would wait (nothing to run now, nothing posted by I/O), the clock jumps
+// to the next timer's due time instead, as paused time does in Tokio's
+// tests, so a program of timers runs at once and the same way every time.
+class ManualClock {
+ public:
+  explicit ManualClock(std::uint64_t start_ms = 0) : now_ms_(start_ms) {}
+  std::uint64_t now_ms() const { return now_ms_; }
+  // Time passes (a callback that computes for `ms`).
+  void advance(std::uint64_t ms) { now_ms_ += ms; }
+  // The loop has nothing to do before `due_ms`: time goes there (never back).
+  void skip_to(std::uint64_t due_ms) {
+    if (due_ms > now_ms_) now_ms_ = due_ms;
+  }
+
+ private:
+  std::uint64_t now_ms_;
+};
+
 class Loop {
  public:
   Loop();
+  // A loop whose time is `clock` (see ManualClock), which must outlive it.
+  explicit Loop(ManualClock& clock);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -179,6 +202,7 @@ class Loop {
   void helper(const char* name, std::function<void()> fn);
 
   std::chrono::steady_clock::time_point origin_;  // the loop's clock starts here
+  ManualClock* manual_ = nullptr;                  // or it is this one
   std::uint64_t now_ = 0;
   std::uint64_t next_id_ = 1;
   std::uint64_t next_order_ = 0;

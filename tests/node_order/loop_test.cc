@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -210,6 +211,34 @@ BOOST_AUTO_TEST_CASE(clearing_what_already_ran_or_never_was_is_harmless) {
         10);
   });
   BOOST_TEST(runs == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_loop_on_a_manual_clock_jumps_to_its_timers_and_never_waits) {
+  weft::RuntimeOptions o;
+  o.mode = weft::node_order::test_mode();
+  weft::Runtime rt(o);
+  std::vector<std::string> events;
+  const auto began = std::chrono::steady_clock::now();
+  rt.run([&] {
+    weft::node::ManualClock clock(100);
+    weft::node::Loop loop(clock);
+    loop.run([&] {
+      loop.set_timeout([&] { events.push_back("a hour at " + std::to_string(loop.now())); }, 3'600'000);
+      loop.set_timeout([&] {
+        events.push_back("b at " + std::to_string(loop.now()));
+        clock.advance(7);  // this callback computes for 7 ms
+        loop.set_timeout([&] { events.push_back("c at " + std::to_string(loop.now())); }, 1);
+      }, 50);
+      auto never = loop.set_timeout([&] { events.push_back("cleared"); }, 60);
+      loop.set_immediate([&, never] { loop.clear_timeout(never); });
+    });
+  });
+  // Timers are due from the clock when set (100): b at 150, c 1 ms after the
+  // 7 ms b computed (158), a an hour on, with no real waiting at all.
+  const std::vector<std::string> expected = {"b at 150", "c at 158", "a hour at 3600100"};
+  BOOST_TEST(events == expected, boost::test_tools::per_element());
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+  BOOST_TEST(took.count() < 5000);  // an hour of timers, at once
 }
 
 BOOST_AUTO_TEST_CASE(listening_on_a_taken_port_throws) {
