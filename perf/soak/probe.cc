@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -42,6 +44,45 @@ long field(const std::string& path, const char* key) {
 }  // namespace
 
 long rss_kib(pid_t pid) { return field(proc_path(pid, "status"), "VmRSS:"); }
+
+long anon_kib(pid_t pid) { return field(proc_path(pid, "smaps_rollup"), "Anonymous:"); }
+
+long tcp_kernel_kib() {
+  long bytes = -1;
+  char line[512];
+  if (FILE* f = std::fopen("/proc/net/sockstat", "r")) {
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "TCP:", 4) != 0) continue;
+      if (const char* m = std::strstr(line, " mem ")) bytes = std::strtol(m + 5, nullptr, 10) * sysconf(_SC_PAGESIZE);
+      break;
+    }
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen("/proc/slabinfo", "r")) {
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      char name[64];
+      long active = 0, total = 0, size = 0;
+      if (std::sscanf(line, "%63s %ld %ld %ld", name, &active, &total, &size) != 4) continue;
+      if (std::strcmp(name, "TCP") == 0 || std::strcmp(name, "sock_inode_cache") == 0)
+        bytes = std::max(bytes, 0L) + active * size;
+    }
+    std::fclose(f);
+  }
+  return bytes < 0 ? -1 : bytes / 1024;
+}
+
+long raise_nofile(long need) {
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_cur >= static_cast<rlim_t>(need)) return static_cast<long>(lim.rlim_cur);
+  rlimit want{static_cast<rlim_t>(need), std::max(lim.rlim_max, static_cast<rlim_t>(need))};
+  if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
+    want = {lim.rlim_max, lim.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &want);
+  }
+  getrlimit(RLIMIT_NOFILE, &lim);
+  return lim.rlim_cur >= static_cast<rlim_t>(need) ? static_cast<long>(lim.rlim_cur) : -1;
+}
 
 long nofile_limit(pid_t pid) { return field(proc_path(pid, "limits"), "Max open files"); }
 

@@ -17,6 +17,18 @@ namespace weft::soak {
 
 // VmRSS from /proc/<pid>/status, in KiB; -1 if it cannot be read.
 long rss_kib(pid_t pid);
+// Anonymous memory (user-space: heaps, stacks; no file pages) from
+// /proc/<pid>/smaps_rollup, in KiB; -1 if it cannot be read.
+long anon_kib(pid_t pid);
+// The kernel's memory for every TCP socket on the machine, in KiB: the
+// socket objects (the TCP and sock_inode_cache slabs of /proc/slabinfo,
+// objects in use times their size) and the buffer pages ("mem" in
+// /proc/net/sockstat); -1 if neither can be read.
+long tcp_kernel_kib();
+// Room for `need` descriptors in this process (both limits raised when the
+// hard one is too low, which needs root); the soft limit now, or -1 if it
+// is still below `need`.
+long raise_nofile(long need);
 // Entries of /proc/<pid>/fd; -1 if it cannot be read.
 long fd_count(pid_t pid);
 // The soft "Max open files" of /proc/<pid>/limits; -1 if it cannot be read.

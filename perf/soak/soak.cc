@@ -69,20 +69,6 @@ Clock::duration span(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
-// Step 1: room for `need` descriptors; the limit now, or -1 if too low.
-long raise_nofile(long need) {
-  rlimit lim{};
-  getrlimit(RLIMIT_NOFILE, &lim);
-  if (lim.rlim_cur >= static_cast<rlim_t>(need)) return static_cast<long>(lim.rlim_cur);
-  rlimit want{static_cast<rlim_t>(need), std::max(lim.rlim_max, static_cast<rlim_t>(need))};
-  if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
-    want = {lim.rlim_max, lim.rlim_max};
-    setrlimit(RLIMIT_NOFILE, &want);
-  }
-  getrlimit(RLIMIT_NOFILE, &lim);
-  return lim.rlim_cur >= static_cast<rlim_t>(need) ? static_cast<long>(lim.rlim_cur) : -1;
-}
-
 class Run {
  public:
   explicit Run(const Options& o) : o_(o) {

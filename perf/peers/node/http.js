@@ -11,16 +11,7 @@ const http = require('http');
 const usage = 'usage: node http.js [--port P]\n' +
   '  --port   TCP port on 127.0.0.1, 0 for any free one (8080)\n' +
   'the showdown\'s HTTP service in Node: GET /ping, GET /heavy?ms=N, POST /echo\n';
-let port = 8080;
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
-for (let i = 0; i < args.length; i += 2) {
-  if (args[i] === '--port') port = Number(args[i + 1]);
-  else { console.error(`http.js: unknown option ${args[i]}`); process.exit(2); }
-}
+const port = require('./port.js')('http.js', usage, 8080);
 
 function reply(res, status, body, extra) {
   res.writeHead(status, Object.assign({ 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) }, extra || {}));
