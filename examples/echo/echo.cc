@@ -122,13 +122,14 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Echoes until the peer closes or the stop token fires.
-void echo(TcpStream conn, weft::CancelToken* stop) {
+// Echoes until the peer closes or its group is cancelled (the reads and
+// writes are scoped to it).
+void echo(TcpStream conn) {
   std::vector<char> buf(16 << 10);
   for (;;) {
-    auto n = conn.read(buf, {.cancel = stop});
+    auto n = conn.read(buf);
     if (!n || *n == 0) return;
-    if (!conn.write_all(weft::ConstBuffer(buf.data(), *n), {.cancel = stop})) return;
+    if (!conn.write_all(weft::ConstBuffer(buf.data(), *n))) return;
   }
 }
 
@@ -172,8 +173,9 @@ int serve(const Options& o) {
     TcpListener listener = std::move(*bound);
     std::fprintf(stderr, "weft-echo: listening on %s\n",
                  listener.local_address()->to_string().c_str());
-    weft::CancelToken stop;
-    std::vector<weft::JoinHandle<void>> conns;
+    // One child a connection: no handle to keep or sweep, and at the end
+    // one cancel stops them all and one wait sees them gone.
+    weft::TaskGroup conns;
     const weft::Deadline end = o.seconds > 0
                                    ? weft::after(std::chrono::duration_cast<Clock::duration>(
                                          std::chrono::duration<double>(o.seconds)))
@@ -186,20 +188,10 @@ int serve(const Options& o) {
         if (conn.error() == std::errc::too_many_files_open) weft::sleep_for(10ms);
         continue;
       }
-      conns.push_back(
-          weft::spawn([c = std::move(*conn), &stop]() mutable { echo(std::move(c), &stop); },
-                      {.name = "echo-conn"}));
-      // Forget the handles of connections that are done.
-      if (conns.size() > 1024) {
-        std::erase_if(conns, [](weft::JoinHandle<void>& h) {
-          if (!h.finished()) return false;
-          h.join();
-          return true;
-        });
-      }
+      conns.spawn([c = std::move(*conn)]() mutable { echo(std::move(c)); }, {.name = "echo-conn"});
     }
-    stop.cancel();
-    for (auto& h : conns) h.join();
+    conns.cancel();
+    (void)conns.wait();
     return 0;
   });
 }
