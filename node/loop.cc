@@ -114,6 +114,7 @@ bool Loop::alive() const {
 
 void Loop::run(const Callback& main) {
   try {
+    update_time();  // the loop's time at its start, as libuv's uv_loop_init reads it
     invoke(main);
     bool more = alive();
     if (more) {

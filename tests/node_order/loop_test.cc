@@ -223,6 +223,7 @@ BOOST_AUTO_TEST_CASE(a_loop_on_a_manual_clock_jumps_to_its_timers_and_never_wait
     weft::node::ManualClock clock(100);
     weft::node::Loop loop(clock);
     loop.run([&] {
+      BOOST_TEST(loop.now() == 100u);  // the clock, read when run() began
       loop.set_timeout([&] { events.push_back("a hour at " + std::to_string(loop.now())); }, 3'600'000);
       loop.set_timeout([&] {
         events.push_back("b at " + std::to_string(loop.now()));
