@@ -132,8 +132,9 @@ class Program {
     auto fire = [this, index] { fired(index); };
     t.handle = interval ? loop_->set_interval(fire, delay) : loop_->set_timeout(fire, delay);
     t.delay = delay < 1 ? 1 : delay;
-    // set_timeout reads the clock afresh: the loop's time is now the start.
-    t.lo = t.hi = loop_->now() + static_cast<std::uint64_t>(t.delay);
+    // set_timeout reads the clock afresh: the start is the clock's time.
+    check(loop_->now() == clock_.now_ms(), "set_timeout reads the loop's clock afresh");
+    t.lo = t.hi = clock_.now_ms() + static_cast<std::uint64_t>(t.delay);
     timers_.push_back(t);
   }
 
@@ -151,6 +152,7 @@ class Program {
   void fired(std::size_t index) {
     begin_callback();
     const std::uint64_t now = loop_->now();
+    check(now <= clock_.now_ms(), "the loop's time never runs ahead of its clock");
     {
       const TimerModel& t = timers_[index];
       check(!t.cleared, "a cleared timer never fires");

@@ -255,11 +255,12 @@ bool StreamListener::transient(const std::error_code& e) noexcept {
          e == std::errc::connection_aborted;
 }
 
-// Gives the accept queue back to the backend that serves it, or frees it if
-// that backend (its runtime) is gone.
-// One accept queue per backend this socket was accepted on: a listener that
-// outlives a runtime keeps that runtime's (orphaned) queue until it is
-// released here or pruned by the next accept.
+// A socket has one accept queue per backend it was accepted on (a listener
+// that outlives a runtime keeps that runtime's queue, orphaned, until the
+// next accept prunes it). Each goes back to the backend that serves it, or
+// is freed if that backend (its runtime) is gone. A listener shared by two
+// runtimes running at once is not supported: the other's queue would be
+// closed from the wrong thread.
 void StreamListener::release_listener() noexcept {
   while (io::Listener* l = listener_) {
     listener_ = l->next_for_socket;

@@ -236,7 +236,14 @@ void Loop::poll() {
       posted_event_.reset();
       got = take();
       if (got.empty() && manual_ != nullptr && !timers_.empty()) {
-        manual_->skip_to(timers_.begin()->first.first);  // paused time: no wait
+        // Paused time: no wait. I/O in flight gets its turn first (a poll
+        // that does not wait), then the clock jumps to the next timer.
+        if (active_ > 0) {
+          sleep_for(Clock::duration::zero());
+          yield();
+          got = take();
+        }
+        if (got.empty()) manual_->skip_to(timers_.begin()->first.first);
       } else if (got.empty()) {
         WaitOptions o{.scoped = false};
         if (!timers_.empty()) o.deadline = origin_ + std::chrono::milliseconds(timers_.begin()->first.first);

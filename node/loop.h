@@ -103,9 +103,11 @@ class Server;
 // Where a Loop reads its time. By default weft's clock; a ManualClock is
 // time that moves only when told, for tests and the timers fuzzer
 // (fuzz/node_timers.cc): a loop on one never waits for a timer. When it
-// would wait (nothing to run now, nothing posted by I/O), the clock jumps
-// to the next timer's due time instead, as paused time does in Tokio's
-// tests, so a program of timers runs at once and the same way every time.
+// would wait (nothing to run now, and nothing posted by I/O after a poll
+// that does not wait), the clock jumps to the next timer's due time
+// instead, as paused time does in Tokio's tests, so a program of timers
+// runs at once and the same way every time. I/O that takes longer than that
+// poll completes after the timers that were due before it.
 class ManualClock {
  public:
   explicit ManualClock(std::uint64_t start_ms = 0) : now_ms_(start_ms) {}

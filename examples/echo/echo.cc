@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <exception>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -188,7 +189,17 @@ int serve(const Options& o) {
         if (conn.error() == std::errc::too_many_files_open) weft::sleep_for(10ms);
         continue;
       }
-      conns.spawn([c = std::move(*conn)]() mutable { echo(std::move(c)); }, {.name = "echo-conn"});
+      // A connection's failure (its buffer not allocated) ends it alone: a
+      // child that threw would cancel the whole group.
+      conns.spawn(
+          [c = std::move(*conn)]() mutable {
+            try {
+              echo(std::move(c));
+            } catch (const std::exception& e) {
+              std::fprintf(stderr, "weft-echo: a connection ended: %s\n", e.what());
+            }
+          },
+          {.name = "echo-conn"});
     }
     conns.cancel();
     (void)conns.wait();

@@ -215,6 +215,7 @@ class Run {
     to.sin_port = htons(static_cast<std::uint16_t>(port));
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fds_.assign(static_cast<std::size_t>(o_.connections), -1);
+    std::vector<bool> counted(fds_.size(), false);
     long next = 0, connected = 0, connecting = 0;
     epoll_event events[512];
     const auto began = Clock::now();
@@ -241,6 +242,8 @@ class Run {
       const int n = epoll_wait(epoll_, events, 512, 100);
       for (int i = 0; i < n; ++i) {
         const auto c = static_cast<std::size_t>(events[i].data.u64);
+        if (counted[c]) continue;  // an error or hang-up on a held one: the wake sees it
+        counted[c] = true;
         int error = 0;
         socklen_t len = sizeof error;
         getsockopt(fds_[c], SOL_SOCKET, SO_ERROR, &error, &len);

@@ -20,10 +20,12 @@ long rss_kib(pid_t pid);
 // Anonymous memory (user-space: heaps, stacks; no file pages) from
 // /proc/<pid>/smaps_rollup, in KiB; -1 if it cannot be read.
 long anon_kib(pid_t pid);
-// The kernel's memory for every TCP socket on the machine, in KiB: the
-// socket objects (the TCP and sock_inode_cache slabs of /proc/slabinfo,
-// objects in use times their size) and the buffer pages ("mem" in
-// /proc/net/sockstat); -1 if neither can be read.
+// The kernel's memory for sockets on the machine, in KiB: the TCP (IPv4)
+// socket objects and every socket's inode (the TCP and sock_inode_cache
+// slabs of /proc/slabinfo, objects in use times their size) and TCP's
+// buffer pages ("mem" in /proc/net/sockstat); -1 if neither can be read.
+// Meant as a difference (with connections, less without): the other
+// sockets' inodes cancel out.
 long tcp_kernel_kib();
 // Room for `need` descriptors in this process (both limits raised when the
 // hard one is too low, which needs root); the soft limit now, or -1 if it
