@@ -230,12 +230,14 @@ void AppendOnlyFile::write_loop() {
     batch.swap(journal.pending());
     const std::uint64_t end = journal.appended();
     std::optional<Handover> h = std::exchange(handover_, std::nullopt);
+    if (h) switching_ = true;
     // everysec syncs when its second is up; a stop syncs whatever the policy.
     const bool sync = options_.fsync == Fsync::always || (everysec && Clock::now() >= next_sync) ||
                       (stopping_ && !work);
     hold.unlock();
     Result<void> r = h ? switch_to(*h, batch) : write_batch(batch, sync && (synced_ < end || !batch.empty()));
     hold.lock();
+    switching_ = false;
     if (!r) {
       // Put the round back, in front of what came since, and try again;
       // unless a rewrite handed over meanwhile: its file holds the round
@@ -265,10 +267,12 @@ void AppendOnlyFile::write_loop() {
 void AppendOnlyFile::rewrite_loop() {
   std::unique_lock<Mutex> hold(mutex_);
   for (;;) {
-    // Not while the last rewrite's file waits for the writer to finish it:
-    // the next one would open (and truncate) the same path.
+    // Not while the last rewrite's file waits for the writer to finish it,
+    // nor while the writer switches to it: the next one would open (and
+    // truncate) the same path, and the writer's rename would then move the
+    // new rewrite's file (the old one's bytes cut) over the log.
     (void)rewrite_.wait(hold, [&] {
-      return (store_.journal().rewrite_requested() && !handover_) || stopping_;
+      return (store_.journal().rewrite_requested() && !handover_ && !switching_) || stopping_;
     });
     if (stopping_) return;
     hold.unlock();

@@ -161,6 +161,10 @@ class AppendOnlyFile {
   bool stopping_ = false;
   Deadline no_auto_rewrite_until_{};  // after a failed rewrite, none by itself until then
   std::optional<Handover> handover_;
+  // The writer took a handover and is switching to its file (writing its
+  // tail, syncing, renaming it over the log): the file is still at
+  // rewrite_path_, so no rewrite may begin (its open would truncate it).
+  bool switching_ = false;
   std::atomic<std::uint64_t> durable_{0};  // durable(), readable without the lock
   CondVar work_;     // the writer waits for records, a handover or the stop
   CondVar done_;     // wait() waits for a round to end
